@@ -1,0 +1,1 @@
+"""Atonix Gateway: the object engine (gateway.engine) and process assembly (server, cli)."""

@@ -1,0 +1,1 @@
+"""atonix-cli: serve and administer the gateway."""

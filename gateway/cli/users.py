@@ -1,0 +1,153 @@
+"""``atonix-cli user ...`` and ``admin-credentials``: identities on the configured backend."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from gateway.cli.options import settings_from
+from gateway.engine.engine import ObjectEngine
+from gateway.engine.errors import EngineError
+from gateway.engine.iam import ADMIN_UID, AccessKey
+from gateway.server.app import make_engine
+from gateway.server.config import Settings
+
+T = TypeVar("T")
+
+
+def add_parser(sub, backend_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    user = sub.add_parser("user", help="manage users and access keys")
+    actions = user.add_subparsers(dest="action", required=True)
+
+    create = actions.add_parser("create", help="create a user (and its first access key)")
+    create.add_argument("uid")
+    create.add_argument("--display-name", required=True)
+    create.add_argument("--email", default="")
+    create.add_argument("--access-key", help="use this access key id instead of a generated one")
+    create.add_argument("--secret", help="use this secret instead of a generated one")
+    create.set_defaults(func=cmd_create)
+
+    lst = actions.add_parser("list", help="list users")
+    lst.set_defaults(func=cmd_list)
+
+    show = actions.add_parser("show", help="show a user and its keys (with secrets)")
+    show.add_argument("uid")
+    show.set_defaults(func=cmd_show)
+
+    delete = actions.add_parser("delete", help="delete a user and its keys")
+    delete.add_argument("uid")
+    delete.set_defaults(func=cmd_delete)
+
+    key_add = actions.add_parser("key-add", help="add an access key to a user")
+    key_add.add_argument("uid")
+    key_add.add_argument("--access-key")
+    key_add.add_argument("--secret")
+    key_add.set_defaults(func=cmd_key_add)
+
+    key_rm = actions.add_parser("key-remove", help="remove an access key from a user")
+    key_rm.add_argument("uid")
+    key_rm.add_argument("access_key")
+    key_rm.set_defaults(func=cmd_key_remove)
+
+    for p in (create, lst, show, delete, key_add, key_rm):
+        backend_options(p)
+
+
+def _with_engine(settings: Settings, work: Callable[[ObjectEngine], Awaitable[T]]) -> T:
+    async def run() -> T:
+        engine = make_engine(settings)
+        await engine.backend.connect()
+        try:
+            await engine.prepare()
+            return await work(engine)
+        finally:
+            await engine.backend.close()
+
+    return asyncio.run(run())
+
+
+def _key_doc(key: AccessKey) -> dict[str, str]:
+    return {"user": key.uid, "access_key": key.access_key, "secret_key": key.secret}
+
+
+def _print(doc) -> None:
+    json.dump(doc, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _admin(args, work) -> int:
+    try:
+        result = _with_engine(settings_from(args), work)
+    except EngineError as exc:
+        print(f"atonix-cli: {exc}", file=sys.stderr)
+        return 1
+    if result is not None:
+        _print(result)
+    return 0
+
+
+def cmd_create(args) -> int:
+    async def work(engine: ObjectEngine):
+        user, key = await engine.identities.create_user(
+            args.uid, args.display_name, args.email, args.access_key, args.secret
+        )
+        return {"user_id": user.uid, "display_name": user.display_name, "email": user.email,
+                "keys": [_key_doc(key)]}
+
+    return _admin(args, work)
+
+
+def cmd_list(args) -> int:
+    async def work(engine: ObjectEngine):
+        return [u.uid for u in await engine.identities.list_users()]
+
+    return _admin(args, work)
+
+
+def cmd_show(args) -> int:
+    async def work(engine: ObjectEngine):
+        user = await engine.identities.get_user(args.uid)
+        keys = await engine.identities.keys_of(args.uid)
+        return {"user_id": user.uid, "display_name": user.display_name, "email": user.email,
+                "keys": [_key_doc(k) for k in keys]}
+
+    return _admin(args, work)
+
+
+def cmd_delete(args) -> int:
+    async def work(engine: ObjectEngine):
+        await engine.identities.delete_user(args.uid)
+
+    return _admin(args, work)
+
+
+def cmd_key_add(args) -> int:
+    async def work(engine: ObjectEngine):
+        return _key_doc(await engine.identities.add_key(args.uid, args.access_key, args.secret))
+
+    return _admin(args, work)
+
+
+def cmd_key_remove(args) -> int:
+    async def work(engine: ObjectEngine):
+        await engine.identities.remove_key(args.uid, args.access_key)
+
+    return _admin(args, work)
+
+
+def bootstrap_admin(settings: Settings) -> AccessKey | None:
+    """Prepare the pools and create the admin user if this is the first start."""
+    return _with_engine(settings, lambda engine: engine.identities.ensure_admin())
+
+
+def cmd_admin_credentials(args) -> int:
+    async def work(engine: ObjectEngine):
+        await engine.identities.ensure_admin()
+        keys = await engine.identities.keys_of(ADMIN_UID)
+        return _key_doc(keys[0]) if keys else None
+
+    return _admin(args, work)

@@ -1,0 +1,191 @@
+"""Objects: streaming put, ranged get, head and delete over the bucket index and payload stripes.
+
+Write order (crash safety): payload stripes first, then the index entry that
+points at them (one atomic, guarded omap write: the commit point), then the
+removal of the payload the entry replaced. A crash before the commit leaves
+only unreferenced stripes; after it, the new object is complete. Each upload
+writes under a fresh data prefix, so a PUT never modifies bytes that a
+committed entry points at.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from gateway.engine.buckets import BucketService
+from gateway.engine.errors import InvalidRange, NoSuchBucket, NoSuchKey
+from gateway.engine.index import BucketIndex, ListPage, StaleBucket
+from gateway.engine.names import validate_key
+from gateway.engine.payload import PayloadWriter, read_stripes, remove_stripes
+from gateway.engine.records import BucketRecord, ObjectEntry
+from storage import Pool
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class PutRequest:
+    body: AsyncIterator[bytes]
+    size: int | None  # Content-Length when known (None for chunked bodies)
+    content_type: str | None = None
+    user_meta: dict[str, str] | None = None
+    headers: dict[str, str] | None = None
+    content_md5: bytes | None = None
+
+
+@dataclass(slots=True)
+class ObjectReader:
+    """An entry plus the byte range to stream; ``body()`` yields the bytes."""
+
+    entry: ObjectEntry
+    start: int
+    end: int  # exclusive
+    _data: Pool
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+    async def body(self) -> AsyncIterator[bytes]:
+        if self.length <= 0:
+            return
+        if self.entry.is_inline:
+            yield self.entry.inline[self.start : self.end]
+            return
+        assert self.entry.data_prefix is not None
+        async for chunk in read_stripes(
+            self._data, self.entry.data_prefix, self.entry.stripe_size, self.start, self.end
+        ):
+            yield chunk
+
+
+class ObjectService:
+    def __init__(
+        self,
+        buckets: BucketService,
+        index: BucketIndex,
+        data: Pool,
+        *,
+        inline_limit: int,
+        stripe_size: int,
+    ) -> None:
+        self.buckets = buckets
+        self.index = index
+        self.data = data
+        self.inline_limit = inline_limit
+        self.stripe_size = stripe_size
+
+    async def _with_bucket(self, name: str, fn: Callable[[BucketRecord], Awaitable[T]]) -> T:
+        """Run fn with the bucket record, retrying once if the cached record was stale."""
+        for use_cache in (True, False):
+            record = await self.buckets.get(name, use_cache=use_cache)
+            try:
+                return await fn(record)
+            except StaleBucket:
+                self.buckets.forget(name)
+        raise NoSuchBucket(BucketName=name)
+
+    async def put(self, bucket: str, key: str, req: PutRequest) -> ObjectEntry:
+        validate_key(key)
+        record = await self.buckets.get(bucket)
+        writer = PayloadWriter(
+            self.data,
+            f"{record.bucket_id}.{uuid.uuid4().hex}",
+            inline_limit=self.inline_limit,
+            stripe_size=self.stripe_size,
+        )
+        await writer.consume(req.body, req.size, req.content_md5)
+        entry = ObjectEntry(
+            size=writer.size,
+            etag=writer.etag,
+            mtime=time.time(),
+            content_type=req.content_type or "binary/octet-stream",
+            user_meta=req.user_meta or {},
+            headers=req.headers or {},
+            data_prefix=None if writer.inline is not None else writer.data_prefix,
+            stripe_size=self.stripe_size if writer.inline is None else 0,
+            stripes=writer.stripes,
+            inline=writer.inline or b"",
+        )
+
+        async def commit(rec: BucketRecord) -> ObjectEntry | None:
+            old = await self.index.get(rec.bucket_id, key)
+            await self.index.put(rec.bucket_id, key, entry)
+            return old
+
+        try:
+            old = await self._with_bucket(bucket, commit)
+        except BaseException:
+            await writer.discard()
+            raise
+        if old is not None and not old.is_inline:
+            await remove_stripes(self.data, old.data_prefix, old.stripes)
+        return entry
+
+    async def head(self, bucket: str, key: str) -> ObjectEntry:
+        validate_key(key)
+
+        async def lookup(rec: BucketRecord) -> ObjectEntry | None:
+            return await self.index.get(rec.bucket_id, key)
+
+        entry = await self._with_bucket(bucket, lookup)
+        if entry is None:
+            raise NoSuchKey(Key=key)
+        return entry
+
+    async def open(self, bucket: str, key: str, byte_range: tuple[int | None, int | None] | None):
+        """An ObjectReader for the whole object or a single range (HTTP semantics).
+
+        ``byte_range`` is (first, last) inclusive as in a Range header; (None, n)
+        means the last n bytes, (n, None) from n to the end.
+        """
+        entry = await self.head(bucket, key)
+        start, end = 0, entry.size
+        if byte_range is not None:
+            start, end = resolve_range(byte_range, entry.size)
+        return ObjectReader(entry, start, end, self.data)
+
+    async def delete(self, bucket: str, key: str) -> ObjectEntry | None:
+        """Remove key; deleting a missing key succeeds (S3 semantics)."""
+        validate_key(key)
+
+        async def remove(rec: BucketRecord) -> ObjectEntry | None:
+            old = await self.index.get(rec.bucket_id, key)
+            if old is not None:
+                await self.index.remove(rec.bucket_id, key)
+            return old
+
+        old = await self._with_bucket(bucket, remove)
+        if old is not None and not old.is_inline:
+            await remove_stripes(self.data, old.data_prefix, old.stripes)
+        return old
+
+    async def list(
+        self,
+        bucket: str,
+        prefix: str = "",
+        delimiter: str = "",
+        start_after: str = "",
+        max_keys: int = 1000,
+    ) -> ListPage:
+        async def page(rec: BucketRecord) -> ListPage:
+            return await self.index.list(rec.bucket_id, prefix, delimiter, start_after, max_keys)
+
+        return await self._with_bucket(bucket, page)
+
+
+def resolve_range(byte_range: tuple[int | None, int | None], size: int) -> tuple[int, int]:
+    """[start, end) for an inclusive HTTP range; InvalidRange when unsatisfiable."""
+    first, last = byte_range
+    if first is None:
+        if last is None or last == 0:
+            raise InvalidRange(ActualObjectSize=str(size))
+        return max(size - last, 0), size
+    if first >= size:
+        raise InvalidRange(ActualObjectSize=str(size))
+    end = size if last is None else min(last + 1, size)
+    return first, end

@@ -1,0 +1,63 @@
+"""Records stored on the backend and their byte encodings (pure)."""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import asdict, dataclass, field
+
+ENTRY_MAGIC = b"E1"
+_LEN = struct.Struct(">I")
+
+
+@dataclass(slots=True)
+class BucketRecord:
+    name: str
+    bucket_id: str
+    owner: str
+    created: float
+    region: str = "us-east-1"
+
+    def encode(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> BucketRecord:
+        return cls(**json.loads(raw))
+
+
+@dataclass(slots=True)
+class ObjectEntry:
+    """One object version in the bucket index.
+
+    Small objects carry their bytes in ``inline``; larger ones point at
+    ``stripes`` payload objects named ``<data_prefix>.<n>`` in the data pool.
+    """
+
+    size: int
+    etag: str  # quoted, as S3 returns it
+    mtime: float
+    content_type: str = "binary/octet-stream"
+    user_meta: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # Content-Encoding, Cache-Control...
+    data_prefix: str | None = None
+    stripe_size: int = 0
+    stripes: int = 0
+    inline: bytes = b""
+
+    def encode(self) -> bytes:
+        meta = {k: v for k, v in asdict(self).items() if k != "inline"}
+        head = json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode()
+        return ENTRY_MAGIC + _LEN.pack(len(head)) + head + self.inline
+
+    @classmethod
+    def decode(cls, raw: bytes) -> ObjectEntry:
+        if raw[:2] != ENTRY_MAGIC:
+            raise ValueError("not an object entry")
+        (n,) = _LEN.unpack_from(raw, 2)
+        meta = json.loads(raw[6 : 6 + n])
+        return cls(**meta, inline=bytes(raw[6 + n :]))
+
+    @property
+    def is_inline(self) -> bool:
+        return self.data_prefix is None

@@ -1,0 +1,1 @@
+"""Process assembly: settings, the aiohttp application, metrics, worker processes."""

@@ -1,0 +1,89 @@
+"""The composition root: settings -> backend -> engine -> S3 front end + operations routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from gateway.engine.engine import EngineSettings, ObjectEngine
+from gateway.server.config import Settings
+from gateway.server.metrics import GatewayMetrics
+from s3api.app import S3Frontend
+from s3api.context import S3Settings
+from storage.factory import open_backend
+from storage.instrumented import InstrumentedBackend
+
+log = logging.getLogger("atonix.server")
+
+ENGINE_KEY = web.AppKey("engine", ObjectEngine)
+METRICS_KEY = web.AppKey("metrics", GatewayMetrics)
+
+
+def make_engine(settings: Settings, metrics: GatewayMetrics | None = None) -> ObjectEngine:
+    backend = open_backend(
+        settings.backend,
+        data_dir=settings.data_dir,
+        ceph_conf=settings.ceph_conf,
+        max_in_flight=settings.max_in_flight,
+    )
+    if metrics is not None:
+        backend = InstrumentedBackend(backend, metrics)  # type: ignore[assignment]
+    return ObjectEngine(
+        backend,
+        EngineSettings(
+            pool_prefix=settings.pool_prefix,
+            inline_limit=settings.inline_limit,
+            stripe_size=settings.stripe_size,
+        ),
+    )
+
+
+def _has_credentials(request: web.Request) -> bool:
+    return "Authorization" in request.headers or "X-Amz-Credential" in request.query
+
+
+def build_app(settings: Settings) -> web.Application:
+    # Bodies stream through handlers; aiohttp's own limit only guards non-streamed reads.
+    app = web.Application(client_max_size=1024**2, handler_args={"max_field_size": 65536})
+    metrics = GatewayMetrics()
+    engine = make_engine(settings, metrics)
+    app[ENGINE_KEY] = engine
+    app[METRICS_KEY] = metrics
+    frontend = S3Frontend(
+        engine,
+        S3Settings(region=settings.region, domains=tuple(settings.domains)),
+        observer=metrics,
+    )
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await engine.backend.connect()
+        await engine.prepare()
+        yield
+        await engine.backend.close()
+
+    async def health(request: web.Request) -> web.StreamResponse:
+        # A signed GET /health is an S3 request for a bucket named "health".
+        if _has_credentials(request):
+            return await frontend.handle(request)
+        try:
+            await engine.healthy()
+        except Exception as exc:
+            log.warning("health check failed: %s", exc)
+            return web.json_response({"status": "unavailable", "error": str(exc)}, status=503)
+        return web.json_response({"status": "ok", "backend": engine.backend.kind})
+
+    async def prometheus(request: web.Request) -> web.StreamResponse:
+        if _has_credentials(request):
+            return await frontend.handle(request)
+        body, content_type = metrics.exposition()
+        resp = web.Response(body=body)
+        resp.headers["Content-Type"] = content_type
+        return resp
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/health", health, allow_head=True)
+    app.router.add_get("/metrics", prometheus, allow_head=False)
+    frontend.add_routes(app)
+    return app

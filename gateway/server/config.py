@@ -1,0 +1,68 @@
+"""Gateway settings: defaults, a YAML file (``--config``) and command-line overrides."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_DATA_DIR = os.environ.get("ATONIX_DATA_DIR", "./atonix-data")
+
+
+@dataclass(slots=True)
+class Settings:
+    backend: str = "local"  # local | rados
+    data_dir: str = DEFAULT_DATA_DIR  # embedded backend
+    ceph_conf: str | None = None  # rados backend
+    pool_prefix: str = "atonix"
+    listen: str = "127.0.0.1:7070"
+    workers: int = 1
+    region: str = "us-east-1"
+    domains: list[str] = field(default_factory=lambda: ["localhost"])
+    log_level: str = "info"
+    log_format: str = "text"  # text | json
+    access_log: bool = True
+    max_in_flight: int = 128  # backend operations per process
+    inline_limit: int = 64 * 1024
+    stripe_size: int = 4 * 1024 * 1024
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+    def validate(self) -> None:
+        if self.backend not in ("local", "rados"):
+            raise ValueError(f"backend must be local or rados, not {self.backend!r}")
+        if self.backend == "rados" and not self.ceph_conf:
+            raise ValueError("the rados backend needs --ceph-conf FILE")
+        if ":" not in self.listen:
+            raise ValueError(f"--listen must be HOST:PORT, not {self.listen!r}")
+        if self.workers < 1:
+            raise ValueError("--workers must be at least 1")
+
+
+def load_settings(config_file: str | None, overrides: dict[str, Any]) -> Settings:
+    """Defaults, then the YAML file, then explicit command-line values (None = not given)."""
+    values: dict[str, Any] = {}
+    if config_file:
+        doc = yaml.safe_load(Path(config_file).read_text()) or {}
+        if not isinstance(doc, dict):
+            raise ValueError(f"{config_file}: expected a mapping of settings")
+        values.update({k.replace("-", "_"): v for k, v in doc.items()})
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(unknown)}")
+    settings = Settings(**values)
+    if isinstance(settings.domains, str):
+        settings.domains = [d.strip() for d in settings.domains.split(",") if d.strip()]
+    settings.validate()
+    return settings

@@ -1,0 +1,126 @@
+"""The S3 front end as an aiohttp application: route, authenticate, dispatch, answer.
+
+Every request goes through ``S3Frontend.handle``: it parses the request into
+an ``Endpoint`` (pure), authenticates it (pure SigV4 plus one cached key
+lookup), runs the operation's handler and turns any failure into S3 error
+XML. No exception escapes: an unexpected one is logged and answered as
+InternalError 500, and the process keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+
+from gateway.engine.engine import ObjectEngine
+from s3api import xml
+from s3api.auth import authenticate
+from s3api.context import RequestContext, RequestObserver, S3Settings
+from s3api.errors import S3Error, S3ErrorCode, to_s3_error
+from s3api.handlers import HANDLERS
+from s3api.routing import Endpoint, S3Target, parse_query, parse_target, route
+
+CTX_KEY = "atonix.s3.ctx"
+log = logging.getLogger("atonix.s3")
+access_log = logging.getLogger("atonix.access")
+
+
+class _NullObserver:
+    def observe(self, operation, status, seconds, bytes_in, bytes_out) -> None:
+        pass
+
+
+class S3Frontend:
+    def __init__(
+        self,
+        engine: ObjectEngine,
+        settings: S3Settings | None = None,
+        observer: RequestObserver | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings or S3Settings()
+        self.observer = observer or _NullObserver()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        raw_path, _, raw_query = request.raw_path.partition("?")
+        endpoint = Endpoint("Unknown", S3Target(None, None))
+        ctx = RequestContext(request, endpoint, self.engine, self.settings)
+        request[CTX_KEY] = ctx
+        try:
+            target = parse_target(request.host, raw_path, self.settings.domains)
+            query = parse_query(raw_query)
+            ctx.endpoint = route(request.method, target, query, request.headers)
+            await authenticate(ctx, raw_path, raw_query)
+            handler = HANDLERS.get(ctx.endpoint.name)
+            if handler is None:
+                raise S3Error(
+                    S3ErrorCode.NotImplemented,
+                    f"{ctx.endpoint.name} is not implemented by this gateway yet.",
+                )
+            response = await handler(ctx)
+        except Exception as exc:  # every failure becomes S3 XML; nothing escapes
+            response = await self._error_response(ctx, exc)
+        self._finish(ctx, response, started)
+        return response
+
+    async def _error_response(self, ctx: RequestContext, exc: Exception) -> web.StreamResponse:
+        err = to_s3_error(exc)
+        if err.code is S3ErrorCode.InternalError:
+            log.exception("internal error in %s (request %s)", ctx.endpoint.name, ctx.request_id)
+        headers: dict[str, str] = {}
+        if ctx.request.method == "HEAD":
+            # A HEAD answer carries no body; the status alone tells the client.
+            return web.Response(status=err.status, headers=headers)
+        body = xml.error_document(err, ctx.request_id, ctx.host_id, ctx.endpoint.target.resource)
+        # The body has been read only partly; the connection cannot be reused safely.
+        if not ctx.request.content.at_eof() and ctx.request.can_read_body:
+            headers["Connection"] = "close"
+        return web.Response(
+            status=err.status, body=body, content_type="application/xml", headers=headers
+        )
+
+    def _finish(self, ctx: RequestContext, response: web.StreamResponse, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        if ctx.bytes_out == 0 and isinstance(response, web.Response) and response.body:
+            ctx.bytes_out = len(response.body)
+        self.observer.observe(
+            ctx.endpoint.name, response.status, elapsed, ctx.bytes_in, ctx.bytes_out
+        )
+        access_log.info(
+            "%s %s %s %s %d in=%d out=%d %.1fms id=%s",
+            ctx.request.remote,
+            ctx.user or "-",
+            ctx.request.method,
+            ctx.endpoint.name,
+            response.status,
+            ctx.bytes_in,
+            ctx.bytes_out,
+            elapsed * 1000,
+            ctx.request_id,
+            extra={
+                "remote": ctx.request.remote,
+                "user": ctx.user,
+                "method": ctx.request.method,
+                "operation": ctx.endpoint.name,
+                "status": response.status,
+                "bytes_in": ctx.bytes_in,
+                "bytes_out": ctx.bytes_out,
+                "ms": round(elapsed * 1000, 2),
+                "request_id": ctx.request_id,
+            },
+        )
+
+    async def _stamp(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Add the headers every S3 response carries, streaming ones included."""
+        ctx = request.get(CTX_KEY)
+        if ctx is not None:
+            response.headers["x-amz-request-id"] = ctx.request_id
+            response.headers["x-amz-id-2"] = ctx.host_id
+        response.headers["Server"] = self.settings.server_name
+
+    def add_routes(self, app: web.Application) -> None:
+        app.on_response_prepare.append(self._stamp)
+        app.router.add_route("*", "/{tail:.*}", self.handle)

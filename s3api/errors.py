@@ -1,0 +1,152 @@
+"""S3 errors: every code the gateway can answer, its HTTP status and message, in one place.
+
+Handlers raise ``S3Error(S3ErrorCode.X)``; engine and storage errors are turned
+into S3 errors by ``to_s3_error`` and nowhere else, so the mapping from an
+internal failure to what a client sees is reviewable on one screen.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from gateway.engine import errors as engine
+from storage import errors as storage
+
+
+class S3ErrorCode(Enum):
+    """(HTTP status, default message) for each AWS error code we return."""
+
+    AccessDenied = (403, "Access Denied")
+    AuthorizationHeaderMalformed = (400, "The authorization header is malformed.")
+    AuthorizationQueryParametersError = (
+        400,
+        "Query-string authentication version 4 requires the X-Amz-Algorithm, "
+        "X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, "
+        "and X-Amz-Expires parameters.",
+    )
+    BadDigest = (400, "The Content-MD5 you specified did not match what we received.")
+    BucketAlreadyExists = (
+        409,
+        "The requested bucket name is not available. The bucket namespace is shared by all "
+        "users of the system. Please select a different name and try again.",
+    )
+    BucketAlreadyOwnedByYou = (
+        409,
+        "Your previous request to create the named bucket succeeded and you already own it.",
+    )
+    BucketNotEmpty = (409, "The bucket you tried to delete is not empty")
+    EntityTooLarge = (400, "Your proposed upload exceeds the maximum allowed object size.")
+    EntityTooSmall = (400, "Your proposed upload is smaller than the minimum allowed object size.")
+    IncompleteBody = (
+        400,
+        "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+    )
+    InternalError = (500, "We encountered an internal error. Please try again.")
+    InvalidAccessKeyId = (
+        403,
+        "The AWS Access Key Id you provided does not exist in our records.",
+    )
+    InvalidArgument = (400, "Invalid Argument")
+    InvalidBucketName = (400, "The specified bucket is not valid.")
+    InvalidChunkSizeError = (
+        400,
+        "Only the last chunk is allowed to have a size less than 8192 bytes",
+    )
+    InvalidDigest = (400, "The Content-MD5 you specified is not valid.")
+    InvalidLocationConstraint = (400, "The specified location-constraint is not valid.")
+    InvalidRange = (416, "The requested range is not satisfiable")
+    InvalidRequest = (400, "Invalid Request")
+    InvalidURI = (400, "Couldn't parse the specified URI.")
+    KeyTooLongError = (400, "Your key is too long")
+    MalformedTrailerError = (
+        400,
+        "The request contained trailing data that was not well-formed or did not "
+        "conform to our published schema.",
+    )
+    MalformedXML = (
+        400,
+        "The XML you provided was not well-formed or did not validate against our "
+        "published schema.",
+    )
+    MethodNotAllowed = (405, "The specified method is not allowed against this resource.")
+    MissingContentLength = (411, "You must provide the Content-Length HTTP header.")
+    MissingSecurityHeader = (400, "Your request is missing a required header.")
+    NoSuchBucket = (404, "The specified bucket does not exist")
+    NoSuchKey = (404, "The specified key does not exist.")
+    NoSuchUpload = (404, "The specified upload does not exist.")
+    NotImplemented = (501, "A header you provided implies functionality that is not implemented.")
+    PreconditionFailed = (412, "At least one of the pre-conditions you specified did not hold")
+    RequestTimeTooSkewed = (
+        403,
+        "The difference between the request time and the server's time is too large.",
+    )
+    ServiceUnavailable = (503, "Please reduce your request rate.")
+    SignatureDoesNotMatch = (
+        403,
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your key and signing method.",
+    )
+    XAmzContentSHA256Mismatch = (
+        400,
+        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+    )
+
+    @property
+    def status(self) -> int:
+        return self.value[0]
+
+    @property
+    def default_message(self) -> str:
+        return self.value[1]
+
+
+class S3Error(Exception):
+    """An error answered to the client as S3 XML."""
+
+    def __init__(
+        self,
+        code: S3ErrorCode,
+        message: str | None = None,
+        *,
+        resource: str | None = None,
+        **details: str,
+    ) -> None:
+        super().__init__(message or code.default_message)
+        self.code = code
+        self.message = message or code.default_message
+        self.resource = resource
+        # Extra child elements AWS adds for some codes (BucketName, Key, ...).
+        self.details = details
+
+    @property
+    def status(self) -> int:
+        return self.code.status
+
+
+def to_s3_error(exc: Exception) -> S3Error:
+    """Map an engine or storage error to the S3 error a client sees."""
+    if isinstance(exc, S3Error):
+        return exc
+    mapped = _ENGINE_TO_S3.get(type(exc))
+    if mapped is not None:
+        return S3Error(mapped, str(exc) or None, **getattr(exc, "details", {}))
+    if isinstance(exc, storage.BackendUnavailable):
+        return S3Error(S3ErrorCode.ServiceUnavailable, "The storage backend is unavailable.")
+    return S3Error(S3ErrorCode.InternalError)
+
+
+_ENGINE_TO_S3: dict[type[Exception], S3ErrorCode] = {
+    engine.NoSuchBucket: S3ErrorCode.NoSuchBucket,
+    engine.NoSuchKey: S3ErrorCode.NoSuchKey,
+    engine.BucketAlreadyExists: S3ErrorCode.BucketAlreadyExists,
+    engine.BucketAlreadyOwnedByYou: S3ErrorCode.BucketAlreadyOwnedByYou,
+    engine.BucketNotEmpty: S3ErrorCode.BucketNotEmpty,
+    engine.InvalidBucketName: S3ErrorCode.InvalidBucketName,
+    engine.KeyTooLong: S3ErrorCode.KeyTooLongError,
+    engine.InvalidKey: S3ErrorCode.InvalidArgument,
+    engine.EntityTooLarge: S3ErrorCode.EntityTooLarge,
+    engine.IncompleteBody: S3ErrorCode.IncompleteBody,
+    engine.BadDigest: S3ErrorCode.BadDigest,
+    engine.InvalidRange: S3ErrorCode.InvalidRange,
+    engine.PreconditionFailed: S3ErrorCode.PreconditionFailed,
+}

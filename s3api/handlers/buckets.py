@@ -1,0 +1,57 @@
+"""Bucket operations: create, head, delete, location."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from s3api import xml
+from s3api.body import read_small_body
+from s3api.context import RequestContext
+from s3api.errors import S3Error, S3ErrorCode
+from s3api.handlers.access import owned_bucket, require_user
+from s3api.responses import empty, xml_response
+
+
+async def create_bucket(ctx: RequestContext) -> web.StreamResponse:
+    user = require_user(ctx)
+    body = await read_small_body(ctx)
+    if body.strip():
+        config = xml.parse(body)
+        if xml.local_name(config.tag) != "CreateBucketConfiguration":
+            raise S3Error(S3ErrorCode.MalformedXML)
+        location = xml.child_text(config, "LocationConstraint")
+        if location and location != ctx.settings.region:
+            raise S3Error(
+                S3ErrorCode.InvalidLocationConstraint,
+                f"The {location} location constraint is incompatible with the region "
+                f"({ctx.settings.region}) this endpoint serves.",
+            )
+    assert ctx.endpoint.bucket is not None
+    await ctx.engine.buckets.create(ctx.endpoint.bucket, user, ctx.settings.region)
+    return empty(headers={"Location": "/" + ctx.endpoint.bucket})
+
+
+async def head_bucket(ctx: RequestContext) -> web.StreamResponse:
+    record = await owned_bucket(ctx)
+    return empty(headers={"x-amz-bucket-region": record.region})
+
+
+async def delete_bucket(ctx: RequestContext) -> web.StreamResponse:
+    record = await owned_bucket(ctx)
+    await ctx.engine.buckets.delete(record.name)
+    return empty(204)
+
+
+async def get_bucket_location(ctx: RequestContext) -> web.StreamResponse:
+    record = await owned_bucket(ctx)
+    # us-east-1 is reported as an empty constraint, as AWS does.
+    region = "" if record.region == "us-east-1" else record.region
+    return xml_response(xml.render_text("LocationConstraint", region))
+
+
+HANDLERS = {
+    "CreateBucket": create_bucket,
+    "HeadBucket": head_bucket,
+    "DeleteBucket": delete_bucket,
+    "GetBucketLocation": get_bucket_location,
+}

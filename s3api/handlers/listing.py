@@ -1,0 +1,151 @@
+"""ListObjects (v1) and ListObjectsV2."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from urllib.parse import quote
+
+from aiohttp import web
+
+from gateway.engine.index import ListPage
+from gateway.engine.records import BucketRecord
+from s3api import xml
+from s3api.context import RequestContext
+from s3api.errors import S3Error, S3ErrorCode
+from s3api.handlers.access import owned_bucket
+from s3api.responses import xml_response
+
+MAX_KEYS = 1000
+
+
+def _max_keys(query) -> int:
+    raw = query.get("max-keys", str(MAX_KEYS))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise S3Error(
+            S3ErrorCode.InvalidArgument,
+            "Provided max-keys not an integer or within integer range",
+            ArgumentName="max-keys",
+            ArgumentValue=raw,
+        ) from None
+    if value < 0:
+        raise S3Error(
+            S3ErrorCode.InvalidArgument,
+            "Argument maxKeys must be an integer between 0 and 2147483647",
+            ArgumentName="maxKeys",
+            ArgumentValue=raw,
+        )
+    return min(value, MAX_KEYS)
+
+
+def _encoder(query):
+    if "encoding-type" not in query:
+        return lambda s: s
+    if query["encoding-type"] != "url":
+        raise S3Error(
+            S3ErrorCode.InvalidArgument,
+            "Invalid Encoding Method specified in Request",
+            ArgumentName="encoding-type",
+            ArgumentValue=query["encoding-type"],
+        )
+    return lambda s: quote(s, safe="/") if s is not None else None
+
+
+def _contents(page: ListPage, encode, owner: str | None) -> list[xml.Node]:
+    nodes: list[xml.Node] = []
+    for key, entry in page.entries:
+        fields: list[xml.Node] = [
+            ("Key", encode(key)),
+            ("LastModified", xml.timestamp(entry.mtime)),
+            ("ETag", entry.etag),
+            ("Size", entry.size),
+            ("StorageClass", "STANDARD"),
+        ]
+        if owner is not None:
+            fields.append(("Owner", [("ID", owner), ("DisplayName", owner)]))
+        nodes.append(("Contents", fields))
+    nodes += [("CommonPrefixes", [("Prefix", encode(p))]) for p in page.common_prefixes]
+    return nodes
+
+
+async def _page(ctx: RequestContext, record: BucketRecord, start_after: str, max_keys: int):
+    q = ctx.endpoint.query
+    if max_keys == 0:
+        return ListPage([], [], False, None)
+    return await ctx.engine.objects.list(
+        record.name, q.get("prefix", ""), q.get("delimiter", ""), start_after, max_keys
+    )
+
+
+async def list_objects(ctx: RequestContext) -> web.StreamResponse:
+    record = await owned_bucket(ctx)
+    q = ctx.endpoint.query
+    max_keys, encode = _max_keys(q), _encoder(q)
+    marker = q.get("marker", "")
+    page = await _page(ctx, record, marker, max_keys)
+    delimiter = q.get("delimiter", "")
+    children: list[xml.Node] = [
+        ("Name", record.name),
+        ("Prefix", encode(q.get("prefix", ""))),
+        ("Marker", encode(marker)),
+        ("MaxKeys", max_keys),
+        ("Delimiter", encode(delimiter) if delimiter else None),
+        ("IsTruncated", page.is_truncated),
+        ("NextMarker", encode(page.next_marker) if page.is_truncated and delimiter else None),
+        ("EncodingType", "url" if "encoding-type" in q else None),
+    ]
+    children += _contents(page, encode, record.owner)
+    return xml_response(xml.render("ListBucketResult", children))
+
+
+def encode_token(marker: str) -> str:
+    return base64.urlsafe_b64encode(("1:" + marker).encode()).decode()
+
+
+def decode_token(token: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raw = ""
+    if not raw.startswith("1:"):
+        raise S3Error(
+            S3ErrorCode.InvalidArgument,
+            "The continuation token provided is incorrect",
+            ArgumentName="continuation-token",
+            ArgumentValue=token,
+        )
+    return raw[2:]
+
+
+async def list_objects_v2(ctx: RequestContext) -> web.StreamResponse:
+    record = await owned_bucket(ctx)
+    q = ctx.endpoint.query
+    max_keys, encode = _max_keys(q), _encoder(q)
+    token = q.get("continuation-token")
+    start_after = q.get("start-after", "")
+    cursor = decode_token(token) if token is not None else start_after
+    page = await _page(ctx, record, max(cursor, start_after), max_keys)
+    delimiter = q.get("delimiter", "")
+    owner = record.owner if q.get("fetch-owner") == "true" else None
+    children: list[xml.Node] = [
+        ("Name", record.name),
+        ("Prefix", encode(q.get("prefix", ""))),
+        ("KeyCount", len(page.entries) + len(page.common_prefixes)),
+        ("MaxKeys", max_keys),
+        ("Delimiter", encode(delimiter) if delimiter else None),
+        ("IsTruncated", page.is_truncated),
+        ("ContinuationToken", token),
+        (
+            "NextContinuationToken",
+            encode_token(page.next_marker) if page.is_truncated and page.next_marker else None,
+        ),
+        ("StartAfter", encode(start_after) if "start-after" in q else None),
+        ("EncodingType", "url" if "encoding-type" in q else None),
+    ]
+    children += _contents(page, encode, owner)
+    return xml_response(xml.render("ListBucketResult", children))
+
+
+HANDLERS = {"ListObjects": list_objects, "ListObjectsV2": list_objects_v2}

@@ -1,0 +1,172 @@
+"""S3 request routing (pure): wire request -> one ``Endpoint`` value, before any handler runs.
+
+Two steps, both free of I/O:
+1. ``parse_target`` finds bucket and key from the Host header and the raw
+   path (virtual-hosted style ``bucket.domain`` or path style ``/bucket/key``).
+   The path is percent-decoded exactly once: ``%2F`` becomes ``/`` in a key,
+   ``..`` and unicode are kept verbatim, never normalised.
+2. ``route`` names the operation from the method, the sub-resource query
+   parameters and a few headers (copy source, multipart parameters).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, unquote
+
+from s3api.errors import S3Error, S3ErrorCode
+
+# Query parameters that select a sub-resource, with the CamelCase they give
+# the operation name (GET ?tagging on an object -> GetObjectTagging).
+SUBRESOURCES: dict[str, str] = {
+    "accelerate": "Accelerate",
+    "acl": "Acl",
+    "analytics": "Analytics",
+    "attributes": "Attributes",
+    "cors": "Cors",
+    "delete": "Delete",
+    "encryption": "Encryption",
+    "intelligent-tiering": "IntelligentTiering",
+    "inventory": "Inventory",
+    "legal-hold": "LegalHold",
+    "lifecycle": "Lifecycle",
+    "location": "Location",
+    "logging": "Logging",
+    "metrics": "Metrics",
+    "notification": "Notification",
+    "object-lock": "ObjectLock",
+    "ownershipControls": "OwnershipControls",
+    "policy": "Policy",
+    "policyStatus": "PolicyStatus",
+    "publicAccessBlock": "PublicAccessBlock",
+    "replication": "Replication",
+    "requestPayment": "RequestPayment",
+    "restore": "Restore",
+    "retention": "Retention",
+    "select": "Select",
+    "tagging": "Tagging",
+    "torrent": "Torrent",
+    "uploadId": "UploadId",
+    "uploads": "Uploads",
+    "versioning": "Versioning",
+    "versions": "Versions",
+    "website": "Website",
+}
+
+# Operations whose names do not follow the Verb + Bucket/Object + Sub pattern.
+_SPECIAL: dict[tuple[str, str, str], str] = {
+    ("GET", "bucket", ""): "ListObjects",
+    ("PUT", "bucket", ""): "CreateBucket",
+    ("POST", "bucket", ""): "PostObject",
+    ("POST", "bucket", "delete"): "DeleteObjects",
+    ("GET", "bucket", "location"): "GetBucketLocation",
+    ("GET", "bucket", "versions"): "ListObjectVersions",
+    ("GET", "bucket", "uploads"): "ListMultipartUploads",
+    ("GET", "object", "uploadId"): "ListParts",
+    ("PUT", "object", "uploadId"): "UploadPart",
+    ("POST", "object", "uploads"): "CreateMultipartUpload",
+    ("POST", "object", "uploadId"): "CompleteMultipartUpload",
+    ("DELETE", "object", "uploadId"): "AbortMultipartUpload",
+    ("POST", "object", "restore"): "RestoreObject",
+    ("POST", "object", "select"): "SelectObjectContent",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class S3Target:
+    bucket: str | None
+    key: str | None
+    virtual_host: bool = False
+
+    @property
+    def resource(self) -> str:
+        """The Resource element of error bodies: /bucket/key as the client named it."""
+        if self.bucket is None:
+            return "/"
+        return f"/{self.bucket}" + (f"/{self.key}" if self.key else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    name: str
+    target: S3Target
+    query: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def bucket(self) -> str | None:
+        return self.target.bucket
+
+    @property
+    def key(self) -> str | None:
+        return self.target.key
+
+
+def split_host(host: str) -> str:
+    """Host header without port, lower-cased (handles [v6]:port)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def parse_target(host: str, raw_path: str, domains: Sequence[str]) -> S3Target:
+    hostname = split_host(host)
+    try:
+        path = unquote(raw_path, errors="strict") if "%" in raw_path else raw_path
+    except UnicodeDecodeError:
+        raise S3Error(S3ErrorCode.InvalidURI) from None
+    for domain in domains:
+        if hostname.endswith("." + domain) and len(hostname) > len(domain) + 1:
+            bucket = hostname[: -len(domain) - 1]
+            key = path[1:] if path.startswith("/") else path
+            return S3Target(bucket, key or None, virtual_host=True)
+    if not path.startswith("/"):
+        raise S3Error(S3ErrorCode.InvalidRequest, "The request path must start with /")
+    bucket, _, key = path[1:].partition("/")
+    return S3Target(bucket or None, key or None)
+
+
+def parse_query(raw_query: str) -> dict[str, str]:
+    """Query parameters (first value wins); value-less parameters map to ''."""
+    out: dict[str, str] = {}
+    for k, v in parse_qsl(raw_query, keep_blank_values=True):
+        out.setdefault(k, v)
+    return out
+
+
+def route(method: str, target: S3Target, query: Mapping[str, str], headers: Mapping) -> Endpoint:
+    method = method.upper()
+    if target.bucket is None:
+        if method == "GET":
+            return Endpoint("ListBuckets", target, query)
+        raise S3Error(S3ErrorCode.MethodNotAllowed, resource="/")
+    level = "object" if target.key is not None else "bucket"
+    sub = _subresource(query, level)
+    name = _SPECIAL.get((method, level, sub))
+    if name is None:
+        verb = {"GET": "Get", "PUT": "Put", "DELETE": "Delete", "HEAD": "Head", "POST": "Post"}
+        if method not in verb:
+            raise S3Error(S3ErrorCode.MethodNotAllowed, resource=target.resource)
+        name = verb[method] + level.capitalize() + SUBRESOURCES.get(sub, "")
+    name = _refine(name, query, headers)
+    return Endpoint(name, target, query)
+
+
+def _subresource(query: Mapping[str, str], level: str) -> str:
+    if "uploadId" in query:
+        return "uploadId"
+    for k in query:
+        if k in SUBRESOURCES and k != "uploadId":
+            return k
+    return ""
+
+
+def _refine(name: str, query: Mapping[str, str], headers: Mapping) -> str:
+    if name == "ListObjects" and query.get("list-type") == "2":
+        return "ListObjectsV2"
+    if name == "PutObject" and "x-amz-copy-source" in headers:
+        return "CopyObject"
+    if name == "UploadPart" and "x-amz-copy-source" in headers:
+        return "UploadPartCopy"
+    return name

@@ -1,0 +1,523 @@
+"""The ``rados`` backend: the storage protocol on a Ceph cluster through python-rados.
+
+Data paths use librados aio calls bridged to asyncio (``storage.rados_io``); calls
+python-rados only has synchronously (pool management, xattr reads, stat with the
+object version, object listing) run on a small thread pool. Compound ``WriteOp``s
+become one librados write op, so RADOS applies guards and mutations atomically.
+
+How the protocol's guards map onto RADOS (all inside the one write op):
+- ``create(exclusive)``: ``new(LIBRADOS_CREATE_EXCLUSIVE / _IDEMPOTENT)``.
+- ``assert_exists()``: RADOS answers ENOENT for an op that only reads a missing
+  object, but a write op silently works on an empty object. So a write op gets an
+  ``omap_rm`` of no keys first (ENOENT on a missing object, no effect otherwise);
+  a guard-only op gets a no-key ``cmpomap.cmp_vals`` (read-only, no version bump).
+- ``assert_version(v)``: librados ``assert_version`` (ERANGE/EOVERFLOW on mismatch);
+  it reports EOVERFLOW rather than ENOENT for a missing object inside a write op,
+  hence the existence guard in front of it.
+- ``omap_cmp``: ``cls_cmpomap`` (see ``rados_io``), because librados' omap_cmp
+  treats a missing key as b"" and has no NE. GT/LT are special: the OSD compares
+  bytes as *signed* chars (b"\\x80" < b"\\x01"), not bytewise. For them
+  ``operate`` reads the guarded keys, evaluates the guards in Python and sends an
+  EQ guard on the values it saw (retrying if they changed meanwhile): the write
+  still happens only if ``stored <op> value`` holds when RADOS applies it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import threading
+import time
+from collections.abc import AsyncIterator
+
+import rados
+
+from storage.errors import (
+    BackendUnavailable,
+    GuardFailed,
+    ObjectNotFound,
+    PoolNotFound,
+    StorageError,
+)
+from storage.protocol import CmpOp, ObjectStat, WriteOp, omap_guard_holds
+from storage.rados_io import (
+    CMP_ALWAYS_FAILS,
+    CMP_NOTHING,
+    CMPOMAP_EQ,
+    CMPOMAP_NE,
+    AioBridge,
+    encode_cmp_vals,
+    pool_error,
+    translate,
+)
+
+_FIRST_READ = 4 << 20  # whole-object reads: one call for objects up to 4 MiB
+_MAX_READ = 16 << 20  # python-rados allocates the full length up front: cap it
+_LIST_BATCH = 1000
+_ORDERED = (CmpOp.GT, CmpOp.LT)
+
+
+class RadosPool:
+    """One RADOS pool (``storage.protocol.Pool``)."""
+
+    def __init__(self, backend: RadosBackend, name: str):
+        self.name = name
+        self._b = backend
+        self._io: rados.Ioctx | None = None
+        self._open_lock = asyncio.Lock()
+        # stat needs ioctx.get_last_version(), which is per ioctx: each pool thread
+        # gets its own ioctx, so no other call can slip in between.
+        self._tls = threading.local()
+        self._thread_ios: list[rados.Ioctx] = []
+        self._tls_lock = threading.Lock()
+
+    # --- plumbing -------------------------------------------------------------
+    async def _ioctx(self) -> rados.Ioctx:
+        if self._io is None:
+            async with self._open_lock:
+                if self._io is None:
+                    b = self._b._require()
+                    try:
+                        self._io = await b.blocking(
+                            f"open pool {self.name}", self._b._cluster.open_ioctx, self.name
+                        )
+                    except StorageError as e:
+                        raise pool_error(e, self.name) from e
+        return self._io
+
+    def _thread_ioctx(self) -> rados.Ioctx:
+        io = getattr(self._tls, "io", None)
+        if io is None:
+            try:
+                io = self._b._cluster.open_ioctx(self.name)
+            except rados.ObjectNotFound as e:
+                raise PoolNotFound(f"pool {self.name!r} does not exist") from e
+            self._tls.io = io
+            with self._tls_lock:
+                self._thread_ios.append(io)
+        return io
+
+    async def _sync(self, what: str, fn, *args):
+        await self._ioctx()  # PoolNotFound before touching the thread pool
+        return await self._b._require().blocking(f"{what} {self.name}", fn, *args)
+
+    def _close(self) -> None:
+        with self._tls_lock:
+            ios, self._thread_ios = self._thread_ios, []
+        if self._io is not None:
+            ios.append(self._io)
+            self._io = None
+        self._tls = threading.local()
+        for io in ios:
+            with contextlib.suppress(rados.Error):
+                io.close()
+
+    async def _aio(self, what: str, oid: str, start) -> tuple:
+        io = await self._ioctx()
+        return await self._b._require().aio(lambda cb: start(io, cb), f"{what} {self.name}/{oid}")
+
+    # --- data -----------------------------------------------------------------
+    async def read(self, oid: str, offset: int = 0, length: int | None = None) -> bytes:
+        if offset < 0 or (length is not None and length < 0):
+            raise ValueError("offset and length must be >= 0")
+        if length == 0:  # RADOS reads "to the end" for length 0
+            await self.stat(oid)
+            return b""
+        parts: list[bytes] = []
+        remaining = length
+        want = min(length, _MAX_READ) if length is not None else _FIRST_READ
+        while True:
+            got, data = await self._aio(
+                "read", oid, lambda io, cb, w=want, o=offset: io.aio_read(oid, w, o, cb)
+            )
+            # python-rados leaves a 0-byte read at the requested (garbage) length
+            data = data[:got] if data else b""
+            parts.append(data)
+            offset += len(data)
+            if remaining is not None:
+                remaining -= len(data)
+            # a short read is the end of the object (RADOS never truncates replies)
+            if len(data) < want or remaining == 0:
+                break
+            want = _MAX_READ if remaining is None else min(remaining, _MAX_READ)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def write(self, oid: str, data: bytes, offset: int = 0) -> None:
+        await self._aio("write", oid, lambda io, cb: io.aio_write(oid, bytes(data), offset, cb))
+
+    async def write_full(self, oid: str, data: bytes) -> None:
+        await self._aio("write_full", oid, lambda io, cb: io.aio_write_full(oid, bytes(data), cb))
+
+    async def append(self, oid: str, data: bytes) -> None:
+        await self._aio("append", oid, lambda io, cb: io.aio_append(oid, bytes(data), cb))
+
+    async def truncate(self, oid: str, size: int) -> None:
+        # RADOS would create a missing object; the protocol's truncate needs one.
+        await self.operate(oid, WriteOp().assert_exists().truncate(size))
+
+    async def remove(self, oid: str) -> None:
+        await self._aio("remove", oid, lambda io, cb: io.aio_remove(oid, cb))
+
+    async def stat(self, oid: str) -> ObjectStat:
+        def do() -> ObjectStat:
+            io = self._thread_ioctx()
+            size, mtime = io.stat(oid)
+            return ObjectStat(size=size, mtime=time.mktime(mtime), version=io.get_last_version())
+
+        return await self._sync(f"stat {oid} in", do)
+
+    # --- xattrs ---------------------------------------------------------------
+    async def get_xattr(self, oid: str, name: str) -> bytes:
+        return await self._sync(
+            f"get_xattr {oid} {name} in", lambda: self._thread_ioctx().get_xattr(oid, name)
+        )
+
+    async def get_xattrs(self, oid: str) -> dict[str, bytes]:
+        return await self._sync(
+            f"get_xattrs {oid} in", lambda: dict(self._thread_ioctx().get_xattrs(oid))
+        )
+
+    async def set_xattr(self, oid: str, name: str, value: bytes) -> None:
+        await self._aio(
+            "set_xattr", oid, lambda io, cb: io.aio_setxattr(oid, name, bytes(value), cb)
+        )
+
+    # --- omap -----------------------------------------------------------------
+    async def _omap_read(self, oid: str, what: str, add) -> list[tuple[str, bytes]]:
+        """Run one read op built by ``add(io, op) -> OmapIterator``; return its pairs."""
+        io = await self._ioctx()
+        bridge = self._b._require()
+        op = rados.ReadOp().create()
+        try:
+            it, _ = add(io, op)
+        except BaseException:
+            op.release()
+            raise
+        # cleanup keeps the iterator alive too: librados fills it on completion
+        await bridge.aio(
+            lambda cb: io.operate_aio_read_op(op, oid, cb),
+            f"{what} {self.name}/{oid}",
+            cleanup=lambda: (op.release(), it),
+        )
+        # python-rados turns an empty value into None
+        return [(k, v if v is not None else b"") for k, v in it]
+
+    async def omap_get(self, oid: str, keys: list[str]) -> dict[str, bytes]:
+        if not keys:
+            return {}
+        pairs = await self._omap_read(
+            oid, "omap_get", lambda io, op: io.get_omap_vals_by_keys(op, tuple(keys))
+        )
+        return dict(pairs)
+
+    async def omap_list(
+        self, oid: str, start_after: str = "", prefix: str = "", max_items: int = 1000
+    ) -> list[tuple[str, bytes]]:
+        out: list[tuple[str, bytes]] = []
+        cap = self._b._omap_cap
+        while len(out) < max_items:
+            want = min(max_items - len(out), cap)
+            batch = await self._omap_read(
+                oid,
+                "omap_list",
+                lambda io, op, s=start_after, w=want: io.get_omap_vals(op, s, prefix, w),
+            )
+            out.extend(batch)
+            # The OSD caps each reply (osd_max_omap_entries_per_request, 1024 by
+            # default); python-rados hides the "more" flag, so only a batch shorter
+            # than both the request and that cap proves the scan is complete.
+            if len(batch) < want or not batch:
+                break
+            start_after = batch[-1][0]
+        return out
+
+    async def omap_set(self, oid: str, items: dict[str, bytes]) -> None:
+        await self.operate(oid, WriteOp().omap_set(items))
+
+    async def omap_rm(self, oid: str, keys: list[str]) -> None:
+        await self.operate(oid, WriteOp().omap_rm(keys))
+
+    # --- compound ops ---------------------------------------------------------
+    async def operate(self, oid: str, op: WriteOp) -> None:
+        if not any(c in _ORDERED for _, _, c in op.omap_guards):
+            await self._submit(oid, op, self._server_guards(op))
+            return
+        # GT/LT: compare-and-swap on the observed values (see module docstring).
+        keys = list(dict.fromkeys(k for k, _, _ in op.omap_guards))
+        while True:
+            try:
+                seen: dict[str, bytes] | None = await self.omap_get(oid, keys)
+            except ObjectNotFound:
+                seen = None
+            holds = seen is not None and all(
+                omap_guard_holds(seen.get(k), v, c) for k, v, c in op.omap_guards
+            )
+            # A failing guard still goes to RADOS (as an always-failing guard) so the
+            # create/exists/version guards report first, as they would anyway.
+            guards = [encode_cmp_vals(CMPOMAP_EQ, seen.items())] if holds else [CMP_ALWAYS_FAILS]
+            try:
+                await self._submit(oid, op, guards)
+                return
+            except GuardFailed as e:
+                if not holds or not _is_cancel(e):
+                    raise
+            await asyncio.sleep(0)  # a guarded key changed since we read it: retry
+
+    @staticmethod
+    def _server_guards(op: WriteOp) -> list[bytes]:
+        eq: dict[str, bytes] = {}
+        ne: dict[str, bytes] = {}
+        out: list[bytes] = []
+        for key, value, cmp in op.omap_guards:
+            group = eq if cmp is CmpOp.EQ else ne
+            if key in group:  # same key twice: separate calls, both must hold
+                code = CMPOMAP_EQ if cmp is CmpOp.EQ else CMPOMAP_NE
+                out.append(encode_cmp_vals(code, [(key, value)]))
+            else:
+                group[key] = value
+        if eq:
+            out.append(encode_cmp_vals(CMPOMAP_EQ, eq.items()))
+        if ne:
+            out.append(encode_cmp_vals(CMPOMAP_NE, ne.items()))
+        return out
+
+    async def _submit(self, oid: str, op: WriteOp, omap_guards: list[bytes]) -> None:
+        io = await self._ioctx()
+        bridge = self._b._require()
+        w = rados.WriteOp().create()
+        try:
+            _build(io, w, op, omap_guards)
+        except BaseException:
+            w.release()
+            raise
+        try:
+            await bridge.aio(
+                lambda cb: io.operate_aio_write_op(w, oid, cb),
+                f"operate {self.name}/{oid}",
+                cleanup=w.release,
+            )
+        except ObjectNotFound as e:
+            # only an omap guard can meet a missing object first: a missing key
+            if op.omap_guards and not op.must_exist and op.expected_version is None:
+                raise GuardFailed(f"omap guard on missing object {self.name}/{oid}") from e
+            raise
+
+    # --- listing --------------------------------------------------------------
+    async def list_objects(self, prefix: str = "") -> AsyncIterator[str]:
+        io = await self._ioctx()
+        it = await self._sync("list", io.list_objects)
+
+        def batch() -> list[str]:
+            names = []
+            for obj in it:
+                names.append(obj.key)
+                if len(names) >= _LIST_BATCH:
+                    break
+            return names
+
+        while True:
+            names = await self._sync("list", batch)
+            for name in names:
+                if name.startswith(prefix):
+                    yield name
+            if len(names) < _LIST_BATCH:
+                return
+
+
+def _is_cancel(e: GuardFailed) -> bool:
+    return getattr(e, "errno", None) == errno.ECANCELED
+
+
+def _build(io: rados.Ioctx, w: rados.WriteOp, op: WriteOp, omap_guards: list[bytes]) -> None:
+    """Translate a protocol WriteOp into librados steps: guards first, then mutations."""
+    writes = bool(op.steps) or op.exclusive_create is not None
+    if op.must_exist or op.expected_version is not None:
+        if writes:
+            io.remove_omap_keys(w, ())  # ENOENT if missing; no-op otherwise
+        else:
+            w.execute("cmpomap", "cmp_vals", CMP_NOTHING)
+    if op.exclusive_create is not None:
+        excl = op.exclusive_create
+        w.new(rados.LIBRADOS_CREATE_EXCLUSIVE if excl else rados.LIBRADOS_CREATE_IDEMPOTENT)
+    if op.expected_version is not None:
+        if op.expected_version > 0:
+            w.assert_version(op.expected_version)
+        else:  # versions start at 1; librados rejects 0 with EINVAL
+            w.execute("cmpomap", "cmp_vals", CMP_ALWAYS_FAILS)
+    for payload in omap_guards:
+        w.execute("cmpomap", "cmp_vals", payload)
+    for step in op.steps:
+        kind = step[0]
+        if kind == "write_full":
+            w.write_full(step[1])
+        elif kind == "write":
+            w.write(step[1], step[2])
+        elif kind == "append":
+            w.append(step[1])
+        elif kind == "truncate":
+            w.truncate(step[1])
+        elif kind == "set_xattr":
+            w.set_xattr(step[1], step[2])
+        elif kind == "rm_xattr":
+            w.rm_xattr(step[1])
+        elif kind == "omap_set":
+            items = step[1]
+            if items:
+                io.set_omap(w, tuple(items), tuple(items.values()))
+        elif kind == "omap_rm":
+            io.remove_omap_keys(w, tuple(step[1]))
+        elif kind == "omap_clear":
+            io.clear_omap(w)
+        elif kind == "remove":
+            w.remove()
+        else:
+            raise ValueError(f"unknown WriteOp step {kind!r}")
+
+
+class RadosBackend:
+    """A connection to one Ceph cluster (``storage.protocol.Backend``)."""
+
+    kind = "rados"
+
+    def __init__(
+        self,
+        conffile: str,
+        max_in_flight: int = 128,
+        connect_timeout: float = 10.0,
+        *,
+        op_timeout: float = 30.0,
+        threads: int = 8,
+    ):
+        self.conffile = conffile
+        self.max_in_flight = max_in_flight
+        self.connect_timeout = connect_timeout
+        self.op_timeout = op_timeout
+        self.threads = threads
+        self._cluster: rados.Rados | None = None
+        self._bridge: AioBridge | None = None
+        self._pools: dict[str, RadosPool] = {}
+        self._omap_cap = 1024
+
+    def _require(self) -> AioBridge:
+        if self._bridge is None or self._cluster is None:
+            raise BackendUnavailable("rados backend is not connected (call connect() first)")
+        return self._bridge
+
+    async def connect(self) -> None:
+        if self._cluster is not None:
+            return
+        bridge = AioBridge(asyncio.get_running_loop(), self.max_in_flight, self.threads)
+        secs = str(max(1, round(self.connect_timeout)))
+        op_secs = str(max(1, round(self.op_timeout)))
+        # Without these librados waits forever (client_mount_timeout is 300 s and the
+        # op timeouts default to "never"): an unreachable cluster must fail fast.
+        conf = {
+            "client_mount_timeout": secs,
+            "rados_mon_op_timeout": op_secs,
+            "rados_osd_op_timeout": op_secs,
+        }
+        holder: list[rados.Rados] = []
+
+        def do() -> rados.Rados:
+            cluster = rados.Rados(conffile=self.conffile, conf=conf)
+            holder.append(cluster)
+            cluster.connect()
+            return cluster
+
+        where = f"Ceph cluster of {self.conffile}"
+        try:
+            self._cluster = await asyncio.wait_for(bridge.run_in_pool(do), self.connect_timeout + 5)
+        except (rados.Error, TimeoutError) as e:
+            mon = _mon_host(holder)
+            if isinstance(e, rados.Error):  # (after a timeout the thread still uses it)
+                bridge.run_in_pool(_shutdown, holder)  # frees librados threads, off-loop
+            bridge.shutdown()
+            raise BackendUnavailable(
+                f"cannot connect to the {where} (mon host {mon}) within "
+                f"{self.connect_timeout:g} s: {e or 'timed out'}"
+            ) from e
+        self._bridge = bridge
+        with contextlib.suppress(rados.Error, TypeError, ValueError):
+            self._omap_cap = int(self._cluster.conf_get("osd_max_omap_entries_per_request"))
+
+    async def close(self) -> None:
+        bridge, cluster = self._bridge, self._cluster
+        if bridge is None or cluster is None:
+            return
+        self._bridge = self._cluster = None
+        await bridge.drain(self.op_timeout)
+        for p in self._pools.values():
+            p._close()
+        self._pools.clear()
+        await bridge.run_in_pool(cluster.shutdown)
+        bridge.shutdown()
+
+    async def ping(self) -> None:
+        bridge = self._require()
+        cmd = json.dumps({"prefix": "mon stat", "format": "json"})
+        try:
+            ret, _, outs = await asyncio.wait_for(
+                bridge.blocking("ping", self._cluster.mon_command, cmd, b""), self.op_timeout + 5
+            )
+        except (StorageError, TimeoutError) as e:
+            raise BackendUnavailable(f"Ceph cluster of {self.conffile} is unreachable: {e}") from e
+        if ret < 0:
+            raise BackendUnavailable(f"Ceph monitor answered {ret}: {outs}")
+
+    async def create_pool(self, name: str) -> None:
+        cluster = self._cluster
+
+        def do() -> None:
+            try:
+                cluster.create_pool(name)
+            except rados.ObjectExists:
+                return
+            try:  # tag the pool (avoids the POOL_APP_NOT_ENABLED health warning)
+                io = cluster.open_ioctx(name)
+                try:
+                    io.application_enable("atonix")
+                finally:
+                    io.close()
+            except rados.Error:
+                pass
+
+        await self._require().blocking(f"create pool {name}", do)
+
+    async def delete_pool(self, name: str) -> None:
+        bridge = self._require()
+        pool = self._pools.pop(name, None)
+        if pool is not None:
+            pool._close()
+        try:
+            await bridge.blocking(f"delete pool {name}", self._cluster.delete_pool, name)
+        except ObjectNotFound as e:
+            raise PoolNotFound(f"pool {name!r} does not exist") from e
+
+    async def pool_exists(self, name: str) -> bool:
+        return await self._require().blocking(
+            f"pool_exists {name}", self._cluster.pool_exists, name
+        )
+
+    def pool(self, name: str) -> RadosPool:
+        p = self._pools.get(name)
+        if p is None:
+            p = self._pools[name] = RadosPool(self, name)
+        return p
+
+
+def _mon_host(holder: list[rados.Rados]) -> str:
+    try:
+        return holder[0].conf_get("mon_host") or "?"
+    except (IndexError, rados.Error):
+        return "?"
+
+
+def _shutdown(holder: list[rados.Rados]) -> None:
+    for cluster in holder:
+        with contextlib.suppress(rados.Error):
+            cluster.shutdown()
+
+
+__all__ = ["RadosBackend", "RadosPool", "translate"]

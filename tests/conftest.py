@@ -1,0 +1,85 @@
+"""Shared fixtures: backends (local, rados) and running gateway processes.
+
+The rados variants need the throwaway cluster started by ``scripts/dev-cluster``;
+its ceph.conf path comes from ATONIX_CEPH_CONF. When ATONIX_REQUIRE_RADOS=1
+(CI sets it) a missing cluster is an error, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from tests.support.gateway_process import GatewayProcess, create_test_user
+
+BACKEND_KINDS = ["local", "rados"]
+
+
+def ceph_conf() -> str | None:
+    conf = os.environ.get("ATONIX_CEPH_CONF")
+    if conf and os.path.exists(conf):
+        return conf
+    return None
+
+
+def require_backend(kind: str) -> None:
+    """Skip (developer machine) or fail (CI) when the rados cluster is absent."""
+    if kind != "rados" or ceph_conf():
+        return
+    if os.environ.get("ATONIX_REQUIRE_RADOS") == "1":
+        pytest.fail("ATONIX_REQUIRE_RADOS=1 but no Ceph cluster (ATONIX_CEPH_CONF) is running")
+    pytest.skip("no Ceph cluster: start one with scripts/dev-cluster up")
+
+
+def backend_options(kind: str, tmp_path) -> dict:
+    """CLI/config options that select a fresh, isolated namespace on the backend."""
+    if kind == "local":
+        return {"backend": "local", "data_dir": str(tmp_path / "data")}
+    return {
+        "backend": "rados",
+        "ceph_conf": ceph_conf(),
+        "pool_prefix": "t" + uuid.uuid4().hex[:10],
+    }
+
+
+@pytest.fixture(params=BACKEND_KINDS)
+def backend_kind(request) -> str:
+    require_backend(request.param)
+    return request.param
+
+
+@pytest.fixture(scope="session", params=BACKEND_KINDS)
+def gateway(request, tmp_path_factory):
+    """A real ``atonix-cli serve`` process per backend, shared by the session's tests."""
+    require_backend(request.param)
+    tmp = tmp_path_factory.mktemp(f"gw-{request.param}")
+    options = backend_options(request.param, tmp)
+    create_test_user(options)
+    gw = GatewayProcess(options, tmp / "gateway.log").start()
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
+def s3(gateway):
+    return gateway.client()
+
+
+def empty_and_delete(client, name: str) -> None:
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+            for obj in page.get("Contents", []):
+                client.delete_object(Bucket=name, Key=obj["Key"])
+        client.delete_bucket(Bucket=name)
+    except client.exceptions.NoSuchBucket:
+        pass
+
+
+@pytest.fixture
+def bucket(s3):
+    name = "t-" + uuid.uuid4().hex[:16]
+    s3.create_bucket(Bucket=name)
+    yield name
+    empty_and_delete(s3, name)
