@@ -168,8 +168,10 @@ class ChunkedDecoder:
                 continue
             if state == _DONE:
                 raise _incomplete("Unexpected data after the end of the aws-chunked body")
-            newline = data.find(b"\n", pos)
-            stop = end if newline < 0 else newline + 1
+            # Never look (or hold) further than one maximal line ahead.
+            limit = min(end, pos + MAX_LINE + 1 - len(self._line))
+            newline = data.find(b"\n", pos, limit)
+            stop = limit if newline < 0 else newline + 1
             self._line += data[pos:stop]
             pos = stop
             if len(self._line) > MAX_LINE:

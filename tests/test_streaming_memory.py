@@ -54,6 +54,7 @@ def put_stream(gw: GatewayProcess, path: str, total: int) -> str:
     headers["Content-Length"] = str(total)
     conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=600)
     conn.putrequest("PUT", path, skip_host=True, skip_accept_encoding=True)
+    conn.putheader("Host", f"127.0.0.1:{gw.port}")  # what botocore signed
     for k, v in headers.items():
         conn.putheader(k, v)
     conn.endheaders()

@@ -52,10 +52,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from gateway.server import runner
 
     settings = settings_from(args)
-    key = users.bootstrap_admin(settings)
-    if key is not None:
-        # Shown once, on the terminal only (never through the logging system).
-        print(f"Created admin user: access key {key.access_key} secret {key.secret}", flush=True)
+    if users.bootstrap_admin(settings) is not None:
+        # The secret itself is never printed here: serve's output usually ends up in a log.
+        print("Created the admin user; `atonix-cli admin-credentials` shows its key.", flush=True)
     print(f"Atonix Gateway on http://{settings.listen} (backend {settings.backend}, "
           f"{settings.workers} worker(s))", flush=True)
     runner.run(settings)

@@ -15,6 +15,8 @@ grows) can replace it without changing entries. See docs/design.md.
 from __future__ import annotations
 
 import contextlib
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.engine import layout
@@ -25,6 +27,9 @@ ACTIVE = "active"
 DELETING = "deleting"
 # Sorts after every valid UTF-8 continuation of a prefix (U+10FFFF is the largest code point).
 _AFTER_ALL = "\U0010ffff"
+
+
+CONDITIONAL_RETRIES = 16
 
 
 class StaleBucket(Exception):
@@ -49,7 +54,9 @@ class BucketIndex:
 
     async def create(self, bucket_id: str) -> None:
         header = layout.shard_header(bucket_id, ACTIVE)
-        op = WriteOp().create(exclusive=True).omap_set({layout.SHARD_HEADER: header})
+        op = WriteOp().create(exclusive=True).omap_set(
+            {layout.SHARD_HEADER: header, layout.SHARD_GENERATION: _token()}
+        )
         await self.meta.operate(self._shard(bucket_id), op)
 
     async def destroy(self, bucket_id: str) -> None:
@@ -70,11 +77,65 @@ class BucketIndex:
         return ObjectEntry.decode(raw) if raw is not None else None
 
     async def put(self, bucket_id: str, key: str, entry: ObjectEntry) -> None:
-        op = self._guarded(bucket_id).omap_set({layout.index_key(key): entry.encode()})
+        """Write the entry (last writer wins)."""
+        op = self._guarded(bucket_id).omap_set(
+            {layout.index_key(key): entry.encode(), layout.SHARD_GENERATION: _token()}
+        )
         await self._apply(bucket_id, op)
 
+    async def put_if(
+        self,
+        bucket_id: str,
+        key: str,
+        entry: ObjectEntry | None,
+        check: Callable[[ObjectEntry | None], None],
+    ) -> ObjectEntry | None:
+        """Atomically: check(current entry) (raises to refuse), then write or remove.
+
+        Every index write changes the shard generation; this write is guarded
+        on the generation it read, so nothing can slip in between the check
+        and the write (a conflict re-reads and re-checks). Returns the entry
+        that was replaced. ``entry=None`` removes the key.
+        """
+        ikey = layout.index_key(key)
+        for _ in range(CONDITIONAL_RETRIES):
+            current, generation = await self._read_with_generation(bucket_id, ikey)
+            check(current)
+            op = (
+                self._guarded(bucket_id)
+                .omap_cmp(layout.SHARD_GENERATION, generation)
+                .omap_set({layout.SHARD_GENERATION: _token()})
+            )
+            if entry is None:
+                op.omap_rm([ikey])
+            else:
+                op.omap_set({ikey: entry.encode()})
+            try:
+                await self.meta.operate(self._shard(bucket_id), op)
+                return current
+            except (GuardFailed, ObjectNotFound):
+                continue  # re-read: either the generation moved or the bucket is gone
+        raise StaleBucket(bucket_id)
+
+    async def _read_with_generation(
+        self, bucket_id: str, ikey: str
+    ) -> tuple[ObjectEntry | None, bytes]:
+        keys = [layout.SHARD_HEADER, layout.SHARD_GENERATION, ikey]
+        try:
+            got = await self.meta.omap_get(self._shard(bucket_id), keys)
+        except ObjectNotFound:
+            raise StaleBucket(bucket_id) from None
+        if got.get(layout.SHARD_HEADER) != layout.shard_header(bucket_id, ACTIVE):
+            raise StaleBucket(bucket_id)
+        raw = got.get(ikey)
+        return (ObjectEntry.decode(raw) if raw is not None else None), got.get(
+            layout.SHARD_GENERATION, b""
+        )
+
     async def remove(self, bucket_id: str, key: str) -> None:
-        op = self._guarded(bucket_id).omap_rm([layout.index_key(key)])
+        op = self._guarded(bucket_id).omap_rm([layout.index_key(key)]).omap_set(
+            {layout.SHARD_GENERATION: _token()}
+        )
         await self._apply(bucket_id, op)
 
     async def is_empty(self, bucket_id: str) -> bool:
@@ -158,3 +219,7 @@ class BucketIndex:
             await self.meta.operate(self._shard(bucket_id), op)
         except (GuardFailed, ObjectNotFound):
             raise StaleBucket(bucket_id) from None
+
+
+def _token() -> bytes:
+    return secrets.token_hex(8).encode()

@@ -18,6 +18,7 @@ KEYS_OBJECT = "iam.keys"  # omap: access key id -> {uid, secret}
 # Omap key spaces inside an index shard. Object keys are prefixed so that
 # shard header fields can never collide with (or sort among) object keys.
 SHARD_HEADER = "h.bucket"  # "<bucket id>:<state>"; every index write is guarded on it
+SHARD_GENERATION = "h.gen"  # random token replaced by every write; conditional writes guard on it
 OBJECT_PREFIX = "o"
 
 # Payload stripes: large objects are cut into RADOS objects of this size.

@@ -20,7 +20,7 @@ from gateway.engine.buckets import BucketService
 from gateway.engine.errors import InvalidRange, NoSuchBucket, NoSuchKey
 from gateway.engine.index import BucketIndex, ListPage, StaleBucket
 from gateway.engine.names import validate_key
-from gateway.engine.payload import PayloadWriter, read_stripes, remove_stripes
+from gateway.engine.payload import PayloadWriter, read_segments, remove_segments
 from gateway.engine.records import BucketRecord, ObjectEntry
 from storage import Pool
 
@@ -56,10 +56,7 @@ class ObjectReader:
         if self.entry.is_inline:
             yield self.entry.inline[self.start : self.end]
             return
-        assert self.entry.data_prefix is not None
-        async for chunk in read_stripes(
-            self._data, self.entry.data_prefix, self.entry.stripe_size, self.start, self.end
-        ):
+        async for chunk in read_segments(self._data, self.entry.segments, self.start, self.end):
             yield chunk
 
 
@@ -106,9 +103,7 @@ class ObjectService:
             content_type=req.content_type or "binary/octet-stream",
             user_meta=req.user_meta or {},
             headers=req.headers or {},
-            data_prefix=None if writer.inline is not None else writer.data_prefix,
-            stripe_size=self.stripe_size if writer.inline is None else 0,
-            stripes=writer.stripes,
+            segments=[writer.segment] if writer.segment is not None else [],
             inline=writer.inline or b"",
         )
 
@@ -122,8 +117,8 @@ class ObjectService:
         except BaseException:
             await writer.discard()
             raise
-        if old is not None and not old.is_inline:
-            await remove_stripes(self.data, old.data_prefix, old.stripes)
+        if old is not None:
+            await remove_segments(self.data, old.segments)
         return entry
 
     async def head(self, bucket: str, key: str) -> ObjectEntry:
@@ -160,8 +155,8 @@ class ObjectService:
             return old
 
         old = await self._with_bucket(bucket, remove)
-        if old is not None and not old.is_inline:
-            await remove_stripes(self.data, old.data_prefix, old.stripes)
+        if old is not None:
+            await remove_segments(self.data, old.segments)
         return old
 
     async def list(

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 
 from gateway.engine import layout
 from gateway.engine.errors import BadDigest, EntityTooLarge, IncompleteBody
+from gateway.engine.records import Segment
 from storage import ObjectNotFound, Pool
 
 # Hash pieces at least this large off the event loop; smaller ones are cheaper inline.
@@ -75,6 +76,13 @@ class PayloadWriter:
     def etag(self) -> str:
         return f'"{self.md5.hexdigest()}"'
 
+    @property
+    def segment(self) -> Segment | None:
+        """The payload written (None when the body stays inline)."""
+        if self.inline is not None:
+            return None
+        return Segment(self.data_prefix, self.size, self.stripe_size, self.stripes)
+
     async def _take(self, piece: bytes) -> None:
         if not piece:
             return
@@ -117,9 +125,29 @@ class PayloadWriter:
         await remove_stripes(self.data, self.data_prefix, self.stripes)
 
 
-async def remove_stripes(data: Pool, data_prefix: str | None, count: int) -> None:
-    if data_prefix is None:
-        return
+async def remove_segments(data: Pool, segments: list[Segment]) -> None:
+    for seg in segments:
+        await remove_stripes(data, seg.data_prefix, seg.stripes)
+
+
+async def read_segments(
+    data: Pool, segments: list[Segment], start: int, end: int
+) -> AsyncIterator[bytes]:
+    """Yield bytes [start, end) of a payload made of consecutive segments."""
+    base = 0
+    for seg in segments:
+        lo, hi = max(start, base), min(end, base + seg.size)
+        if lo < hi:
+            async for chunk in read_stripes(
+                data, seg.data_prefix, seg.stripe_size, lo - base, hi - base
+            ):
+                yield chunk
+        base += seg.size
+        if base >= end:
+            return
+
+
+async def remove_stripes(data: Pool, data_prefix: str, count: int) -> None:
     sem = asyncio.Semaphore(16)
 
     async def rm(n: int) -> None:

@@ -27,11 +27,25 @@ class BucketRecord:
 
 
 @dataclass(slots=True)
+class Segment:
+    """A run of payload stripes ``<data_prefix>.<n>`` in the data pool.
+
+    A simple PUT has one segment; a multipart object has one per part, so a
+    part's bytes are never copied when the upload completes.
+    """
+
+    data_prefix: str
+    size: int
+    stripe_size: int
+    stripes: int
+
+
+@dataclass(slots=True)
 class ObjectEntry:
     """One object version in the bucket index.
 
     Small objects carry their bytes in ``inline``; larger ones point at
-    ``stripes`` payload objects named ``<data_prefix>.<n>`` in the data pool.
+    payload ``segments`` in the data pool.
     """
 
     size: int
@@ -40,9 +54,10 @@ class ObjectEntry:
     content_type: str = "binary/octet-stream"
     user_meta: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)  # Content-Encoding, Cache-Control...
-    data_prefix: str | None = None
-    stripe_size: int = 0
-    stripes: int = 0
+    segments: list[Segment] = field(default_factory=list)
+    parts: int = 0  # number of multipart parts (segments map 1:1 to parts); 0 = simple PUT
+    checksums: dict[str, str] = field(default_factory=dict)  # e.g. {"CRC32": base64}
+    tags: dict[str, str] = field(default_factory=dict)
     inline: bytes = b""
 
     def encode(self) -> bytes:
@@ -56,8 +71,9 @@ class ObjectEntry:
             raise ValueError("not an object entry")
         (n,) = _LEN.unpack_from(raw, 2)
         meta = json.loads(raw[6 : 6 + n])
+        meta["segments"] = [Segment(**seg) for seg in meta.get("segments", ())]
         return cls(**meta, inline=bytes(raw[6 + n :]))
 
     @property
     def is_inline(self) -> bool:
-        return self.data_prefix is None
+        return not self.segments

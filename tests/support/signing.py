@@ -12,6 +12,13 @@ from botocore.credentials import Credentials
 from tests.support.gateway_process import TEST_ACCESS_KEY, TEST_SECRET
 
 
+class _UnsignedPayloadAuth(S3SigV4Auth):
+    """Signs headers only: the body is sent as UNSIGNED-PAYLOAD (how large streams go)."""
+
+    def _should_sha256_sign_payload(self, request) -> bool:
+        return False
+
+
 def sign_headers(
     endpoint: str,
     method: str,
@@ -25,10 +32,10 @@ def sign_headers(
 ) -> dict[str, str]:
     url = endpoint + path + (f"?{query}" if query else "")
     req = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
-    req.headers["x-amz-content-sha256"] = (
-        "UNSIGNED-PAYLOAD" if unsigned_payload else hashlib.sha256(body).hexdigest()
-    )
-    S3SigV4Auth(Credentials(access_key, secret), "s3", "us-east-1").add_auth(req)
+    if not unsigned_payload:
+        req.headers["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()
+    signer = _UnsignedPayloadAuth if unsigned_payload else S3SigV4Auth
+    signer(Credentials(access_key, secret), "s3", "us-east-1").add_auth(req)
     return dict(req.headers.items())
 
 

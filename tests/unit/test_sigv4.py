@@ -659,3 +659,16 @@ def test_real_client_streaming_put_is_streaming_unsigned_trailer():
     result = verify(view, datetime.now(UTC))
     assert result.payload_mode is PayloadMode.STREAMING_UNSIGNED_TRAILER
     assert result.decoded_content_length == 100
+
+
+def test_view_from_request_target_and_multidict_headers():
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    view = signed_view("GET", "/bucket/key", "list-type=2", {"X-Amz-Meta-Multi": "a,b"})
+    pairs = [(k, v) for k, v in view.headers.items() if k != "x-amz-meta-multi"]
+    pairs += [("X-Amz-Meta-Multi", "a"), ("x-amz-meta-multi", "b")]
+    headers = CIMultiDictProxy(CIMultiDict(pairs))
+    target = f"{view.raw_path}?{view.raw_query}"
+    from_target = HttpRequestView.from_target("GET", target, headers)
+    assert (from_target.raw_path, from_target.raw_query) == ("/bucket/key", "list-type=2")
+    assert verify(from_target) is not None
