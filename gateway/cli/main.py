@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--region", help="region this endpoint serves (default us-east-1)")
     serve.add_argument("--log-level", help="debug, info, warning, error")
     serve.add_argument("--log-format", choices=["text", "json"], help="log line format")
+    serve.add_argument("--no-access-log", dest="access_log", action="store_const", const=False,
+                       help="do not log every request")
     serve.set_defaults(func=cmd_serve)
 
     creds = sub.add_parser("admin-credentials",
@@ -40,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     creds.set_defaults(func=users.cmd_admin_credentials)
 
     users.add_parser(sub, add_backend_options)
+
+    bench = sub.add_parser("bench", add_help=False,
+                           help="run the benchmark suite (see atonix-cli bench --help)")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=cmd_bench)
 
     dev = sub.add_parser("dev-cluster", help="start/stop a throwaway single-node Ceph cluster")
     dev.add_argument("action", choices=["up", "down", "status"])
@@ -59,6 +66,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
           f"{settings.workers} worker(s))", flush=True)
     runner.run(settings)
     return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks.suite import main as bench_main
+
+    return bench_main(args.bench_args)
 
 
 def cmd_dev_cluster(args: argparse.Namespace) -> int:

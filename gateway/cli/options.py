@@ -8,7 +8,7 @@ from gateway.server.config import Settings, load_settings
 
 _SETTING_OPTIONS = (
     "backend", "data_dir", "ceph_conf", "pool_prefix", "listen", "workers",
-    "domains", "region", "log_level", "log_format",
+    "domains", "region", "log_level", "log_format", "access_log",
 )
 
 

@@ -1,0 +1,134 @@
+"""Named HTTP scenarios: the same workload, the same client, against every target.
+
+Each scenario prepares its objects with boto3 (not measured), presigns the
+URLs it will replay, warms up, then measures with wrk. Scenarios that are not
+HTTP load (listing, dedupe) plug in through ``EXTRA_SCENARIOS``: a name mapped
+to a callable that returns result rows, so later capabilities (tier latency,
+replication lag, NFS throughput) add themselves without touching the runner.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import boto3
+from botocore.config import Config
+
+from benchmarks.loadgen import LoadResult, run_wrk
+from benchmarks.targets import Target
+
+KiB, MiB = 1024, 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Phase:
+    operation: str  # GET | PUT | MIXED
+    size: int  # bytes per object (MIXED: the largest)
+    connections: int
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    phases: tuple[Phase, ...]
+    objects: int  # distinct keys per phase
+    sizes: tuple[int, ...] = ()  # MIXED: size distribution (uniform over these)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "s3-small": Scenario("s3-small", (Phase("GET", 4 * KiB, 32), Phase("PUT", 4 * KiB, 32)), 256),
+    "s3-large": Scenario("s3-large", (Phase("GET", 4 * MiB, 8), Phase("PUT", 4 * MiB, 8)), 16),
+    "s3-mixed": Scenario(
+        "s3-mixed", (Phase("MIXED", 1 * MiB, 16),), 64, sizes=(4 * KiB, 64 * KiB, 1 * MiB)
+    ),
+}
+
+# name -> callable(options) -> list of result rows; filled by plug-in scenarios.
+EXTRA_SCENARIOS: dict[str, Callable[[dict], list[dict]]] = {}
+
+
+def client_for(target: Target):
+    return boto3.client(
+        "s3",
+        endpoint_url=target.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=target.access_key,
+        aws_secret_access_key=target.secret,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
+                      retries={"max_attempts": 3}, max_pool_connections=16),
+    )
+
+
+def _path_of(url: str, endpoint: str) -> str:
+    return url[len(endpoint):]
+
+
+def prepare(target: Target, bucket: str, keys: list[str], sizes: list[int]) -> None:
+    s3 = client_for(target)
+    try:
+        s3.create_bucket(Bucket=bucket)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    payloads = {size: os.urandom(size) for size in set(sizes)}
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda ks: s3.put_object(Bucket=bucket, Key=ks[0], Body=payloads[ks[1]]),
+                      zip(keys, sizes, strict=True)))
+
+
+def presign(target: Target, bucket: str, method: str, key: str) -> str:
+    s3 = client_for(target)
+    op = "get_object" if method == "GET" else "put_object"
+    url = s3.generate_presigned_url(op, Params={"Bucket": bucket, "Key": key}, ExpiresIn=3600)
+    return _path_of(url, target.endpoint)
+
+
+def _requests_for(target, bucket, scenario, phase, rng) -> tuple[list, list[bytes]]:
+    if phase.operation in ("GET", "PUT"):
+        keys = [f"{scenario.name}/{phase.size}/{i:05d}" for i in range(scenario.objects)]
+        if phase.operation == "GET":
+            prepare(target, bucket, keys, [phase.size] * len(keys))
+            return [("GET", presign(target, bucket, "GET", k), 0) for k in keys], []
+        put_keys = [k + ".put" for k in keys]
+        return ([("PUT", presign(target, bucket, "PUT", k), 1) for k in put_keys],
+                [os.urandom(phase.size)])
+    # MIXED: 70% GET / 30% PUT over the size distribution.
+    sizes = [rng.choice(scenario.sizes) for _ in range(scenario.objects)]
+    keys = [f"{scenario.name}/mixed/{i:05d}" for i in range(scenario.objects)]
+    prepare(target, bucket, keys, sizes)
+    bodies = [os.urandom(s) for s in scenario.sizes]
+    reqs = []
+    for key, size in zip(keys, sizes, strict=True):
+        if rng.random() < 0.7:
+            reqs.append(("GET", presign(target, bucket, "GET", key), 0))
+        else:
+            reqs.append(("PUT", presign(target, bucket, "PUT", key + ".put"),
+                         scenario.sizes.index(size) + 1))
+    rng.shuffle(reqs)
+    return reqs, bodies
+
+
+def run_phase(
+    target: Target, scenario: Scenario, phase: Phase, *, seconds: float, warmup: float
+) -> tuple[LoadResult, float]:
+    """Measure one phase; returns the wrk result and the target's CPU (cores busy)."""
+    rng = random.Random(7)
+    bucket = "bench-" + scenario.name.replace("s3-", "")
+    requests, bodies = _requests_for(target, bucket, scenario, phase, rng)
+    if warmup > 0:
+        run_wrk(target.endpoint, requests, connections=phase.connections, seconds=warmup,
+                bodies=bodies)
+    cpu_before = target.cpu_seconds()
+    result = run_wrk(target.endpoint, requests, connections=phase.connections,
+                     seconds=seconds, bodies=bodies)
+    cpu = (target.cpu_seconds() - cpu_before) / max(result.seconds, 1e-9)
+    return result, cpu
+
+
+def mean_size(scenario: Scenario, phase: Phase) -> float:
+    if phase.operation == "MIXED":
+        return sum(scenario.sizes) / len(scenario.sizes)
+    return phase.size
