@@ -9,6 +9,7 @@ replication lag, NFS throughput) add themselves without touching the runner.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from collections.abc import Callable
@@ -69,10 +70,8 @@ def _path_of(url: str, endpoint: str) -> str:
 
 def prepare(target: Target, bucket: str, keys: list[str], sizes: list[int]) -> None:
     s3 = client_for(target)
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=bucket)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
     payloads = {size: os.urandom(size) for size in set(sizes)}
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda ks: s3.put_object(Bucket=bucket, Key=ks[0], Body=payloads[ks[1]]),

@@ -45,8 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", add_help=False,
                            help="run the benchmark suite (see atonix-cli bench --help)")
-    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
-    bench.set_defaults(func=cmd_bench)
+    bench.set_defaults(func=lambda _args: cmd_bench([]))
 
     dev = sub.add_parser("dev-cluster", help="start/stop a throwaway single-node Ceph cluster")
     dev.add_argument("action", choices=["up", "down", "status"])
@@ -68,10 +67,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
+def cmd_bench(argv: list[str]) -> int:
+    # The suite has its own options; hand it everything after "bench" untouched.
     from benchmarks.suite import main as bench_main
 
-    return bench_main(args.bench_args)
+    return bench_main(argv)
 
 
 def cmd_dev_cluster(args: argparse.Namespace) -> int:
@@ -81,6 +81,9 @@ def cmd_dev_cluster(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        return cmd_bench(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
