@@ -20,11 +20,39 @@ from s3api.auth import authenticate
 from s3api.context import RequestContext, RequestObserver, S3Settings
 from s3api.errors import S3Error, S3ErrorCode, to_s3_error
 from s3api.handlers import HANDLERS
-from s3api.routing import Endpoint, S3Target, parse_query, parse_target, route
+from s3api.handlers.cors import actual_request_headers
+from s3api.routing import (
+    PREFLIGHT_OPERATIONS,
+    Endpoint,
+    S3Target,
+    parse_query,
+    parse_target,
+    route,
+)
 
 CTX_KEY = "atonix.s3.ctx"
+CORS_KEY = "atonix.s3.cors"  # CORS headers for the response to an actual request
 log = logging.getLogger("atonix.s3")
 access_log = logging.getLogger("atonix.access")
+
+
+async def _defer_continue(request: web.Request) -> None:
+    """Hold back ``100 Continue`` until the request is authenticated (see ``_continue``).
+
+    aiohttp's default answers 100 before any handler runs, so a client would
+    send a whole body only to be refused; S3 refuses first.
+    """
+    expect = request.headers.get("Expect", "")
+    if expect and expect.lower() != "100-continue":
+        raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
+
+
+async def _continue(request: web.Request) -> None:
+    """Invite the body of an ``Expect: 100-continue`` request, now that it may be read."""
+    expect = request.headers.get("Expect", "").lower()
+    if expect == "100-continue" and request.version >= (1, 1) and request.can_read_body:
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the interim answer is not part of the response
 
 
 class _NullObserver:
@@ -53,18 +81,30 @@ class S3Frontend:
             target = parse_target(request.host, raw_path, self.settings.domains)
             query = parse_query(raw_query)
             ctx.endpoint = route(request.method, target, query, request.headers)
-            await authenticate(ctx, raw_path, raw_query)
+            # Browsers never sign a preflight; its answer reveals only the CORS rules.
+            if ctx.endpoint.name not in PREFLIGHT_OPERATIONS:
+                await self._admit(ctx, raw_path, raw_query)
             handler = HANDLERS.get(ctx.endpoint.name)
             if handler is None:
                 raise S3Error(
                     S3ErrorCode.NotImplemented,
                     f"{ctx.endpoint.name} is not implemented by this gateway yet.",
                 )
+            # Anonymous callers are refused before their body is read (no bucket grants
+            # anonymous access yet); a form POST authenticates by its body.
+            if ctx.user is not None or ctx.endpoint.name == "PostObject":
+                await _continue(request)
             response = await handler(ctx)
         except Exception as exc:  # every failure becomes S3 XML; nothing escapes
             response = await self._error_response(ctx, exc)
         self._finish(ctx, response, started)
         return response
+
+    async def _admit(self, ctx: RequestContext, raw_path: str, raw_query: str) -> None:
+        """CORS headers for an Origin, then authentication."""
+        if "Origin" in ctx.request.headers:
+            ctx.request[CORS_KEY] = await actual_request_headers(ctx)
+        await authenticate(ctx, raw_path, raw_query)
 
     async def _error_response(self, ctx: RequestContext, exc: Exception) -> web.StreamResponse:
         err = to_s3_error(exc)
@@ -120,7 +160,8 @@ class S3Frontend:
             response.headers["x-amz-request-id"] = ctx.request_id
             response.headers["x-amz-id-2"] = ctx.host_id
         response.headers["Server"] = self.settings.server_name
+        response.headers.update(request.get(CORS_KEY) or {})
 
     def add_routes(self, app: web.Application) -> None:
         app.on_response_prepare.append(self._stamp)
-        app.router.add_route("*", "/{tail:.*}", self.handle)
+        app.router.add_route("*", "/{tail:.*}", self.handle, expect_handler=_defer_continue)

@@ -4,13 +4,24 @@ The signed payload hash (``x-amz-content-sha256``) is verified while the body
 streams; a mismatch is raised on the last piece, before the engine commits
 anything, so a tampered body is never stored. aws-chunked bodies are decoded
 (and each chunk signature checked) by the pure decoder in ``s3api.chunked``.
+
+Additional checksums (``x-amz-checksum-*`` in a header or in the aws-chunked
+trailer) are computed on the decoded bytes and compared at the end of the
+body, with the same rule: a mismatch raises before anything is committed.
+``open_body`` also hands back the computed values, for the object entry.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 
+from s3api import checksums
+from s3api.checksums import ChecksumVerifier
 from s3api.chunked import ChunkedDecoder
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
@@ -18,6 +29,36 @@ from s3api.sigv4 import PayloadMode
 
 READ_SIZE = 256 * 1024
 MAX_SMALL_BODY = 1024 * 1024  # XML configuration bodies
+# Hash pieces at least this large off the event loop (hashlib releases the GIL).
+_OFFLOAD_HASH_BYTES = 256 * 1024
+
+
+@dataclass(slots=True)
+class RequestBody:
+    """A decoded, verified body stream; ``checksums`` is filled once it has been read."""
+
+    stream: AsyncIterator[bytes]
+    size: int | None  # decoded size when known
+    verifier: ChecksumVerifier
+
+    @property
+    def checksums(self) -> dict[str, str]:
+        """{algorithm: base64} of the whole body (empty until the stream is exhausted)."""
+        return self.verifier.results
+
+
+def content_md5(ctx: RequestContext) -> bytes | None:
+    """The Content-MD5 digest a request announced; InvalidDigest if it is malformed."""
+    value = ctx.request.headers.get("Content-MD5")
+    if value is None:
+        return None
+    try:
+        digest = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        digest = b""
+    if len(digest) != 16:
+        raise S3Error(S3ErrorCode.InvalidDigest)
+    return digest
 
 
 def _declared_length(ctx: RequestContext) -> int | None:
@@ -34,7 +75,30 @@ def _declared_length(ctx: RequestContext) -> int | None:
 
 
 def request_body(ctx: RequestContext) -> tuple[AsyncIterator[bytes], int | None]:
-    """(decoded body stream, decoded size when known)."""
+    """(decoded body stream, decoded size when known); announced checksums are verified."""
+    body = open_body(ctx)
+    return body.stream, body.size
+
+
+def open_body(ctx: RequestContext, default_checksum: str | None = None) -> RequestBody:
+    """The body, verified against every digest the request announced.
+
+    ``default_checksum`` is computed when the request announced no checksum
+    (PutObject stores one for every object, as S3 does).
+    """
+    verifier = ChecksumVerifier(checksums.parse_request(ctx.request.headers), default_checksum)
+    stream, size, trailers = _decoded_body(ctx)
+    return RequestBody(hashed(stream, verifier, trailers), size, verifier)
+
+
+def _no_trailers() -> Mapping[str, str]:
+    return {}
+
+
+def _decoded_body(
+    ctx: RequestContext,
+) -> tuple[AsyncIterator[bytes], int | None, Callable[[], Mapping[str, str]]]:
+    """(stream, size, trailers once the stream is exhausted)."""
     headers = ctx.request.headers
     wire_length = _declared_length(ctx)
     chunked_te = "chunked" in headers.get("Transfer-Encoding", "").lower()
@@ -48,10 +112,11 @@ def request_body(ctx: RequestContext) -> tuple[AsyncIterator[bytes], int | None]
     ):
         decoded = headers.get("x-amz-decoded-content-length")
         size = int(decoded) if decoded and decoded.isdigit() else None
-        return _decode_chunked(ctx), size
+        decoder = ChunkedDecoder.for_auth(ctx.auth)
+        return _decode_chunked(ctx, decoder), size, lambda: decoder.trailers
     if mode is PayloadMode.SIGNED_HEX:
-        return _verified(ctx, ctx.auth.declared_sha256), wire_length
-    return _raw(ctx), wire_length
+        return _verified(ctx, ctx.auth.declared_sha256), wire_length, _no_trailers
+    return _raw(ctx), wire_length, _no_trailers
 
 
 async def _raw(ctx: RequestContext) -> AsyncIterator[bytes]:
@@ -69,16 +134,39 @@ async def _verified(ctx: RequestContext, declared: str) -> AsyncIterator[bytes]:
         raise S3Error(S3ErrorCode.XAmzContentSHA256Mismatch)
 
 
-async def _decode_chunked(ctx: RequestContext) -> AsyncIterator[bytes]:
-    decoder = ChunkedDecoder.for_auth(ctx.auth)
+async def _decode_chunked(ctx: RequestContext, decoder: ChunkedDecoder) -> AsyncIterator[bytes]:
     async for piece in _raw(ctx):
         for data in decoder.feed(piece):
             yield data
     decoder.close()
 
 
+async def hashed(
+    stream: AsyncIterator[bytes],
+    verifier: ChecksumVerifier,
+    trailers: Callable[[], Mapping[str, str]] = _no_trailers,
+) -> AsyncIterator[bytes]:
+    """Hash the pieces as they pass; check the result after the last one (before any commit)."""
+    if not verifier.active:
+        async for piece in stream:
+            yield piece
+        return
+    offload = not verifier.fast
+    async for piece in stream:
+        if offload and len(piece) >= _OFFLOAD_HASH_BYTES:
+            await asyncio.to_thread(verifier.update, piece)
+        else:
+            verifier.update(piece)
+        yield piece
+    verifier.finish(trailers())
+
+
 async def read_small_body(ctx: RequestContext, limit: int = MAX_SMALL_BODY) -> bytes:
-    """A whole (configuration) body, verified like any other, at most ``limit`` bytes."""
+    """A whole (configuration) body, verified like any other, at most ``limit`` bytes.
+
+    Content-MD5 is checked here too: S3 verifies it on every request that has one.
+    """
+    md5 = content_md5(ctx)
     if not ctx.request.can_read_body:
         return b""
     stream, _ = request_body(ctx)
@@ -87,4 +175,12 @@ async def read_small_body(ctx: RequestContext, limit: int = MAX_SMALL_BODY) -> b
         out += piece
         if len(out) > limit:
             raise S3Error(S3ErrorCode.EntityTooLarge, "The request body is too large")
+    if md5 is not None:
+        calculated = hashlib.md5(out).digest()
+        if calculated != md5:
+            raise S3Error(
+                S3ErrorCode.BadDigest,
+                CalculatedDigest=base64.b64encode(calculated).decode(),
+                ExpectedDigest=ctx.request.headers["Content-MD5"],
+            )
     return bytes(out)

@@ -17,6 +17,7 @@ class S3ErrorCode(Enum):
     """(HTTP status, default message) for each AWS error code we return."""
 
     AccessDenied = (403, "Access Denied")
+    AccessForbidden = (403, "CORSResponse: This CORS request is not allowed.")
     AuthorizationHeaderMalformed = (400, "The authorization header is malformed.")
     AuthorizationQueryParametersError = (
         400,
@@ -24,6 +25,7 @@ class S3ErrorCode(Enum):
         "X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, "
         "and X-Amz-Expires parameters.",
     )
+    BadRequest = (400, "Bad Request")
     BadDigest = (400, "The Content-MD5 you specified did not match what we received.")
     BucketAlreadyExists = (
         409,
@@ -41,12 +43,21 @@ class S3ErrorCode(Enum):
         400,
         "You did not provide the number of bytes specified by the Content-Length HTTP header.",
     )
+    ConditionalRequestConflict = (
+        409,
+        "A conflicting conditional operation is currently in progress against this resource. "
+        "Please try again.",
+    )
     InternalError = (500, "We encountered an internal error. Please try again.")
     InvalidAccessKeyId = (
         403,
         "The AWS Access Key Id you provided does not exist in our records.",
     )
     InvalidArgument = (400, "Invalid Argument")
+    InvalidPolicyDocument = (
+        400,
+        "The content of the form does not meet the conditions specified in the policy document.",
+    )
     InvalidBucketName = (400, "The specified bucket is not valid.")
     InvalidChunkSizeError = (
         400,
@@ -54,8 +65,20 @@ class S3ErrorCode(Enum):
     )
     InvalidDigest = (400, "The Content-MD5 you specified is not valid.")
     InvalidLocationConstraint = (400, "The specified location-constraint is not valid.")
+    InvalidPart = (
+        400,
+        "One or more of the specified parts could not be found.  The part may not have been "
+        "uploaded, or the specified entity tag may not match the part's entity tag.",
+    )
+    InvalidPartNumber = (416, "The requested partnumber is not satisfiable")
+    InvalidPartOrder = (
+        400,
+        "The list of parts was not in ascending order. Parts must be ordered by part number.",
+    )
     InvalidRange = (416, "The requested range is not satisfiable")
+    InvalidTag = (400, "The tag provided was not a valid tag.")
     InvalidRequest = (400, "Invalid Request")
+    InvalidStorageClass = (400, "The storage class you specified is not valid")
     InvalidURI = (400, "Couldn't parse the specified URI.")
     KeyTooLongError = (400, "Your key is too long")
     MalformedTrailerError = (
@@ -63,16 +86,48 @@ class S3ErrorCode(Enum):
         "The request contained trailing data that was not well-formed or did not "
         "conform to our published schema.",
     )
+    MalformedACLError = (
+        400,
+        "The XML you provided was not well-formed or did not validate against our "
+        "published schema",
+    )
+    MalformedPOSTRequest = (
+        400,
+        "The body of your POST request is not well-formed multipart/form-data.",
+    )
     MalformedXML = (
         400,
         "The XML you provided was not well-formed or did not validate against our "
         "published schema.",
     )
+    MaxPostPreDataLengthExceeded = (
+        400,
+        "Your POST request fields preceeding the upload file was too large.",
+    )
     MethodNotAllowed = (405, "The specified method is not allowed against this resource.")
+    MissingRequestBodyError = (400, "Request Body is empty.")
     MissingContentLength = (411, "You must provide the Content-Length HTTP header.")
     MissingSecurityHeader = (400, "Your request is missing a required header.")
     NoSuchBucket = (404, "The specified bucket does not exist")
+    NoSuchCORSConfiguration = (404, "The CORS configuration does not exist")
     NoSuchKey = (404, "The specified key does not exist.")
+    NoSuchTagSet = (404, "The TagSet does not exist")
+    NoSuchBucketPolicy = (404, "The bucket policy does not exist")
+    NoSuchLifecycleConfiguration = (404, "The lifecycle configuration does not exist")
+    NoSuchWebsiteConfiguration = (404, "The specified bucket does not have a website configuration")
+    ServerSideEncryptionConfigurationNotFoundError = (
+        404, "The server side encryption configuration was not found",
+    )
+    ReplicationConfigurationNotFoundError = (
+        404, "The replication configuration was not found",
+    )
+    ObjectLockConfigurationNotFoundError = (
+        404, "Object Lock configuration does not exist for this bucket",
+    )
+    OwnershipControlsNotFoundError = (404, "The bucket ownership controls were not found")
+    NoSuchPublicAccessBlockConfiguration = (
+        404, "The public access block configuration was not found",
+    )
     NoSuchUpload = (404, "The specified upload does not exist.")
     NotImplemented = (501, "A header you provided implies functionality that is not implemented.")
     PreconditionFailed = (412, "At least one of the pre-conditions you specified did not hold")
@@ -86,6 +141,7 @@ class S3ErrorCode(Enum):
         "The request signature we calculated does not match the signature you provided. "
         "Check your key and signing method.",
     )
+    UnexpectedContent = (400, "This request does not support content")
     XAmzContentSHA256Mismatch = (
         400,
         "The provided 'x-amz-content-sha256' header does not match what was computed.",
@@ -149,4 +205,11 @@ _ENGINE_TO_S3: dict[type[Exception], S3ErrorCode] = {
     engine.BadDigest: S3ErrorCode.BadDigest,
     engine.InvalidRange: S3ErrorCode.InvalidRange,
     engine.PreconditionFailed: S3ErrorCode.PreconditionFailed,
+    engine.NoSuchUpload: S3ErrorCode.NoSuchUpload,
+    engine.InvalidPart: S3ErrorCode.InvalidPart,
+    engine.InvalidPartOrder: S3ErrorCode.InvalidPartOrder,
+    engine.InvalidPartNumber: S3ErrorCode.InvalidPartNumber,
+    engine.EntityTooSmall: S3ErrorCode.EntityTooSmall,
+    engine.ConcurrentUpdate: S3ErrorCode.ConditionalRequestConflict,
+    engine.CopySourceTooLarge: S3ErrorCode.InvalidRequest,
 }

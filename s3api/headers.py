@@ -1,4 +1,4 @@
-"""HTTP header rules of S3 (pure): ranges, metadata, conditional requests, response headers."""
+"""HTTP header rules of S3 (pure): ranges, metadata, response headers and their overrides."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping
 
 from gateway.engine.records import ObjectEntry
+from s3api import checksums
+from s3api.errors import S3Error, S3ErrorCode
 from s3api.xml import http_date
 
 # Headers stored with an object and returned on GET/HEAD.
@@ -18,6 +20,18 @@ STORED_HEADERS = (
     "expires",
 )
 META_PREFIX = "x-amz-meta-"
+NULL_VERSION = "null"  # the version id of every object in an unversioned bucket
+# Query parameters of a signed GET/HEAD that replace a response header.
+RESPONSE_OVERRIDES = {
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+    "response-content-language": "Content-Language",
+    "response-content-type": "Content-Type",
+    "response-expires": "Expires",
+}
+# What a 304 Not Modified repeats from the object (RFC 7232 section 4.1).
+_NOT_MODIFIED_HEADERS = ("ETag", "Last-Modified", "Cache-Control", "Expires")
 _RANGE_RE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
 
 
@@ -63,7 +77,64 @@ def object_headers(entry: ObjectEntry) -> dict[str, str]:
         out[name.title()] = value
     for name, value in entry.user_meta.items():
         out[META_PREFIX + name] = value
+    if entry.tags:
+        out["x-amz-tagging-count"] = str(len(entry.tags))
     return out
+
+
+def response_overrides(query: Mapping[str, str], anonymous: bool) -> dict[str, str]:
+    """Headers that ``response-*`` query parameters replace (empty values are ignored)."""
+    out: dict[str, str] = {}
+    for param, header in RESPONSE_OVERRIDES.items():
+        value = query.get(param)
+        if not value:
+            continue
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise S3Error(
+                S3ErrorCode.InvalidArgument,
+                "Header value cannot be represented using ISO-8859-1.",
+                ArgumentName=param,
+                ArgumentValue=value,
+            ) from None
+        out[header] = value
+    if out and anonymous:
+        raise S3Error(
+            S3ErrorCode.InvalidRequest,
+            "Request specific response headers cannot be used for anonymous GET requests.",
+        )
+    return out
+
+
+def check_version_id(query: Mapping[str, str]) -> None:
+    """Only the ``null`` version exists (no versioning): any other versionId is refused."""
+    version = query.get("versionId")
+    if version is not None and version != NULL_VERSION:
+        raise S3Error(
+            S3ErrorCode.InvalidArgument,
+            "Invalid version id specified",
+            ArgumentName="versionId",
+            ArgumentValue=version,
+        )
+
+
+def checksum_mode_enabled(headers: Mapping[str, str]) -> bool:
+    return headers.get(checksums.MODE_HEADER, "").strip().upper() == "ENABLED"
+
+
+def checksum_headers(stored: Mapping[str, str]) -> dict[str, str]:
+    """``x-amz-checksum-<alg>`` and ``x-amz-checksum-type`` for an object's checksums."""
+    out = {}
+    for algorithm, value in stored.items():
+        out[checksums.header_name(algorithm)] = value
+        out[checksums.TYPE_HEADER] = checksums.checksum_type(value)
+    return out
+
+
+def not_modified_headers(full: Mapping[str, str]) -> dict[str, str]:
+    """The subset of an object's headers a 304 answer carries."""
+    return {name: full[name] for name in _NOT_MODIFIED_HEADERS if name in full}
 
 
 def parse_http_date(value: str | None) -> float | None:

@@ -54,6 +54,9 @@ SUBRESOURCES: dict[str, str] = {
     "website": "Website",
 }
 
+# CORS preflight requests (OPTIONS): never signed, so never authenticated.
+PREFLIGHT_OPERATIONS = frozenset({"OptionsBucket", "OptionsObject"})
+
 # Operations whose names do not follow the Verb + Bucket/Object + Sub pattern.
 _SPECIAL: dict[tuple[str, str, str], str] = {
     ("GET", "bucket", ""): "ListObjects",
@@ -137,6 +140,9 @@ def parse_query(raw_query: str) -> dict[str, str]:
 
 def route(method: str, target: S3Target, query: Mapping[str, str], headers: Mapping) -> Endpoint:
     method = method.upper()
+    if method == "OPTIONS":
+        # A CORS preflight, answered from the bucket's CORS rules without authentication.
+        return Endpoint("OptionsObject" if target.key is not None else "OptionsBucket", target)
     if target.bucket is None:
         if method == "GET":
             return Endpoint("ListBuckets", target, query)

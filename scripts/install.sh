@@ -24,6 +24,10 @@ apt_install() {
 
 if [[ $FULL -eq 1 ]]; then
     apt_install ceph-mon ceph-osd ceph-common python3-rados radosgw s3cmd rclone wrk curl
+    # Node.js and npm run the AWS SDK for JavaScript client tests (tests/clients/js).
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        apt_install nodejs npm
+    fi
 fi
 
 PY=${PYTHON:-python3}
@@ -34,13 +38,19 @@ if [[ ! -x .venv/bin/python ]]; then
     log "creating .venv with $("$PY" --version)"
     "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+# pip's chatter (build-backend warnings) goes to a log; it is shown only on failure.
+pip_install() {
+    if ! .venv/bin/python -m pip install -q "$@" >.venv/pip.log 2>&1; then
+        tail -n 40 .venv/pip.log >&2; exit 1
+    fi
+}
+pip_install --upgrade pip
 if [[ $FULL -eq 1 ]]; then
-    log "pip install -e .[test]"
-    .venv/bin/python -m pip install -q -e '.[test]'
+    log "pip install -e .[test,bench]"
+    pip_install -e '.[test,bench]'
 else
     log "pip install -e .[client]"
-    .venv/bin/python -m pip install -q -e '.[client]'
+    pip_install -e '.[client]'
 fi
 
 # python-rados is not on PyPI: link Debian's single extension module into the venv
@@ -52,5 +62,13 @@ if [[ -n "$so" ]]; then
     .venv/bin/python -c 'import rados' && log "python-rados linked from $so"
 elif [[ $FULL -eq 1 ]]; then
     log "python3-rados is not installed; the rados backend cannot work"; exit 1
+fi
+if [[ $FULL -eq 1 ]]; then
+    # The JS SDK pinned by tests/clients/js/package-lock.json; reinstalled only when it changed.
+    js=tests/clients/js
+    if [[ ! $js/node_modules/.package-lock.json -nt $js/package-lock.json ]]; then
+        log "npm ci --prefix $js"
+        npm ci --prefix "$js" --no-audit --no-fund --loglevel=error >&2
+    fi
 fi
 log "done"

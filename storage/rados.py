@@ -7,10 +7,12 @@ become one librados write op, so RADOS applies guards and mutations atomically.
 
 How the protocol's guards map onto RADOS (all inside the one write op):
 - ``create(exclusive)``: ``new(LIBRADOS_CREATE_EXCLUSIVE / _IDEMPOTENT)``.
-- ``assert_exists()``: RADOS answers ENOENT for an op that only reads a missing
-  object, but a write op silently works on an empty object. So a write op gets an
-  ``omap_rm`` of no keys first (ENOENT on a missing object, no effect otherwise);
-  a guard-only op gets a no-key ``cmpomap.cmp_vals`` (read-only, no version bump).
+- ``assert_exists()`` (implied by the version and omap guards, which raise
+  ``ObjectNotFound`` on a missing object, as the local backend does): RADOS
+  answers ENOENT for an op that only reads a missing object, but a write op
+  silently works on an empty object. So a write op gets an ``omap_rm`` of no
+  keys first (ENOENT on a missing object, no effect otherwise); a guard-only op
+  gets a no-key ``cmpomap.cmp_vals`` (read-only, no version bump).
 - ``assert_version(v)``: librados ``assert_version`` (ERANGE/EOVERFLOW on mismatch);
   it reports EOVERFLOW rather than ENOENT for a missing object inside a write op,
   hence the existence guard in front of it.
@@ -28,9 +30,11 @@ import asyncio
 import contextlib
 import errno
 import json
+import os
 import threading
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 
 import rados
 
@@ -44,12 +48,12 @@ from storage.errors import (
 from storage.protocol import CmpOp, ObjectStat, WriteOp, omap_guard_holds
 from storage.rados_io import (
     CMP_ALWAYS_FAILS,
-    CMP_NOTHING,
     CMPOMAP_EQ,
-    CMPOMAP_NE,
     AioBridge,
+    build_write_op,
     encode_cmp_vals,
     pool_error,
+    server_guards,
     translate,
 )
 
@@ -75,6 +79,9 @@ class RadosPool:
 
     # --- plumbing -------------------------------------------------------------
     async def _ioctx(self) -> rados.Ioctx:
+        return self._io or await self._open()
+
+    async def _open(self) -> rados.Ioctx:
         if self._io is None:
             async with self._open_lock:
                 if self._io is None:
@@ -115,8 +122,8 @@ class RadosPool:
                 io.close()
 
     async def _aio(self, what: str, oid: str, start) -> tuple:
-        io = await self._ioctx()
-        return await self._b._require().aio(lambda cb: start(io, cb), f"{what} {self.name}/{oid}")
+        io = self._io or await self._open()
+        return await self._b._require().aio(partial(start, io), (what, self.name, oid))
 
     # --- data -----------------------------------------------------------------
     async def read(self, oid: str, offset: int = 0, length: int | None = None) -> bytes:
@@ -133,7 +140,8 @@ class RadosPool:
                 "read", oid, lambda io, cb, w=want, o=offset: io.aio_read(oid, w, o, cb)
             )
             # python-rados leaves a 0-byte read at the requested (garbage) length
-            data = data[:got] if data else b""
+            if got != len(data or b""):
+                data = data[:got] if data else b""
             parts.append(data)
             offset += len(data)
             if remaining is not None:
@@ -154,8 +162,9 @@ class RadosPool:
         await self._aio("append", oid, lambda io, cb: io.aio_append(oid, bytes(data), cb))
 
     async def truncate(self, oid: str, size: int) -> None:
-        # RADOS would create a missing object; the protocol's truncate needs one.
-        await self.operate(oid, WriteOp().assert_exists().truncate(size))
+        # python-rados has no aio truncate; a write op does it (a no-op on a
+        # missing object, which it does not create)
+        await self.operate(oid, WriteOp().truncate(size))
 
     async def remove(self, oid: str) -> None:
         await self._aio("remove", oid, lambda io, cb: io.aio_remove(oid, cb))
@@ -198,15 +207,13 @@ class RadosPool:
         # cleanup keeps the iterator alive too: librados fills it on completion
         await bridge.aio(
             lambda cb: io.operate_aio_read_op(op, oid, cb),
-            f"{what} {self.name}/{oid}",
+            (what, self.name, oid),
             cleanup=lambda: (op.release(), it),
         )
         # python-rados turns an empty value into None
         return [(k, v if v is not None else b"") for k, v in it]
 
     async def omap_get(self, oid: str, keys: list[str]) -> dict[str, bytes]:
-        if not keys:
-            return {}
         pairs = await self._omap_read(
             oid, "omap_get", lambda io, op: io.get_omap_vals_by_keys(op, tuple(keys))
         )
@@ -241,8 +248,10 @@ class RadosPool:
 
     # --- compound ops ---------------------------------------------------------
     async def operate(self, oid: str, op: WriteOp) -> None:
+        if op == WriteOp():
+            return  # nothing to check or do (librados rejects an empty op: EINVAL)
         if not any(c in _ORDERED for _, _, c in op.omap_guards):
-            await self._submit(oid, op, self._server_guards(op))
+            await self._submit(oid, op, server_guards(op))
             return
         # GT/LT: compare-and-swap on the observed values (see module docstring).
         keys = list(dict.fromkeys(k for k, _, _ in op.omap_guards))
@@ -255,7 +264,7 @@ class RadosPool:
                 omap_guard_holds(seen.get(k), v, c) for k, v, c in op.omap_guards
             )
             # A failing guard still goes to RADOS (as an always-failing guard) so the
-            # create/exists/version guards report first, as they would anyway.
+            # exists/create/version guards report first, as they would anyway.
             guards = [encode_cmp_vals(CMPOMAP_EQ, seen.items())] if holds else [CMP_ALWAYS_FAILS]
             try:
                 await self._submit(oid, op, guards)
@@ -265,44 +274,20 @@ class RadosPool:
                     raise
             await asyncio.sleep(0)  # a guarded key changed since we read it: retry
 
-    @staticmethod
-    def _server_guards(op: WriteOp) -> list[bytes]:
-        eq: dict[str, bytes] = {}
-        ne: dict[str, bytes] = {}
-        out: list[bytes] = []
-        for key, value, cmp in op.omap_guards:
-            group = eq if cmp is CmpOp.EQ else ne
-            if key in group:  # same key twice: separate calls, both must hold
-                code = CMPOMAP_EQ if cmp is CmpOp.EQ else CMPOMAP_NE
-                out.append(encode_cmp_vals(code, [(key, value)]))
-            else:
-                group[key] = value
-        if eq:
-            out.append(encode_cmp_vals(CMPOMAP_EQ, eq.items()))
-        if ne:
-            out.append(encode_cmp_vals(CMPOMAP_NE, ne.items()))
-        return out
-
     async def _submit(self, oid: str, op: WriteOp, omap_guards: list[bytes]) -> None:
         io = await self._ioctx()
         bridge = self._b._require()
         w = rados.WriteOp().create()
         try:
-            _build(io, w, op, omap_guards)
+            build_write_op(io, w, op, omap_guards)
         except BaseException:
             w.release()
             raise
-        try:
-            await bridge.aio(
-                lambda cb: io.operate_aio_write_op(w, oid, cb),
-                f"operate {self.name}/{oid}",
-                cleanup=w.release,
-            )
-        except ObjectNotFound as e:
-            # only an omap guard can meet a missing object first: a missing key
-            if op.omap_guards and not op.must_exist and op.expected_version is None:
-                raise GuardFailed(f"omap guard on missing object {self.name}/{oid}") from e
-            raise
+        await bridge.aio(
+            lambda cb: io.operate_aio_write_op(w, oid, cb),
+            ("operate", self.name, oid),
+            cleanup=w.release,
+        )
 
     # --- listing --------------------------------------------------------------
     async def list_objects(self, prefix: str = "") -> AsyncIterator[str]:
@@ -328,52 +313,6 @@ class RadosPool:
 
 def _is_cancel(e: GuardFailed) -> bool:
     return getattr(e, "errno", None) == errno.ECANCELED
-
-
-def _build(io: rados.Ioctx, w: rados.WriteOp, op: WriteOp, omap_guards: list[bytes]) -> None:
-    """Translate a protocol WriteOp into librados steps: guards first, then mutations."""
-    writes = bool(op.steps) or op.exclusive_create is not None
-    if op.must_exist or op.expected_version is not None:
-        if writes:
-            io.remove_omap_keys(w, ())  # ENOENT if missing; no-op otherwise
-        else:
-            w.execute("cmpomap", "cmp_vals", CMP_NOTHING)
-    if op.exclusive_create is not None:
-        excl = op.exclusive_create
-        w.new(rados.LIBRADOS_CREATE_EXCLUSIVE if excl else rados.LIBRADOS_CREATE_IDEMPOTENT)
-    if op.expected_version is not None:
-        if op.expected_version > 0:
-            w.assert_version(op.expected_version)
-        else:  # versions start at 1; librados rejects 0 with EINVAL
-            w.execute("cmpomap", "cmp_vals", CMP_ALWAYS_FAILS)
-    for payload in omap_guards:
-        w.execute("cmpomap", "cmp_vals", payload)
-    for step in op.steps:
-        kind = step[0]
-        if kind == "write_full":
-            w.write_full(step[1])
-        elif kind == "write":
-            w.write(step[1], step[2])
-        elif kind == "append":
-            w.append(step[1])
-        elif kind == "truncate":
-            w.truncate(step[1])
-        elif kind == "set_xattr":
-            w.set_xattr(step[1], step[2])
-        elif kind == "rm_xattr":
-            w.rm_xattr(step[1])
-        elif kind == "omap_set":
-            items = step[1]
-            if items:
-                io.set_omap(w, tuple(items), tuple(items.values()))
-        elif kind == "omap_rm":
-            io.remove_omap_keys(w, tuple(step[1]))
-        elif kind == "omap_clear":
-            io.clear_omap(w)
-        elif kind == "remove":
-            w.remove()
-        else:
-            raise ValueError(f"unknown WriteOp step {kind!r}")
 
 
 class RadosBackend:
@@ -408,6 +347,8 @@ class RadosBackend:
     async def connect(self) -> None:
         if self._cluster is not None:
             return
+        if not os.path.isfile(self.conffile):
+            raise BackendUnavailable(f"Ceph config file {self.conffile} does not exist")
         bridge = AioBridge(asyncio.get_running_loop(), self.max_in_flight, self.threads)
         secs = str(max(1, round(self.connect_timeout)))
         op_secs = str(max(1, round(self.op_timeout)))

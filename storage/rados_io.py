@@ -1,5 +1,6 @@
-"""Plumbing for the RADOS backend: the librados-aio -> asyncio bridge, errno mapping
-and the encoding of ``cls_cmpomap`` guards.
+"""Plumbing for the RADOS backend: the librados-aio -> asyncio bridge, errno mapping,
+the encoding of ``cls_cmpomap`` guards and the protocol WriteOp -> librados
+WriteOp translation (the guard strategy is explained in ``storage.rados``).
 
 python-rados completes aio calls on librados' finisher threads; ``AioBridge`` turns
 each completion into an asyncio future result with ``loop.call_soon_threadsafe``
@@ -29,6 +30,7 @@ from storage.errors import (
     PoolNotFound,
     StorageError,
 )
+from storage.protocol import CmpOp, WriteOp
 
 # errnos that mean "the cluster cannot be reached / used right now"
 _UNAVAILABLE = {
@@ -44,9 +46,17 @@ _UNAVAILABLE = {
 _GUARD = {errno.ECANCELED, errno.ERANGE, errno.EOVERFLOW}
 
 
-def error_from_errno(err: int, what: str) -> StorageError:
+def describe(what: str | tuple) -> str:
+    """``what`` names the call; hot paths pass a tuple, joined only on error."""
+    if isinstance(what, tuple):
+        op, pool, oid = what
+        return f"{op} {pool}/{oid}"
+    return what
+
+
+def error_from_errno(err: int, what: str | tuple) -> StorageError:
     """Map a (positive) librados errno to the storage layer's typed errors."""
-    msg = f"{what}: {os.strerror(err)} (errno {err})"
+    msg = f"{describe(what)}: {os.strerror(err)} (errno {err})"
     if err == errno.ENOENT:
         exc: StorageError = ObjectNotFound(msg)
     elif err == errno.EEXIST:
@@ -56,6 +66,8 @@ def error_from_errno(err: int, what: str) -> StorageError:
     elif err == errno.ENODATA:
         exc = NoSuchAttribute(msg)
     elif err in _UNAVAILABLE:
+        if err == errno.ETIMEDOUT:
+            msg += " - the Ceph cluster did not answer within the client's op timeout"
         exc = BackendUnavailable(msg)
     else:
         exc = StorageError(msg)
@@ -63,10 +75,10 @@ def error_from_errno(err: int, what: str) -> StorageError:
     return exc
 
 
-def translate(exc: rados.Error, what: str) -> StorageError:
+def translate(exc: rados.Error, what: str | tuple) -> StorageError:
     err = getattr(exc, "errno", None)
     if not err:
-        return StorageError(f"{what}: {exc}")
+        return StorageError(f"{describe(what)}: {exc}")
     return error_from_errno(abs(err), what)
 
 
@@ -112,6 +124,75 @@ CMP_NOTHING = encode_cmp_vals(CMPOMAP_EQ, [])
 CMP_ALWAYS_FAILS = encode_cmp_vals(CMPOMAP_GT, [("atonix.never", b"")])
 
 
+# --- WriteOp translation ---------------------------------------------------
+def server_guards(op: WriteOp) -> list[bytes]:
+    """cmpomap guards for EQ/NE omap_cmp (checked by the OSD, binary-safe)."""
+    eq: dict[str, bytes] = {}
+    ne: dict[str, bytes] = {}
+    out: list[bytes] = []
+    for key, value, cmp in op.omap_guards:
+        group = eq if cmp is CmpOp.EQ else ne
+        if key in group:  # same key twice: separate calls, both must hold
+            code = CMPOMAP_EQ if cmp is CmpOp.EQ else CMPOMAP_NE
+            out.append(encode_cmp_vals(code, [(key, value)]))
+        else:
+            group[key] = value
+    if eq:
+        out.append(encode_cmp_vals(CMPOMAP_EQ, eq.items()))
+    if ne:
+        out.append(encode_cmp_vals(CMPOMAP_NE, ne.items()))
+    return out
+
+
+def build_write_op(
+    io: rados.Ioctx, w: rados.WriteOp, op: WriteOp, omap_guards: list[bytes]
+) -> None:
+    """Translate a protocol WriteOp into librados steps: guards first, then mutations."""
+    writes = bool(op.steps) or op.exclusive_create is not None
+    # Like the local backend, every guard but create needs the object to exist
+    # before the op (a missing object -> ObjectNotFound, not GuardFailed).
+    if op.must_exist or op.expected_version is not None or op.omap_guards:
+        if writes:
+            io.remove_omap_keys(w, ())  # ENOENT if missing; no-op otherwise
+        else:
+            w.execute("cmpomap", "cmp_vals", CMP_NOTHING)
+    if op.exclusive_create is not None:
+        excl = op.exclusive_create
+        w.new(rados.LIBRADOS_CREATE_EXCLUSIVE if excl else rados.LIBRADOS_CREATE_IDEMPOTENT)
+    if op.expected_version is not None:
+        if op.expected_version > 0:
+            w.assert_version(op.expected_version)
+        else:  # versions start at 1; librados rejects 0 with EINVAL
+            w.execute("cmpomap", "cmp_vals", CMP_ALWAYS_FAILS)
+    for payload in omap_guards:
+        w.execute("cmpomap", "cmp_vals", payload)
+    for step in op.steps:
+        kind = step[0]
+        if kind == "write_full":
+            w.write_full(step[1])
+        elif kind == "write":
+            w.write(step[1], step[2])
+        elif kind == "append":
+            w.append(step[1])
+        elif kind == "truncate":
+            w.truncate(step[1])
+        elif kind == "set_xattr":
+            w.set_xattr(step[1], step[2])
+        elif kind == "rm_xattr":
+            w.rm_xattr(step[1])
+        elif kind == "omap_set":
+            items = step[1]
+            io.set_omap(w, tuple(items), tuple(items.values()))
+        elif kind == "omap_rm":
+            io.remove_omap_keys(w, tuple(step[1]))
+        elif kind == "omap_clear":
+            io.clear_omap(w)
+        elif kind == "remove":
+            w.remove()
+        else:
+            raise ValueError(f"unknown WriteOp step {kind!r}")
+
+
 # --- asyncio bridge -----------------------------------------------------------
 class AioBridge:
     """Runs librados aio calls and blocking calls for one event loop."""
@@ -121,13 +202,11 @@ class AioBridge:
         self._sem = asyncio.Semaphore(max_in_flight)
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="atonix-rados")
         self.in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     async def aio(
         self,
         start: Callable[[Callable[..., None]], Any],
-        what: str,
+        what: str | tuple,
         cleanup: Callable[[], None] | None = None,
     ) -> tuple:
         """``start(oncomplete)`` issues one aio call; return (return value, *extra args).
@@ -157,7 +236,6 @@ class AioBridge:
                 raise translate(e, what) from e
             raise
         self.in_flight += 1
-        self._idle.clear()
         rv, extra = await fut
         if rv < 0:
             raise error_from_errno(-rv, what)
@@ -167,8 +245,6 @@ class AioBridge:
         if cleanup is not None:
             cleanup()
         self.in_flight -= 1
-        if not self.in_flight:
-            self._idle.set()
         self._sem.release()
         if not fut.done():
             fut.set_result((rv, extra))
@@ -182,9 +258,10 @@ class AioBridge:
                 raise translate(e, what) from e
 
     async def drain(self, timeout: float) -> None:
-        """Wait (bounded) until no aio call is outstanding."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout)
+        """Wait (bounded) until no aio call is outstanding (used by close only)."""
+        deadline = self.loop.time() + timeout
+        while self.in_flight and self.loop.time() < deadline:
+            await asyncio.sleep(0.01)
 
     def run_in_pool(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future:
         """Thread-pool call without the in-flight bound (connect/shutdown)."""

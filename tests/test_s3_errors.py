@@ -83,7 +83,9 @@ def test_malformed_xml(gateway):
 
 
 def test_not_implemented_operation(gateway, bucket):
-    resp = signed_request(gateway.endpoint, "GET", f"/{bucket}", query="website")
+    body = b"<WebsiteConfiguration><IndexDocument><Suffix>i</Suffix></IndexDocument>" \
+        b"</WebsiteConfiguration>"
+    resp = signed_request(gateway.endpoint, "PUT", f"/{bucket}", query="website", body=body)
     assert resp.status_code == 501
     assert parse_error(resp)["Code"] == "NotImplemented"
 
@@ -156,3 +158,16 @@ def test_secrets_never_logged(gateway):
     assert "tester" in log  # the access log names the caller ...
     assert TEST_SECRET not in log  # ... but no secret is ever written
     assert admin["secret_key"] not in log
+
+
+@pytest.mark.parametrize(
+    "query,code",
+    [("policy", "NoSuchBucketPolicy"), ("lifecycle", "NoSuchLifecycleConfiguration"),
+     ("encryption", "ServerSideEncryptionConfigurationNotFoundError"),
+     ("website", "NoSuchWebsiteConfiguration")],
+)
+def test_unconfigured_bucket_settings_are_not_found(gateway, bucket, query, code):
+    resp = signed_request(gateway.endpoint, "GET", f"/{bucket}", query=query)
+    assert resp.status_code == 404
+    assert parse_error(resp)["Code"] == code
+    assert signed_request(gateway.endpoint, "DELETE", f"/{bucket}", query=query).status_code == 204

@@ -1,4 +1,4 @@
-"""Buckets: create, look up, list and delete, with a lookup cache that is safe across gateways.
+"""Buckets: create, look up, list and delete, plus per-bucket configuration documents.
 
 CreateBucket commits by exclusively creating ``bucket.<name>`` (exactly one of
 any number of racing creators wins, in any gateway process). The index shard
@@ -9,6 +9,14 @@ next create of the same name repairs.
 Lookups are cached per process. That is safe because every index read or
 write checks the shard header against the cached bucket id (see index.py);
 a mismatch drops the cache entry and the caller retries once.
+
+Configuration documents (tagging, CORS, versioning state) live in the omap of
+the record object ``bucket.<name>``, one key each, beside a copy of the bucket
+id written when the bucket is created. They are never cached: every read goes
+to the backend, so a change is visible to all gateways at once. A write
+replaces one key in one atomic operation guarded on the bucket id, so it can
+never land in a bucket that was deleted and re-created behind this gateway's
+back, and deleting the bucket's record removes its configuration with it.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 from gateway.engine import layout
 from gateway.engine.errors import (
@@ -27,7 +36,13 @@ from gateway.engine.errors import (
 from gateway.engine.index import ACTIVE, DELETING, BucketIndex, StaleBucket
 from gateway.engine.names import validate_bucket_name
 from gateway.engine.records import BucketRecord
-from storage import ObjectExists, ObjectNotFound, Pool, WriteOp
+from storage import GuardFailed, ObjectExists, ObjectNotFound, Pool, WriteOp
+
+# Omap keys of ``bucket.<name>``: the bucket id (the guard of every config
+# write) and one configuration document per item name.
+CONFIG_ID_KEY = "id"
+CONFIG_PREFIX = "cfg."
+_REGISTRY_PAGE = 1000
 
 
 class BucketService:
@@ -35,13 +50,21 @@ class BucketService:
         self.meta = meta
         self.index = index
         self._cache: dict[str, BucketRecord] = {}
+        # Run with the bucket id once a delete is certain (the bucket is empty and its
+        # shard is "deleting"), before its records go: e.g. discard multipart uploads.
+        self.before_destroy: list[Callable[[str], Awaitable[None]]] = []
 
     async def create(self, name: str, owner: str, region: str = "us-east-1") -> BucketRecord:
         validate_bucket_name(name)
         record = BucketRecord(name, uuid.uuid4().hex, owner, time.time(), region)
         await self.index.create(record.bucket_id)
         try:
-            op = WriteOp().create(exclusive=True).write_full(record.encode())
+            op = (
+                WriteOp()
+                .create(exclusive=True)
+                .write_full(record.encode())
+                .omap_set({CONFIG_ID_KEY: record.bucket_id.encode()})
+            )
             await self.meta.operate(layout.bucket_object(name), op)
         except ObjectExists:
             await self.index.destroy(record.bucket_id)
@@ -74,16 +97,40 @@ class BucketService:
         out: list[BucketRecord] = []
         after = ""
         while True:
+            page, more = await self.list_page(owner, start_after=after, limit=_REGISTRY_PAGE)
+            out += page
+            if not more:
+                return out
+            after = page[-1].name
+
+    async def list_page(
+        self,
+        owner: str | None = None,
+        *,
+        prefix: str = "",
+        start_after: str = "",
+        region: str | None = None,
+        limit: int = _REGISTRY_PAGE,
+    ) -> tuple[list[BucketRecord], bool]:
+        """Up to ``limit`` buckets named > start_after, in name order, and whether more follow."""
+        out: list[BucketRecord] = []
+        after = start_after
+        while True:
             try:
-                page = await self.meta.omap_list(layout.BUCKET_REGISTRY, start_after=after)
+                page = await self.meta.omap_list(
+                    layout.BUCKET_REGISTRY, start_after=after, prefix=prefix,
+                    max_items=_REGISTRY_PAGE,
+                )
             except ObjectNotFound:
-                return out
-            if not page:
-                return out
+                return out, False
             for _, raw in page:
                 rec = BucketRecord.decode(raw)
-                if owner is None or rec.owner == owner:
+                if (owner is None or rec.owner == owner) and region in (None, rec.region):
+                    if len(out) == limit:
+                        return out, True
                     out.append(rec)
+            if len(page) < _REGISTRY_PAGE:
+                return out, False
             after = page[-1][0]
 
     async def delete(self, name: str) -> None:
@@ -96,11 +143,75 @@ class BucketService:
         if not await self.index.is_empty(record.bucket_id):
             await self.index.set_state(record.bucket_id, DELETING, ACTIVE)
             raise BucketNotEmpty(BucketName=name)
+        for hook in self.before_destroy:
+            await hook(record.bucket_id)
         with contextlib.suppress(ObjectNotFound):
+            # Removes the bucket's configuration documents (its omap) with it.
             await self.meta.operate(layout.bucket_object(name), WriteOp().remove())
         self.forget(name)
         await self.meta.omap_rm(layout.BUCKET_REGISTRY, [name])
         await self.index.destroy(record.bucket_id)
+
+    async def read_config(self, name: str, item: str) -> tuple[BucketRecord, bytes | None]:
+        """The bucket's record and its ``item`` document (None when unset), read afresh.
+
+        The record comes from the cache only if its id matches the id stored
+        beside the documents; otherwise it is re-read once.
+        """
+        for use_cache in (True, False):
+            record = await self.get(name, use_cache=use_cache)
+            try:
+                got = await self.meta.omap_get(
+                    layout.bucket_object(name), [CONFIG_ID_KEY, CONFIG_PREFIX + item]
+                )
+            except ObjectNotFound:
+                self.forget(name)
+                raise NoSuchBucket(BucketName=name) from None
+            stored_id = got.get(CONFIG_ID_KEY)
+            # No stored id: a bucket made before configs existed; the fresh record stands.
+            if stored_id == record.bucket_id.encode() or (stored_id is None and not use_cache):
+                return record, got.get(CONFIG_PREFIX + item)
+            self.forget(name)
+        raise NoSuchBucket(BucketName=name)
+
+    async def write_config(
+        self,
+        name: str,
+        item: str,
+        value: bytes | None,
+        authorize: Callable[[BucketRecord], None] = lambda record: None,
+    ) -> BucketRecord:
+        """Set (or, with None, remove) the ``item`` document; ``authorize`` may refuse.
+
+        ``authorize`` sees the record the write is guarded on, so a caller
+        checking ownership checks the bucket it actually writes to.
+        """
+        for use_cache in (True, False):
+            record = await self.get(name, use_cache=use_cache)
+            authorize(record)
+            try:
+                op = await self._config_guard(name, record, fresh=not use_cache)
+                if value is None:
+                    op.omap_rm([CONFIG_PREFIX + item])
+                else:
+                    op.omap_set({CONFIG_PREFIX + item: value})
+                await self.meta.operate(layout.bucket_object(name), op)
+                return record
+            except ObjectNotFound:
+                self.forget(name)
+                raise NoSuchBucket(BucketName=name) from None
+            except GuardFailed:
+                self.forget(name)  # deleted and re-created elsewhere: retry on the new record
+        raise NoSuchBucket(BucketName=name)
+
+    async def _config_guard(self, name: str, record: BucketRecord, fresh: bool) -> WriteOp:
+        if fresh:
+            got = await self.meta.omap_get(layout.bucket_object(name), [CONFIG_ID_KEY])
+            if CONFIG_ID_KEY not in got:
+                # A bucket made before configs existed has no id to guard on; the
+                # record was just read, so only a delete in this instant can slip by.
+                return WriteOp().assert_exists()
+        return WriteOp().omap_cmp(CONFIG_ID_KEY, record.bucket_id.encode())
 
     async def _register(self, record: BucketRecord) -> None:
         await self.meta.omap_set(layout.BUCKET_REGISTRY, {record.name: record.encode()})

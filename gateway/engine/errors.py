@@ -73,3 +73,31 @@ class AccessKeyExists(EngineError):
 
 class InvalidKey(EngineError):
     """An object key that can never be stored (empty, or holding NUL)."""
+
+
+class NoSuchUpload(EngineError):
+    """The multipart upload does not exist (never did, aborted or completed)."""
+
+
+class InvalidPart(EngineError):
+    """A part named in a completion was not uploaded or its ETag does not match."""
+
+
+class InvalidPartOrder(EngineError):
+    """The parts of a completion are not in strictly ascending part-number order."""
+
+
+class EntityTooSmall(EngineError):
+    """A part other than the last is below the minimum part size."""
+
+
+class InvalidPartNumber(EngineError):
+    """A partNumber read beyond the parts the object has."""
+
+
+class ConcurrentUpdate(EngineError):
+    """A read-modify-write of an entry kept losing to concurrent writers."""
+
+
+class CopySourceTooLarge(EngineError):
+    """A copy source above the largest object one CopyObject may copy."""

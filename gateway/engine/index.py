@@ -1,87 +1,166 @@
-"""The bucket index: ordered object entries in omap, every write guarded by the shard header.
+"""The bucket index: ordered object entries in range-partitioned omap shards.
 
-Each bucket has index shard objects in the meta pool. A shard's omap holds
-one entry per object key (``o<key>`` -> ObjectEntry) plus a header
-(``h.bucket`` -> ``<bucket id>:<state>``). Every mutation carries an
-``omap_cmp`` guard on the header, so a write can never land in a bucket that
-was deleted (or deleted and re-created) after this gateway looked it up: the
-guard makes the bucket lookup cache safe across gateway processes.
+A bucket's index is a chain of shard objects ``idx.<bucket id>.<shard>`` in
+the meta pool, each covering a key range ``(after, upto]``; the root shard
+(``0000``) covers the lowest keys and holds the shard map. A shard's omap
+holds one entry per object key (``o<key>`` -> ObjectEntry), a sample of its
+keys (``s<key>``, the split trigger) and its header: ``h.bucket`` =
+``<bucket id>:<state>``, ``h.range`` (range, successor, split state, see
+index_shards) and ``h.gen`` (a token every write replaces, for ``put_if``).
 
-This first slice uses one shard per bucket covering the whole key range; the
-shard id is part of the layout so range-partitioned shards (split as a bucket
-grows) can replace it without changing entries. See docs/design.md.
+Every mutation guards on ``h.bucket`` (the bucket was not deleted, or deleted
+and re-created, since this gateway looked it up) and on the exact bytes of
+``h.range`` (the shard still covers the key and is not being split); every
+read fetches both with the entry in the same operation. A PUT therefore
+costs one read (the entry it replaces, which also refreshes the route) and
+one write. Shards split in two when they pass ``split_threshold`` keys (see
+index_split); listing is in index_listing. Design: docs/design.md.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 
 from gateway.engine import layout
+from gateway.engine.index_listing import ListPage, list_page
+from gateway.engine.index_router import (
+    ACTIVE,
+    DELETING,
+    MAX_HOPS,
+    ShardRouter,
+    StaleBucket,
+    active_guard,
+)
+from gateway.engine.index_shards import (
+    ROOT_SHARD,
+    IndexSettings,
+    ShardView,
+    initial_generations,
+    is_sampled,
+)
+from gateway.engine.index_split import ShardSplitter
 from gateway.engine.records import ObjectEntry
 from storage import GuardFailed, ObjectNotFound, Pool, WriteOp
 
-ACTIVE = "active"
-DELETING = "deleting"
-# Sorts after every valid UTF-8 continuation of a prefix (U+10FFFF is the largest code point).
-_AFTER_ALL = "\U0010ffff"
-
+__all__ = ["ACTIVE", "DELETING", "BucketIndex", "IndexSettings", "ListPage", "StaleBucket"]
 
 CONDITIONAL_RETRIES = 16
-
-
-class StaleBucket(Exception):
-    """The shard header no longer names this bucket id in the active state."""
-
-
-@dataclass(slots=True)
-class ListPage:
-    entries: list[tuple[str, ObjectEntry]]
-    common_prefixes: list[str]
-    is_truncated: bool
-    next_marker: str | None  # the last key or prefix returned, for the next page
+BULK_BATCH = 1000  # entries per write in put_many
 
 
 class BucketIndex:
-    def __init__(self, meta: Pool) -> None:
+    def __init__(self, meta: Pool, settings: IndexSettings | None = None) -> None:
         self.meta = meta
+        self.settings = settings or IndexSettings()
+        self.router = ShardRouter(meta, self.settings)
+        self.splitter = ShardSplitter(meta, self.router, self.settings)
 
-    @staticmethod
-    def _shard(bucket_id: str) -> str:
-        return layout.index_shard(bucket_id)
-
+    # --- bucket lifecycle -------------------------------------------------------
     async def create(self, bucket_id: str) -> None:
-        header = layout.shard_header(bucket_id, ACTIVE)
-        op = WriteOp().create(exclusive=True).omap_set(
-            {layout.SHARD_HEADER: header, layout.SHARD_GENERATION: _token()}
+        root = ShardView.root(self.settings.sample_rate)
+        op = (
+            WriteOp()
+            .create(exclusive=True)
+            .omap_set(
+                {
+                    layout.SHARD_HEADER: layout.shard_header(bucket_id, ACTIVE),
+                    layout.SHARD_RANGE: root.raw,
+                    **initial_generations(),
+                }
+            )
         )
-        await self.meta.operate(self._shard(bucket_id), op)
+        await self.meta.operate(self.router.oid(bucket_id, ROOT_SHARD), op)
 
     async def destroy(self, bucket_id: str) -> None:
-        with contextlib.suppress(ObjectNotFound):
-            await self.meta.remove(self._shard(bucket_id))
+        """Remove every shard (and any shard a split left uncommitted); the root last."""
+        shards: list[str] = []
+        with contextlib.suppress(StaleBucket):
+            for found in await self.router.chain(bucket_id):
+                shards.append(found.view.shard)
+                if found.view.split is not None:
+                    shards.append(found.view.split.to)
+        for shard in [s for s in reversed(shards) if s != ROOT_SHARD] + [ROOT_SHARD]:
+            with contextlib.suppress(ObjectNotFound):
+                await self.meta.remove(self.router.oid(bucket_id, shard))
+        self.router.forget(bucket_id)
 
+    async def set_state(self, bucket_id: str, expected: str, new: str) -> None:
+        """Compare-and-swap the bucket state; StaleBucket if it was not ``expected``.
+
+        The root shard decides (its compare-and-swap is the one that can fail);
+        then every other shard follows, in chain order. A shard's successor is
+        read after its own switch, and a shard that is not active cannot commit
+        a split, so a switch to ``deleting`` reaches every shard that exists.
+        """
+        await self._swap_state(bucket_id, ROOT_SHARD, expected, new, strict=True)
+        shard = (await self.router.read(bucket_id, ROOT_SHARD)).view.next
+        while shard is not None:
+            await self._swap_state(bucket_id, shard, expected, new, strict=False)
+            shard = (await self.router.read(bucket_id, shard)).view.next
+
+    async def _swap_state(
+        self, bucket_id: str, shard: str, expected: str, new: str, strict: bool
+    ) -> None:
+        op = (
+            WriteOp()
+            .omap_cmp(layout.SHARD_HEADER, layout.shard_header(bucket_id, expected))
+            .omap_set({layout.SHARD_HEADER: layout.shard_header(bucket_id, new)})
+        )
+        try:
+            await self.meta.operate(self.router.oid(bucket_id, shard), op)
+        except (GuardFailed, ObjectNotFound):
+            if strict or (await self.router.read(bucket_id, shard)).state != new:
+                raise StaleBucket(bucket_id) from None
+
+    async def is_empty(self, bucket_id: str) -> bool:
+        """No object key in any shard's range (leftovers above a range do not count)."""
+        for found in await self.router.chain(bucket_id):
+            view = found.view
+            try:
+                first = await self.meta.omap_list(
+                    self.router.oid(bucket_id, view.shard), prefix=layout.OBJECT_PREFIX, max_items=1
+                )
+            except ObjectNotFound:
+                raise StaleBucket(bucket_id) from None
+            if first and view.covers(layout.object_key(first[0][0])):
+                return False
+        return True
+
+    # --- reads ------------------------------------------------------------------
     async def get(self, bucket_id: str, key: str) -> ObjectEntry | None:
         """The entry for key, or None; StaleBucket if the bucket is gone."""
         ikey = layout.index_key(key)
-        try:
-            got = await self.meta.omap_get(self._shard(bucket_id), [layout.SHARD_HEADER, ikey])
-        except ObjectNotFound:
-            raise StaleBucket(bucket_id) from None
-        header = got.get(layout.SHARD_HEADER, b"")
-        if not header.startswith(bucket_id.encode() + b":"):
-            raise StaleBucket(bucket_id)
-        raw = got.get(ikey)
+        found = await self.router.locate(bucket_id, key, (ikey,))
+        raw = found.values.get(ikey)
         return ObjectEntry.decode(raw) if raw is not None else None
 
+    async def list(
+        self,
+        bucket_id: str,
+        prefix: str = "",
+        delimiter: str = "",
+        start_after: str = "",
+        max_keys: int = 1000,
+    ) -> ListPage:
+        """One page of keys > start_after under prefix, rolled up at the delimiter."""
+        return await list_page(
+            self.router, self.splitter, bucket_id, prefix, delimiter, start_after, max_keys
+        )
+
+    async def shards(self, bucket_id: str) -> list[ShardView]:
+        """The bucket's shards in key order (for tests, benchmarks and operators)."""
+        return [found.view for found in await self.router.chain(bucket_id)]
+
+    # --- writes -----------------------------------------------------------------
     async def put(self, bucket_id: str, key: str, entry: ObjectEntry) -> None:
         """Write the entry (last writer wins)."""
-        op = self._guarded(bucket_id).omap_set(
-            {layout.index_key(key): entry.encode(), layout.SHARD_GENERATION: _token()}
-        )
-        await self._apply(bucket_id, op)
+        await self._write(bucket_id, key, {layout.index_key(key): entry.encode()})
+
+    async def remove(self, bucket_id: str, key: str) -> None:
+        await self._write(bucket_id, key, None)
 
     async def put_if(
         self,
@@ -92,133 +171,159 @@ class BucketIndex:
     ) -> ObjectEntry | None:
         """Atomically: check(current entry) (raises to refuse), then write or remove.
 
-        Every index write changes the shard generation; this write is guarded
-        on the generation it read, so nothing can slip in between the check
-        and the write (a conflict re-reads and re-checks). Returns the entry
-        that was replaced. ``entry=None`` removes the key.
+        Every index write replaces the generation token of its key's slot
+        (``layout.generation_key``); this write is guarded on the token it read
+        (and on the shard's header), so nothing can slip in between the check
+        and the write: a conflict, or a split of the shard, re-reads and
+        re-checks. Returns the entry that was replaced.
+        ``entry=None`` removes the key.
         """
-        ikey = layout.index_key(key)
-        for _ in range(CONDITIONAL_RETRIES):
-            current, generation = await self._read_with_generation(bucket_id, ikey)
+        ikey, gen_key = layout.index_key(key), layout.generation_key(key)
+        conflicts = 0
+        for _ in range(MAX_HOPS + CONDITIONAL_RETRIES):
+            found = await self.router.locate(bucket_id, key, (gen_key, ikey))
+            if found.state != ACTIVE:
+                raise StaleBucket(bucket_id)
+            view = found.view
+            if await self._unwritable(bucket_id, view):
+                continue
+            generation = found.values.get(gen_key)
+            if generation is None:  # a root from before slots: give this slot a token
+                await self._write(bucket_id, key, {})
+                continue
+            raw = found.values.get(ikey)
+            current = ObjectEntry.decode(raw) if raw is not None else None
             check(current)
-            op = (
-                self._guarded(bucket_id)
-                .omap_cmp(layout.SHARD_GENERATION, generation)
-                .omap_set({layout.SHARD_GENERATION: _token()})
-            )
-            if entry is None:
-                op.omap_rm([ikey])
-            else:
-                op.omap_set({ikey: entry.encode()})
+            values = None if entry is None else {ikey: entry.encode()}
+            op = self._mutation(bucket_id, key, view, values).omap_cmp(gen_key, generation)
             try:
-                await self.meta.operate(self._shard(bucket_id), op)
-                return current
+                await self.meta.operate(self.router.oid(bucket_id, view.shard), op)
             except (GuardFailed, ObjectNotFound):
-                continue  # re-read: either the generation moved or the bucket is gone
+                conflicts += 1
+                if conflicts >= CONDITIONAL_RETRIES:
+                    break
+                continue  # re-read: the key's generation moved, the shard split or the bucket went
+            await self._after_write(bucket_id, key, view, entry is not None)
+            return current
         raise StaleBucket(bucket_id)
 
-    async def _read_with_generation(
-        self, bucket_id: str, ikey: str
-    ) -> tuple[ObjectEntry | None, bytes]:
-        keys = [layout.SHARD_HEADER, layout.SHARD_GENERATION, ikey]
-        try:
-            got = await self.meta.omap_get(self._shard(bucket_id), keys)
-        except ObjectNotFound:
-            raise StaleBucket(bucket_id) from None
-        if got.get(layout.SHARD_HEADER) != layout.shard_header(bucket_id, ACTIVE):
-            raise StaleBucket(bucket_id)
-        raw = got.get(ikey)
-        return (ObjectEntry.decode(raw) if raw is not None else None), got.get(
-            layout.SHARD_GENERATION, b""
-        )
+    async def put_many(self, bucket_id: str, items: Iterable[tuple[str, ObjectEntry]]) -> None:
+        """Bulk load: write many entries (last writer wins), a batch per shard write.
 
-    async def remove(self, bucket_id: str, key: str) -> None:
-        op = self._guarded(bucket_id).omap_rm([layout.index_key(key)]).omap_set(
-            {layout.SHARD_GENERATION: _token()}
-        )
-        await self._apply(bucket_id, op)
-
-    async def is_empty(self, bucket_id: str) -> bool:
-        page = await self.meta.omap_list(
-            self._shard(bucket_id), prefix=layout.OBJECT_PREFIX, max_items=1
-        )
-        return not page
-
-    async def set_state(self, bucket_id: str, expected: str, new: str) -> None:
-        """Compare-and-swap the shard state; StaleBucket if it was not ``expected``."""
-        op = (
-            WriteOp()
-            .omap_cmp(layout.SHARD_HEADER, layout.shard_header(bucket_id, expected))
-            .omap_set({layout.SHARD_HEADER: layout.shard_header(bucket_id, new)})
-        )
-        await self._apply(bucket_id, op)
-
-    async def list(
-        self,
-        bucket_id: str,
-        prefix: str = "",
-        delimiter: str = "",
-        start_after: str = "",
-        max_keys: int = 1000,
-    ) -> ListPage:
-        """One page of keys > start_after under prefix, rolled up at the delimiter.
-
-        Keys under a common prefix are skipped with one seek past the prefix, so
-        a page costs O(page size) backend items whatever the bucket holds.
-        """
-        entries: list[tuple[str, ObjectEntry]] = []
-        prefixes: list[str] = []
-        cursor = start_after
-        if delimiter and start_after.startswith(prefix):
-            # A marker inside a rolled-up prefix resumes after that whole prefix.
-            rest = start_after[len(prefix) :]
-            cut = rest.find(delimiter)
-            if cut >= 0:
-                cursor = prefix + rest[: cut + len(delimiter)] + _AFTER_ALL
-        last: str | None = None
-        while len(entries) + len(prefixes) < max_keys:
-            want = max_keys - len(entries) - len(prefixes)
-            batch = await self._scan(bucket_id, cursor, prefix, min(max(want, 1) + 1, 1000))
-            if not batch:
-                return ListPage(entries, prefixes, False, last)
-            for key, raw in batch:
-                if len(entries) + len(prefixes) >= max_keys:
-                    return ListPage(entries, prefixes, True, last)
-                cut = key.find(delimiter, len(prefix)) if delimiter else -1
-                if cut >= 0:
-                    common = key[: cut + len(delimiter)]
-                    prefixes.append(common)
-                    last = common
-                    cursor = common + _AFTER_ALL
-                    break  # re-seek past the whole common prefix
-                entries.append((key, ObjectEntry.decode(raw)))
-                last = cursor = key
-        more = await self._scan(bucket_id, cursor, prefix, 1)
-        return ListPage(entries, prefixes, bool(more), last)
-
-    async def _scan(
-        self, bucket_id: str, after: str, prefix: str, count: int
-    ) -> list[tuple[str, bytes]]:
-        start = layout.index_key(after) if after else ""
-        try:
-            items = await self.meta.omap_list(
-                self._shard(bucket_id),
-                start_after=start,
-                prefix=layout.index_key(prefix),
-                max_items=count,
+        Not atomic as a whole. After each batch the shard it went to is split,
+        and its halves again, until each is under the threshold: the same
+        split logic as single PUTs, run inline, so a load ends with the layout
+        a stream of PUTs would build."""
+        pending = sorted(items, key=lambda item: item[0])
+        while pending:
+            view = await self._writable(bucket_id, pending[0][0])
+            batch = [kv for kv in pending[:BULK_BATCH] if view.covers(kv[0])]
+            values = {layout.index_key(k): e.encode() for k, e in batch}
+            values.update(
+                {
+                    layout.sample_key(k): b""
+                    for k, _ in batch
+                    if is_sampled(bucket_id, k, view.sample)
+                }
             )
-        except ObjectNotFound:
-            raise StaleBucket(bucket_id) from None
-        return [(layout.object_key(k), v) for k, v in items]
+            op = self._mutation(bucket_id, batch[0][0], view, values)
+            try:
+                await self.meta.operate(self.router.oid(bucket_id, view.shard), op)
+            except (GuardFailed, ObjectNotFound):
+                await self._conflict(bucket_id, view)
+                continue
+            pending = pending[len(batch) :]
+            if len(values) > len(batch):
+                await self.splitter.split_now(bucket_id, view.shard)
 
-    def _guarded(self, bucket_id: str) -> WriteOp:
-        return WriteOp().omap_cmp(layout.SHARD_HEADER, layout.shard_header(bucket_id, ACTIVE))
+    async def drain(self) -> None:
+        """Wait for this process's background split checks, splits and clean-ups."""
+        await self.splitter.drain()
 
-    async def _apply(self, bucket_id: str, op: WriteOp) -> None:
+    async def _write(self, bucket_id: str, key: str, values: dict[str, bytes] | None) -> None:
+        """Set (values) or remove (None) key's entry in the shard that covers it."""
+        for _ in range(MAX_HOPS):
+            view = await self._writable(bucket_id, key)
+            op = self._mutation(bucket_id, key, view, values)
+            try:
+                await self.meta.operate(self.router.oid(bucket_id, view.shard), op)
+            except (GuardFailed, ObjectNotFound):
+                await self._conflict(bucket_id, view)
+                continue
+            await self._after_write(bucket_id, key, view, bool(values))
+            return
+        raise StaleBucket(bucket_id)
+
+    def _mutation(
+        self, bucket_id: str, key: str, view: ShardView, values: dict[str, bytes] | None
+    ) -> WriteOp:
+        """The guarded write: bucket active, shard header unchanged, new generation."""
+        op = active_guard(bucket_id).omap_cmp(layout.SHARD_RANGE, view.raw)
+        sampled = is_sampled(bucket_id, key, view.sample)
+        if values is None:
+            op.omap_rm(
+                [layout.index_key(key), layout.sample_key(key)]
+                if sampled
+                else [layout.index_key(key)]
+            )
+            values = {}
+        elif sampled and values:  # ({} only renews the generation token)
+            values = {**values, layout.sample_key(key): b""}
+        return op.omap_set({**values, layout.generation_key(key): _token()})
+
+    async def _writable(self, bucket_id: str, key: str) -> ShardView:
+        """A view of the shard covering key that a write can guard on (may wait for a split)."""
+        table = await self.router.loaded(bucket_id)
+        for _ in range(MAX_HOPS):
+            shard = table.for_key(key)
+            view = table.fresh_view(shard)
+            if view is None or not view.covers(key):
+                found = await self.router.read(bucket_id, shard)
+                if found.state != ACTIVE:
+                    raise StaleBucket(bucket_id)
+                view = found.view
+                await self.router.confirm_map(bucket_id)
+                if not view.covers(key):
+                    continue  # moved right: the table now knows the next shard
+            if await self._unwritable(bucket_id, view):
+                continue
+            return view
+        raise StaleBucket(bucket_id)
+
+    async def _unwritable(self, bucket_id: str, view: ShardView) -> bool:
+        """Clear what keeps a shard from taking writes; True if the caller must re-read."""
+        if view.split is not None:
+            await self.splitter.wait(bucket_id, view)
+        elif view.pending:
+            await self.splitter.activate(bucket_id, view)
+        elif view.legacy:
+            await self._add_range(bucket_id)
+        else:
+            return False
+        self.router.table(bucket_id).views.pop(view.shard, None)
+        return True
+
+    async def _add_range(self, bucket_id: str) -> None:
+        """Give a root shard from before ranges its header (no split can precede it)."""
+        root = ShardView.root(self.settings.sample_rate)
+        op = active_guard(bucket_id).omap_set({layout.SHARD_RANGE: root.raw})
         try:
-            await self.meta.operate(self._shard(bucket_id), op)
+            await self.meta.operate(self.router.oid(bucket_id, ROOT_SHARD), op)
         except (GuardFailed, ObjectNotFound):
             raise StaleBucket(bucket_id) from None
+
+    async def _conflict(self, bucket_id: str, view: ShardView) -> None:
+        """A guarded write failed: find out why (StaleBucket if the bucket is not active)."""
+        found = await self.router.read(bucket_id, view.shard)
+        if found.state != ACTIVE:
+            raise StaleBucket(bucket_id)
+
+    async def _after_write(self, bucket_id: str, key: str, view: ShardView, stored: bool) -> None:
+        if stored and is_sampled(bucket_id, key, view.sample):
+            task = self.splitter.after_write(bucket_id, view)
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(task)
 
 
 def _token() -> bytes:

@@ -6,6 +6,8 @@ source of truth in code.
 
 from __future__ import annotations
 
+import zlib
+
 # Pools, each prefixed with the deployment's pool prefix (``--pool-prefix``).
 META_POOL = "meta"  # bucket records, bucket index shards, identities
 DATA_POOL = "data"  # object payload stripes
@@ -18,8 +20,21 @@ KEYS_OBJECT = "iam.keys"  # omap: access key id -> {uid, secret}
 # Omap key spaces inside an index shard. Object keys are prefixed so that
 # shard header fields can never collide with (or sort among) object keys.
 SHARD_HEADER = "h.bucket"  # "<bucket id>:<state>"; every index write is guarded on it
-SHARD_GENERATION = "h.gen"  # random token replaced by every write; conditional writes guard on it
+# Generation tokens: a write replaces the token of its key's slot
+# (``h.gen.<slot>``); put_if guards on it, so only writes to keys of the same
+# slot (1 in GENERATION_SLOTS) make a conditional write retry.
+SHARD_GENERATION = "h.gen"
+GENERATION_SLOTS = 64
 OBJECT_PREFIX = "o"
+# Range-partitioned shards (gateway.engine.index_shards): each shard's own range,
+# successor and split state, and a sample of its keys for the split trigger.
+SHARD_RANGE = "h.range"
+SAMPLE_PREFIX = "s"
+# The shard map lives in the root shard: ``m<lower bound> -> shard id``.
+SHARD_MAP_PREFIX = "m"
+# In-progress multipart uploads of the bucket, ``u<escaped key>\x01\x01<upload id>``
+# (see gateway.engine.upload_records for the order-preserving escape).
+UPLOAD_PREFIX = "u"
 
 # Payload stripes: large objects are cut into RADOS objects of this size.
 DEFAULT_STRIPE_SIZE = 4 * 1024 * 1024
@@ -40,12 +55,38 @@ def index_shard(bucket_id: str, shard: int = 0) -> str:
     return f"idx.{bucket_id}.{shard:04x}"
 
 
+def index_shard_object(bucket_id: str, shard_id: str) -> str:
+    """A shard by its id (the root is "0000", so it keeps ``index_shard(bucket_id)``'s name)."""
+    return f"idx.{bucket_id}.{shard_id}"
+
+
+def shard_map_key(lower_bound: str) -> str:
+    return SHARD_MAP_PREFIX + lower_bound
+
+
+def sample_key(object_key: str) -> str:
+    return SAMPLE_PREFIX + object_key
+
+
+def generation_key(object_key: str) -> str:
+    return generation_slot_key(zlib.crc32(object_key.encode()) % GENERATION_SLOTS)
+
+
+def generation_slot_key(slot: int) -> str:
+    return f"{SHARD_GENERATION}.{slot:02x}"
+
+
 def index_key(object_key: str) -> str:
     return OBJECT_PREFIX + object_key
 
 
 def object_key(index_key_: str) -> str:
     return index_key_[len(OBJECT_PREFIX) :]
+
+
+def upload_object(bucket_id: str, upload_id: str) -> str:
+    """One multipart upload's state (meta pool): omap of its metadata and part records."""
+    return f"upload.{bucket_id}.{upload_id}"
 
 
 def stripe_oid(data_prefix: str, n: int) -> str:

@@ -6,10 +6,15 @@ removal of the payload the entry replaced. A crash before the commit leaves
 only unreferenced stripes; after it, the new object is complete. Each upload
 writes under a fresh data prefix, so a PUT never modifies bytes that a
 committed entry points at.
+
+Conditional writes (``WriteCondition``) and read-modify-writes of an entry
+(``update``, used for tags) go through ``BucketIndex.put_if``: the check of
+the current entry and the write are one guarded operation.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,7 +22,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from gateway.engine.buckets import BucketService
-from gateway.engine.errors import InvalidRange, NoSuchBucket, NoSuchKey
+from gateway.engine.conditions import EntryChanged, SameEntry, WriteCondition
+from gateway.engine.errors import ConcurrentUpdate, InvalidRange, NoSuchBucket, NoSuchKey
 from gateway.engine.index import BucketIndex, ListPage, StaleBucket
 from gateway.engine.names import validate_key
 from gateway.engine.payload import PayloadWriter, read_segments, remove_segments
@@ -25,6 +31,9 @@ from gateway.engine.records import BucketRecord, ObjectEntry
 from storage import Pool
 
 T = TypeVar("T")
+
+UPDATE_RETRIES = 8
+DELETE_CONCURRENCY = 16
 
 
 @dataclass(slots=True)
@@ -35,6 +44,10 @@ class PutRequest:
     user_meta: dict[str, str] | None = None
     headers: dict[str, str] | None = None
     content_md5: bytes | None = None
+    tags: dict[str, str] | None = None
+    # Called once the body is consumed: checksums computed over it ({"CRC32": base64}).
+    checksums: Callable[[], dict[str, str]] | None = None
+    condition: WriteCondition | None = None  # checked atomically with the commit
 
 
 @dataclass(slots=True)
@@ -89,6 +102,9 @@ class ObjectService:
     async def put(self, bucket: str, key: str, req: PutRequest) -> ObjectEntry:
         validate_key(key)
         record = await self.buckets.get(bucket)
+        if req.condition is not None:
+            # Fail fast, before reading the body; the commit checks again, atomically.
+            req.condition.check(await self._current(bucket, key), key)
         writer = PayloadWriter(
             self.data,
             f"{record.bucket_id}.{uuid.uuid4().hex}",
@@ -104,10 +120,17 @@ class ObjectService:
             user_meta=req.user_meta or {},
             headers=req.headers or {},
             segments=[writer.segment] if writer.segment is not None else [],
+            checksums=req.checksums() if req.checksums is not None else {},
+            tags=dict(req.tags or {}),
             inline=writer.inline or b"",
         )
+        condition = req.condition
 
         async def commit(rec: BucketRecord) -> ObjectEntry | None:
+            if condition is not None:
+                return await self.index.put_if(
+                    rec.bucket_id, key, entry, lambda current: condition.check(current, key)
+                )
             old = await self.index.get(rec.bucket_id, key)
             await self.index.put(rec.bucket_id, key, entry)
             return old
@@ -123,14 +146,43 @@ class ObjectService:
 
     async def head(self, bucket: str, key: str) -> ObjectEntry:
         validate_key(key)
-
-        async def lookup(rec: BucketRecord) -> ObjectEntry | None:
-            return await self.index.get(rec.bucket_id, key)
-
-        entry = await self._with_bucket(bucket, lookup)
+        entry = await self._current(bucket, key)
         if entry is None:
             raise NoSuchKey(Key=key)
         return entry
+
+    async def _current(self, bucket: str, key: str) -> ObjectEntry | None:
+        async def lookup(rec: BucketRecord) -> ObjectEntry | None:
+            return await self.index.get(rec.bucket_id, key)
+
+        return await self._with_bucket(bucket, lookup)
+
+    async def update(
+        self, bucket: str, key: str, change: Callable[[ObjectEntry], ObjectEntry]
+    ) -> ObjectEntry:
+        """Replace key's entry with ``change(entry)`` (same payload: tags, metadata).
+
+        Atomic against concurrent writers: the write is guarded on the entry
+        being exactly the one ``change`` saw; otherwise it re-reads and retries.
+        """
+        validate_key(key)
+        for _ in range(UPDATE_RETRIES):
+            current = await self.head(bucket, key)
+            new = change(current)
+            try:
+                await self._swap(bucket, key, current, new)
+            except EntryChanged:
+                continue
+            return new
+        raise ConcurrentUpdate(Key=key)
+
+    async def _swap(self, bucket: str, key: str, current: ObjectEntry, new: ObjectEntry) -> None:
+        same = SameEntry(current, key)
+
+        async def write(rec: BucketRecord) -> ObjectEntry | None:
+            return await self.index.put_if(rec.bucket_id, key, new, same.check)
+
+        await self._with_bucket(bucket, write)
 
     async def open(self, bucket: str, key: str, byte_range: tuple[int | None, int | None] | None):
         """An ObjectReader for the whole object or a single range (HTTP semantics).
@@ -138,17 +190,28 @@ class ObjectService:
         ``byte_range`` is (first, last) inclusive as in a Range header; (None, n)
         means the last n bytes, (n, None) from n to the end.
         """
-        entry = await self.head(bucket, key)
+        return self.read(await self.head(bucket, key), byte_range)
+
+    def read(
+        self, entry: ObjectEntry, byte_range: tuple[int | None, int | None] | None = None
+    ) -> ObjectReader:
+        """An ObjectReader for an entry already looked up (see ``open``)."""
         start, end = 0, entry.size
         if byte_range is not None:
             start, end = resolve_range(byte_range, entry.size)
         return ObjectReader(entry, start, end, self.data)
 
-    async def delete(self, bucket: str, key: str) -> ObjectEntry | None:
-        """Remove key; deleting a missing key succeeds (S3 semantics)."""
+    async def delete(
+        self, bucket: str, key: str, condition: WriteCondition | None = None
+    ) -> ObjectEntry | None:
+        """Remove key; deleting a missing key succeeds (S3 semantics) unless a condition says no."""
         validate_key(key)
 
         async def remove(rec: BucketRecord) -> ObjectEntry | None:
+            if condition is not None:
+                return await self.index.put_if(
+                    rec.bucket_id, key, None, lambda current: condition.check(current, key)
+                )
             old = await self.index.get(rec.bucket_id, key)
             if old is not None:
                 await self.index.remove(rec.bucket_id, key)
@@ -158,6 +221,25 @@ class ObjectService:
         if old is not None:
             await remove_segments(self.data, old.segments)
         return old
+
+    async def delete_many(
+        self, bucket: str, keys: list[str]
+    ) -> list[tuple[str, Exception | None]]:
+        """Delete each key (bounded concurrency); per key, the error it met or None."""
+        await self.buckets.get(bucket)  # a missing bucket fails the whole request
+        limit = asyncio.Semaphore(DELETE_CONCURRENCY)
+
+        async def one(key: str) -> tuple[str, Exception | None]:
+            async with limit:
+                try:
+                    await self.delete(bucket, key)
+                except NoSuchBucket:
+                    raise
+                except Exception as exc:  # reported per key, as S3 does
+                    return key, exc
+                return key, None
+
+        return list(await asyncio.gather(*(one(k) for k in keys)))
 
     async def list(
         self,

@@ -3,11 +3,38 @@
 from __future__ import annotations
 
 from s3api.context import Handler
-from s3api.handlers import buckets, listing, objects, service
+from s3api.handlers import (
+    acl,
+    bucket_tagging,
+    buckets,
+    copy,
+    cors,
+    delete_many,
+    listing,
+    multipart,
+    object_attributes,
+    objects,
+    post_upload,
+    service,
+    tagging,
+    unconfigured,
+    versions,
+)
 
 HANDLERS: dict[str, Handler] = {
     **service.HANDLERS,
     **buckets.HANDLERS,
     **listing.HANDLERS,
     **objects.HANDLERS,
+    **multipart.HANDLERS,
+    **versions.HANDLERS,
+    **bucket_tagging.HANDLERS,
+    **acl.HANDLERS,
+    **cors.HANDLERS,
+    **post_upload.HANDLERS,
+    **copy.HANDLERS,
+    **delete_many.HANDLERS,
+    **object_attributes.HANDLERS,
+    **tagging.HANDLERS,
+    **unconfigured.HANDLERS,
 }

@@ -9,11 +9,13 @@ from s3api.body import read_small_body
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.handlers.access import owned_bucket, require_user
+from s3api.handlers.acl import check_request_acl
 from s3api.responses import empty, xml_response
 
 
 async def create_bucket(ctx: RequestContext) -> web.StreamResponse:
     user = require_user(ctx)
+    check_request_acl(ctx.request.headers, "bucket")  # only the private ACL exists so far
     body = await read_small_body(ctx)
     if body.strip():
         config = xml.parse(body)

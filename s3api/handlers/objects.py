@@ -1,69 +1,113 @@
-"""Object operations: PutObject, GetObject, HeadObject, DeleteObject."""
+"""Object operations: PutObject, GetObject, HeadObject, DeleteObject.
+
+PutObject verifies Content-MD5 and any announced ``x-amz-checksum-*`` (in a
+header or the aws-chunked trailer) before committing, stores the checksum
+(CRC64NVME when none was sent, as S3 does) and the ``x-amz-tagging`` tags,
+and honours ``If-None-Match: *`` / ``If-Match`` atomically in the engine.
+GET/HEAD evaluate conditional headers (``s3api.handlers.conditions``),
+apply ``response-*`` overrides and report checksums on
+``x-amz-checksum-mode: ENABLED``. DeleteObject honours ``If-Match``.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
+import time
 
 from aiohttp import web
 
-from gateway.engine.objects import PutRequest
+from gateway.engine.conditions import WriteCondition
+from gateway.engine.objects import ObjectReader, PutRequest
+from gateway.engine.records import ObjectEntry
+from s3api import checksums
 from s3api import headers as h
-from s3api.body import request_body
+from s3api.body import content_md5, open_body
 from s3api.context import RequestContext
-from s3api.errors import S3Error, S3ErrorCode
 from s3api.handlers.access import owned_bucket
+from s3api.handlers.conditions import (
+    Outcome,
+    ReadConditions,
+    parse_etags,
+    precondition_failed,
+    write_condition,
+)
+from s3api.handlers.object_parts import open_part, part_headers
+from s3api.handlers.tagging import parse_tagging_header
 from s3api.responses import empty
-
-
-def _content_md5(ctx: RequestContext) -> bytes | None:
-    value = ctx.request.headers.get("Content-MD5")
-    if value is None:
-        return None
-    try:
-        digest = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        digest = b""
-    if len(digest) != 16:
-        raise S3Error(S3ErrorCode.InvalidDigest)
-    return digest
 
 
 async def put_object(ctx: RequestContext) -> web.StreamResponse:
     record = await owned_bucket(ctx)
     assert ctx.endpoint.key is not None
-    md5 = _content_md5(ctx)
-    body, size = request_body(ctx)
     headers = ctx.request.headers
+    condition = write_condition(headers)
+    tags = parse_tagging_header(headers.get("x-amz-tagging"))
+    md5 = content_md5(ctx)
+    body = open_body(ctx, default_checksum=checksums.DEFAULT_ALGORITHM)
     entry = await ctx.engine.objects.put(
         record.name,
         ctx.endpoint.key,
         PutRequest(
-            body=body,
-            size=size,
+            body=body.stream,
+            size=body.size,
             content_type=headers.get("Content-Type"),
             user_meta=h.user_metadata(headers),
             headers=h.stored_headers({k.lower(): v for k, v in headers.items()}),
             content_md5=md5,
+            tags=tags,
+            checksums=lambda: body.checksums,
+            condition=condition,
         ),
     )
-    return empty(headers={"ETag": entry.etag})
+    return empty(headers={"ETag": entry.etag, **h.checksum_headers(entry.checksums)})
 
 
-async def _open(ctx: RequestContext, with_range: bool):
+def _not_modified(ctx: RequestContext, entry: ObjectEntry) -> web.Response | None:
+    """A 304 answer if the conditional headers say so; raises 412 when one fails."""
+    conditions = ReadConditions.from_headers(ctx.request.headers)
+    outcome, condition = conditions.evaluate(entry, time.time())
+    if outcome is Outcome.PRECONDITION_FAILED:
+        raise precondition_failed(condition)
+    if outcome is Outcome.NOT_MODIFIED:
+        return web.Response(status=304, headers=h.not_modified_headers(h.object_headers(entry)))
+    return None
+
+
+async def _open(ctx: RequestContext) -> tuple[ObjectReader, tuple | None] | web.Response:
+    """(reader, the byte range served or None), or the 304 answer."""
     record = await owned_bucket(ctx)
     assert ctx.endpoint.key is not None
-    byte_range = h.parse_range(ctx.request.headers.get("Range")) if with_range else None
-    return await ctx.engine.objects.open(record.name, ctx.endpoint.key, byte_range), byte_range
+    h.check_version_id(ctx.endpoint.query)
+    if "partNumber" in ctx.endpoint.query:  # one part of the object, as a range
+        reader, part_range = await open_part(ctx, record)
+        return _not_modified(ctx, reader.entry) or (reader, part_range)
+    entry = await ctx.engine.objects.head(record.name, ctx.endpoint.key)
+    answer = _not_modified(ctx, entry)
+    if answer is not None:
+        return answer
+    byte_range = h.parse_range(ctx.request.headers.get("Range"))
+    return ctx.engine.objects.read(entry, byte_range), byte_range
+
+
+def _response_headers(ctx: RequestContext, reader: ObjectReader, ranged: bool) -> dict[str, str]:
+    entry = reader.entry
+    headers = h.object_headers(entry) | part_headers(ctx, reader)
+    if ranged:
+        headers["Content-Range"] = f"bytes {reader.start}-{reader.end - 1}/{entry.size}"
+    elif h.checksum_mode_enabled(ctx.request.headers):
+        # A checksum describes the whole object; a range or part answer carries none.
+        headers |= h.checksum_headers(entry.checksums)
+    headers |= h.response_overrides(ctx.endpoint.query, anonymous=ctx.user is None)
+    return headers
 
 
 async def get_object(ctx: RequestContext) -> web.StreamResponse:
-    reader, byte_range = await _open(ctx, with_range=True)
-    entry = reader.entry
-    resp = web.StreamResponse(status=206 if byte_range else 200, headers=h.object_headers(entry))
+    opened = await _open(ctx)
+    if isinstance(opened, web.Response):
+        return opened
+    reader, byte_range = opened
+    headers = _response_headers(ctx, reader, ranged=byte_range is not None)
+    resp = web.StreamResponse(status=206 if byte_range else 200, headers=headers)
     resp.content_length = reader.length
-    if byte_range:
-        resp.headers["Content-Range"] = f"bytes {reader.start}-{reader.end - 1}/{entry.size}"
     await resp.prepare(ctx.request)
     async for chunk in reader.body():
         await resp.write(chunk)
@@ -73,16 +117,22 @@ async def get_object(ctx: RequestContext) -> web.StreamResponse:
 
 
 async def head_object(ctx: RequestContext) -> web.StreamResponse:
-    reader, _ = await _open(ctx, with_range=False)
-    headers = h.object_headers(reader.entry)
-    headers["Content-Length"] = str(reader.entry.size)
-    return web.Response(status=200, headers=headers)
+    opened = await _open(ctx)
+    if isinstance(opened, web.Response):
+        return opened
+    reader, byte_range = opened
+    headers = _response_headers(ctx, reader, ranged=byte_range is not None)
+    headers["Content-Length"] = str(reader.length)
+    return web.Response(status=206 if byte_range else 200, headers=headers)
 
 
 async def delete_object(ctx: RequestContext) -> web.StreamResponse:
     record = await owned_bucket(ctx)
     assert ctx.endpoint.key is not None
-    await ctx.engine.objects.delete(record.name, ctx.endpoint.key)
+    h.check_version_id(ctx.endpoint.query)
+    if_match = ctx.request.headers.get("If-Match")
+    condition = WriteCondition(if_match=parse_etags(if_match)) if if_match is not None else None
+    await ctx.engine.objects.delete(record.name, ctx.endpoint.key, condition)
     return empty(204)
 
 

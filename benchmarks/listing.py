@@ -1,0 +1,273 @@
+"""Listing cost against bucket size: a page of a 10^6-key bucket should cost what a page of
+a 10^3-key bucket costs.
+
+    python -m benchmarks.listing --backend local|rados [--ceph-conf F] \\
+        --sizes 1000,100000,1000000 [--out listing.json]
+
+For each size it fills a fresh bucket through the engine's bulk loader
+(``BucketIndex.put_many``: batched index writes, split by the same split
+logic as single PUTs), then measures, through ``ObjectService.list`` (what
+ListObjectsV2 calls), pages of 1000:
+
+- ``first``: the first page, no delimiter;
+- ``first /``: the first page with delimiter ``/`` (1000 common prefixes);
+- ``mid``: the page after the middle key (``start_after``);
+- ``mid /``: the same with the delimiter;
+- ``cold``: the first page on a new engine (its route cache empty: a new gateway);
+- ``scan``: keys per second for a scan of the whole bucket, page after page.
+
+Keys are ``dir<NNNN>/obj<NNNNNNN>`` in 1000 directories, so every size has
+the same page shapes. Besides latency it counts backend operations per page
+(reads of the shard map, headers and entries): the number that must stay
+flat. Prints a table and writes JSON to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from gateway.engine.engine import EngineSettings, ObjectEngine
+from gateway.engine.index_shards import DEFAULT_SPLIT_THRESHOLD
+from gateway.engine.records import ObjectEntry, Segment
+from storage.factory import open_backend
+from storage.instrumented import InstrumentedBackend
+
+DIRS = 1000
+PAGE = 1000
+FILL_CHUNK = 20_000  # entries handed to put_many at a time (bounds memory)
+
+
+class OpCounter:
+    """Counts backend operations (storage.instrumented.OpObserver)."""
+
+    def __init__(self) -> None:
+        self.ops: Counter[str] = Counter()
+
+    def backend_op(self, op: str, seconds: float, ok: bool) -> None:
+        self.ops[op] += 1
+
+    def take(self) -> dict[str, int]:
+        out, self.ops = dict(self.ops), Counter()
+        return out
+
+
+def key_for(i: int, n: int) -> str:
+    """The i-th key in sorted order of an n-key bucket (DIRS directories)."""
+    per_dir = max(n // DIRS, 1)
+    return f"dir{i // per_dir:04d}/obj{i % per_dir:07d}"
+
+
+def entry_for(bucket_id: str, i: int) -> ObjectEntry:
+    """A typical non-inline entry (~250 bytes: listing reads metadata, not data)."""
+    return ObjectEntry(
+        size=1 << 20,
+        etag=f'"{i:032x}"',
+        mtime=1.7e9 + i,
+        segments=[Segment(f"{bucket_id}.{i:032x}", 1 << 20, 4 << 20, 1)],
+    )
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.counter = OpCounter()
+        self.prefix = "bench" + uuid.uuid4().hex[:8]
+        self.own_dir = args.data_dir is None
+        self.data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="atonix-listing-"))
+        self.backends: list = []
+
+    async def engine(self) -> ObjectEngine:
+        kind = self.args.backend
+        raw = open_backend(kind, data_dir=self.data_dir, ceph_conf=self.args.ceph_conf)
+        await raw.connect()
+        self.backends.append(raw)
+        backend = InstrumentedBackend(raw, self.counter)
+        settings = EngineSettings(
+            pool_prefix=self.prefix, index_split_threshold=self.args.threshold
+        )
+        engine = ObjectEngine(backend, settings)  # type: ignore[arg-type]
+        await engine.prepare()
+        return engine
+
+    async def close(self) -> None:
+        if self.args.backend == "rados" and not self.args.keep and self.backends:
+            for pool in ("meta", "data"):
+                await self.backends[0].delete_pool(f"{self.prefix}.{pool}")
+        for backend in self.backends:
+            await backend.close()
+        if self.own_dir and not self.args.keep:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    async def fill(self, engine: ObjectEngine, bucket: str, n: int) -> float:
+        bid = (await engine.buckets.get(bucket)).bucket_id
+        started = time.perf_counter()
+        for lo in range(0, n, FILL_CHUNK):
+            chunk = [(key_for(i, n), entry_for(bid, i)) for i in range(lo, min(n, lo + FILL_CHUNK))]
+            await engine.index.put_many(bid, chunk)
+            if self.args.verbose:
+                print(f"  filled {lo + len(chunk)}/{n}", file=sys.stderr)
+        await engine.index.drain()
+        return time.perf_counter() - started
+
+    async def page(self, engine: ObjectEngine, bucket: str, **query) -> tuple[float, int, int]:
+        """(seconds, items, backend ops) for one page."""
+        self.counter.take()
+        started = time.perf_counter()
+        page = await engine.objects.list(bucket, max_keys=PAGE, **query)
+        seconds = time.perf_counter() - started
+        ops = sum(self.counter.take().values())
+        return seconds, len(page.entries) + len(page.common_prefixes), ops
+
+    async def timed(self, engine: ObjectEngine, bucket: str, **query) -> dict:
+        runs = [await self.page(engine, bucket, **query) for _ in range(self.args.repeat)]
+        times = sorted(r[0] for r in runs)
+        return {
+            "median_ms": round(statistics.median(times) * 1000, 2),
+            "p90_ms": round(times[int(len(times) * 0.9) - 1 if len(times) > 1 else 0] * 1000, 2),
+            "items": runs[0][1],
+            "backend_ops": runs[-1][2],
+        }
+
+    async def scan(self, engine: ObjectEngine, bucket: str, n: int) -> dict:
+        limit = min(n, self.args.scan_max)
+        seen, after, pages = 0, "", 0
+        self.counter.take()
+        started = time.perf_counter()
+        while seen < limit:
+            page = await engine.objects.list(bucket, start_after=after, max_keys=PAGE)
+            seen += len(page.entries)
+            pages += 1
+            if not page.is_truncated:
+                break
+            after = page.next_marker
+        seconds = time.perf_counter() - started
+        ops = sum(self.counter.take().values())
+        return {
+            "keys": seen,
+            "seconds": round(seconds, 2),
+            "keys_per_s": round(seen / seconds),
+            "backend_ops_per_page": round(ops / max(pages, 1), 2),
+        }
+
+    async def run_size(self, n: int) -> dict:
+        engine = await self.engine()
+        bucket = "listing-" + uuid.uuid4().hex[:10]
+        await engine.buckets.create(bucket, "bench")
+        fill_s = await self.fill(engine, bucket, n)
+        bid = (await engine.buckets.get(bucket)).bucket_id
+        shards = len(await engine.index.shards(bid))
+        splitter = engine.index.splitter
+        frozen_avg = splitter.frozen_s_total / max(splitter.splits, 1)
+        mid = key_for(n // 2, n)
+        mid_dir = mid.split("/")[0] + "/"
+        # A gateway that never saw the bucket (empty route cache), three times.
+        colds = sorted([await self.page(await self.engine(), bucket) for _ in range(3)])
+        cold = colds[1]
+        result = {
+            "keys": n,
+            "shards": shards,
+            "fill_s": round(fill_s, 1),
+            "splits": splitter.splits,
+            "split_frozen_ms_avg": round(frozen_avg * 1000, 1),
+            "split_frozen_ms_max": round(splitter.frozen_s_max * 1000, 1),
+            "cold_first_ms": round(cold[0] * 1000, 2),
+            "cold_first_ops": cold[2],
+            "first": await self.timed(engine, bucket),
+            "first_delim": await self.timed(engine, bucket, delimiter="/"),
+            "mid": await self.timed(engine, bucket, start_after=mid),
+            "mid_delim": await self.timed(engine, bucket, start_after=mid_dir, delimiter="/"),
+            "scan": await self.scan(engine, bucket, n),
+        }
+        if not self.args.keep:
+            await self.empty(engine, bid)
+        return result
+
+    async def empty(self, engine: ObjectEngine, bid: str) -> None:
+        """Drop the bucket's index shards (much faster than deleting keys one by one)."""
+        await engine.index.destroy(bid)
+
+
+def print_table(backend: str, results: list[dict]) -> None:
+    cols = [
+        ("keys", lambda r: f"{r['keys']:,}"),
+        ("shards", lambda r: str(r["shards"])),
+        ("fill s", lambda r: f"{r['fill_s']}"),
+        ("split ms avg|max", lambda r: f"{r['split_frozen_ms_avg']}|{r['split_frozen_ms_max']}"),
+        ("cold 1st ms", lambda r: f"{r['cold_first_ms']}"),
+        ("1st ms", lambda r: f"{r['first']['median_ms']}"),
+        ("1st / ms", lambda r: f"{r['first_delim']['median_ms']}"),
+        ("mid ms", lambda r: f"{r['mid']['median_ms']}"),
+        ("mid / ms", lambda r: f"{r['mid_delim']['median_ms']}"),
+        (
+            "ops 1st|/|mid",
+            lambda r: "{}|{}|{}".format(
+                r["first"]["backend_ops"], r["first_delim"]["backend_ops"], r["mid"]["backend_ops"]
+            ),
+        ),
+        ("scan keys/s", lambda r: f"{r['scan']['keys_per_s']:,}"),
+    ]
+    rows = [[name for name, _ in cols]] + [[fmt(r) for _, fmt in cols] for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(cols))]
+    print(f"\nbucket listing, backend={backend}, page={PAGE} (median of repeats)")
+    for row in rows:
+        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.listing", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--backend", choices=["local", "rados"], default="local")
+    p.add_argument("--ceph-conf", help="ceph.conf of the cluster (rados)")
+    p.add_argument("--data-dir", help="local backend data directory (default: a temp dir)")
+    p.add_argument("--sizes", default="1000,100000,1000000", help="comma-separated key counts")
+    p.add_argument(
+        "--threshold",
+        type=int,
+        default=DEFAULT_SPLIT_THRESHOLD,
+        help="keys per shard before it splits (default: the engine's)",
+    )
+    p.add_argument("--repeat", type=int, default=15, help="runs per page measurement")
+    p.add_argument("--scan-max", type=int, default=10**7, help="stop the full scan after N keys")
+    p.add_argument("--out", default="listing.json", help="JSON results file")
+    p.add_argument("--keep", action="store_true", help="keep buckets and pools")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p.parse_args(argv)
+
+
+async def main_async(args: argparse.Namespace) -> list[dict]:
+    bench = Bench(args)
+    results = []
+    try:
+        for n in (int(s) for s in args.sizes.split(",")):
+            print(f"{args.backend}: {n:,} keys ...", file=sys.stderr)
+            results.append(await bench.run_size(n))
+            print(json.dumps(results[-1]), file=sys.stderr)
+    finally:
+        await bench.close()
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.backend == "rados" and not args.ceph_conf:
+        sys.exit("--ceph-conf is required for --backend rados")
+    results = asyncio.run(main_async(args))
+    print_table(args.backend, results)
+    doc = {"backend": args.backend, "threshold": args.threshold, "page": PAGE, "results": results}
+    Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""fsck core: check chunks and references against the live manifests; repair on request.
+
+The caller supplies every *live* manifest (those an index entry or an
+in-progress upload record names). fsck then walks every chunk object and reports:
+
+- **missing**: a live manifest names a chunk that does not exist (data loss;
+  nothing to repair from — a later upload of the same bytes recreates it);
+- **missing_refs**: the chunk exists but lacks ``ref.<owner>`` of a manifest
+  that uses it. Repair adds it (idempotent).
+- **stale_refs**: ``ref.<owner>`` with no live manifest ``owner``, older than
+  ``stale_ref_seconds`` (an upload that crashed after taking references, or a
+  delete that crashed before dropping them). Repair drops it. Younger unknown
+  references are only counted (``young_refs``): they may belong to an upload
+  still in flight.
+- **orphans**: chunks with no reference at all. Not an error: the collector
+  removes them after its grace period.
+- **corrupt**: header, XXH3 or SHA-256 check failed. Repair copies the bytes
+  to ``q.<fp>.<time>`` for inspection and removes the chunk (guarded on its
+  ``gen``), so the next upload of the same content stores a good copy instead
+  of referencing the bad one; its manifests then report it missing.
+
+``fp_prefix`` restricts a run to chunks whose hex fingerprint starts with it,
+so a large store can be checked in slices with bounded memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, Iterable
+from dataclasses import dataclass, field
+
+from dedupe.errors import ChunkCorrupt, ChunkMissing
+from dedupe.manifest import Manifest
+from dedupe.store import GEN_KEY, ChunkStore, chunk_oid
+from dedupe.workers import CpuPool
+from storage import GuardFailed, ObjectNotFound, WriteOp
+
+_PARALLEL = 16
+
+
+@dataclass(slots=True)
+class FsckReport:
+    manifests: int = 0
+    chunks: int = 0
+    missing: list[tuple[str, str, bytes]] = field(default_factory=list)  # owner, tier, fp
+    missing_refs: list[tuple[str, bytes, str]] = field(default_factory=list)  # tier, fp, owner
+    stale_refs: list[tuple[str, bytes, str]] = field(default_factory=list)  # tier, fp, owner
+    young_refs: int = 0
+    orphans: list[tuple[str, bytes]] = field(default_factory=list)
+    corrupt: list[tuple[str, bytes, str]] = field(default_factory=list)  # tier, fp, reason
+    repaired: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        """No loss, no corruption and references exactly as the manifests say."""
+        return not (self.missing or self.missing_refs or self.stale_refs or self.corrupt)
+
+    def _repaired(self, what: str) -> None:
+        self.repaired[what] = self.repaired.get(what, 0) + 1
+
+
+async def fsck(
+    store: ChunkStore,
+    manifests: Iterable[Manifest] | AsyncIterable[Manifest],
+    *,
+    cpu: CpuPool,
+    repair: bool = False,
+    verify_data: bool = True,
+    stale_ref_seconds: float = 24 * 3600.0,
+    fp_prefix: str = "",
+) -> FsckReport:
+    report = FsckReport()
+    expected = await _expected_refs(manifests, fp_prefix, report)
+    check = _ChunkCheck(store, cpu, report, repair, verify_data, stale_ref_seconds)
+    seen: set[tuple[str, bytes]] = set()
+    for tier in store.tiers:
+        batch: list[bytes] = []
+        async for fp in store.list_chunks(tier, fp_prefix):
+            batch.append(fp)
+            if len(batch) >= _PARALLEL:
+                await check.run(tier, batch, expected, seen)
+                batch = []
+        await check.run(tier, batch, expected, seen)
+    for (tier, fp), owners in sorted(expected.items()):
+        if (tier, fp) not in seen:
+            report.missing.extend((owner, tier, fp) for owner in sorted(owners))
+    return report
+
+
+async def _expected_refs(
+    manifests: Iterable[Manifest] | AsyncIterable[Manifest], fp_prefix: str, report: FsckReport
+) -> dict[tuple[str, bytes], set[str]]:
+    expected: dict[tuple[str, bytes], set[str]] = {}
+
+    def take(m: Manifest) -> None:
+        report.manifests += 1
+        for tier, fp in m.chunk_refs():
+            if fp.hex().startswith(fp_prefix):
+                expected.setdefault((tier, fp), set()).add(m.owner)
+
+    if isinstance(manifests, AsyncIterable):
+        async for m in manifests:
+            take(m)
+    else:
+        for m in manifests:
+            take(m)
+    return expected
+
+
+@dataclass(slots=True)
+class _ChunkCheck:
+    store: ChunkStore
+    cpu: CpuPool
+    report: FsckReport
+    repair: bool
+    verify_data: bool
+    stale_ref_seconds: float
+
+    async def run(self, tier, fps, expected, seen) -> None:
+        seen.update((tier, fp) for fp in fps)
+        await asyncio.gather(*(self.one(tier, fp, expected.get((tier, fp), set())) for fp in fps))
+
+    async def one(self, tier: str, fp: bytes, wanted: set[str]) -> None:
+        try:
+            refs = await self.store.refs(tier, fp)
+        except ObjectNotFound:  # removed by the collector since we listed it
+            return
+        self.report.chunks += 1
+        if self.verify_data and not await self._verify(tier, fp):
+            return
+        now = self.store.clock()
+        for owner in sorted(wanted - refs.keys()):
+            self.report.missing_refs.append((tier, fp, owner))
+            if self.repair:
+                try:
+                    await self.store.add_ref(tier, fp, owner)
+                    self.report._repaired("missing_refs")
+                except ObjectNotFound:
+                    pass
+        kept = len(wanted)
+        for owner in sorted(refs.keys() - wanted):
+            if now - refs[owner] < self.stale_ref_seconds:
+                self.report.young_refs += 1
+                kept += 1
+                continue
+            self.report.stale_refs.append((tier, fp, owner))
+            if self.repair:
+                await self.store.drop_ref(tier, fp, owner)
+                self.report._repaired("stale_refs")
+            else:
+                kept += 1
+        if kept == 0:
+            self.report.orphans.append((tier, fp))
+
+    async def _verify(self, tier: str, fp: bytes) -> bool:
+        try:
+            await self.store.read_chunk(tier, fp, self.cpu, verify_identity=True)
+            return True
+        except ChunkMissing:
+            return False
+        except ChunkCorrupt as e:
+            self.report.corrupt.append((tier, fp, e.reason))
+        if self.repair:
+            await self._quarantine(tier, fp)
+        return False
+
+    async def _quarantine(self, tier: str, fp: bytes) -> None:
+        pool = self.store.pool(tier)
+        try:
+            state = await self.store.ref_state(tier, fp)
+            blob = await pool.read(chunk_oid(fp))
+        except ObjectNotFound:
+            return
+        await pool.write_full(f"q.{fp.hex()}.{int(time.time())}", blob)
+        op = WriteOp().assert_exists()
+        if state.gen is not None:
+            op.omap_cmp(GEN_KEY, state.gen)
+        try:
+            await pool.operate(chunk_oid(fp), op.remove())
+            self.report._repaired("quarantined")
+        except (GuardFailed, ObjectNotFound):
+            pass  # changed meanwhile: the next run looks again

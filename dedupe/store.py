@@ -1,0 +1,250 @@
+"""Content-addressed chunk objects with per-reference omap keys, over the storage protocol.
+
+Chunk ``<fp>`` of a tier is the object ``c.<sha256 hex>`` in that tier's pool:
+data = ``chunk_format`` header + payload; omap =
+
+- ``gen``: a random token, replaced by every reference *add*. The collector
+  guards its mark and its removal on it, so a reference added at any moment in
+  between makes the removal fail (no ABA: tokens never repeat).
+- ``ref.<owner id>``: one key per manifest that uses the chunk (value: the time
+  it was taken). Adding is idempotent (a retried or replayed add changes
+  nothing), the count is the number of keys, and fsck compares the key set with
+  the live manifests directly, which a bare counter could never be checked against.
+- ``zero_since``: ``"<time> <gen>"``, set by the collector when it first saw no
+  reference (see ``dedupe.gc``).
+
+Write order for one chunk: a new chunk is created *with* its first reference in
+one atomic exclusive create (a chunk is never visible without the reference
+that justifies it, and existing chunks are never rewritten); an existing chunk
+gets only the reference. If the collector removes the chunk between our
+"exists" and our add, the add fails its existence guard and we create it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+
+from dedupe import failpoints
+from dedupe.chunk_format import Codec, EncodedChunk, decode_chunk, parse_header
+from dedupe.dictionary import Dictionaries
+from dedupe.errors import ChunkCorrupt, ChunkMissing, DedupeError
+from dedupe.manifest import Manifest
+from dedupe.workers import CpuPool
+from storage import ObjectExists, ObjectNotFound, Pool, WriteOp
+
+CHUNK_PREFIX = "c."
+GEN_KEY = "gen"
+REF_PREFIX = "ref."
+ZERO_KEY = "zero_since"
+_PUT_ATTEMPTS = 8
+
+
+def chunk_oid(fp: bytes) -> str:
+    return CHUNK_PREFIX + fp.hex()
+
+
+def ref_key(owner: str) -> str:
+    return REF_PREFIX + owner
+
+
+def new_gen() -> bytes:
+    return secrets.token_hex(8).encode()
+
+
+@dataclass(slots=True)
+class DedupeStats:
+    """Counters the server exports as metrics."""
+
+    chunks_created: int = 0
+    chunks_reused: int = 0
+    bytes_stored: int = 0  # chunk object bytes this process created
+    chunks_read: int = 0
+    checksum_failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ZeroMark:
+    since: float
+    gen: bytes
+
+    def encode(self) -> bytes:
+        return f"{self.since:.6f} ".encode() + self.gen
+
+    @staticmethod
+    def decode(value: bytes) -> ZeroMark | None:
+        since, _, gen = value.partition(b" ")
+        try:
+            return ZeroMark(float(since), gen)
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class RefState:
+    """A consistent snapshot (one omap read) of what the collector needs."""
+
+    gen: bytes | None
+    has_refs: bool
+    zero_mark: ZeroMark | None
+    zero_raw: bytes | None
+
+
+class ChunkStore:
+    """Chunks in one or more tiers (tier name -> pool)."""
+
+    def __init__(
+        self,
+        tiers: Mapping[str, Pool],
+        default_tier: str | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        dictionaries: Dictionaries | None = None,
+    ) -> None:
+        if not tiers:
+            raise ValueError("a ChunkStore needs at least one tier")
+        self.tiers = dict(tiers)
+        self.default_tier = default_tier or next(iter(self.tiers))
+        self.clock = clock
+        self.stats = DedupeStats()
+        self.dictionaries = dictionaries or Dictionaries(self.tiers)
+
+    def pool(self, tier: str) -> Pool:
+        try:
+            return self.tiers[tier]
+        except KeyError:
+            raise DedupeError(f"unknown tier {tier!r}") from None
+
+    # --- writes ---------------------------------------------------------------
+    async def put(
+        self, tier: str, chunk: EncodedChunk, owner: str, *, ref_first: bool = False
+    ) -> bool:
+        """Make sure the chunk exists and carries ``ref.<owner>``; True if we created it.
+
+        ``ref_first`` tries the (small) reference add before the (large) create:
+        cheaper when the chunk probably exists, e.g. right after a duplicate.
+        """
+        fp, pool = chunk.fingerprint, self.pool(tier)
+        for _ in range(_PUT_ATTEMPTS):
+            if ref_first and await self._try_add_ref(tier, fp, owner):
+                return False
+            await failpoints.hit("store.before_create")
+            op = WriteOp().create(exclusive=True).write_full(chunk.blob)
+            op.omap_set({GEN_KEY: new_gen(), ref_key(owner): self._now()})
+            try:
+                await pool.operate(chunk_oid(fp), op)
+            except ObjectExists:
+                await failpoints.hit("store.exists")  # the window the GC race test uses
+                if await self._try_add_ref(tier, fp, owner):
+                    return False
+                continue  # collected between our create and our add: write it again
+            self.stats.chunks_created += 1
+            self.stats.bytes_stored += chunk.stored_len
+            await failpoints.hit("store.after_create")
+            return True
+        raise DedupeError(f"chunk {fp.hex()} kept vanishing while being referenced")
+
+    async def _try_add_ref(self, tier: str, fp: bytes, owner: str) -> bool:
+        try:
+            await self.add_ref(tier, fp, owner)
+        except ObjectNotFound:
+            return False
+        self.stats.chunks_reused += 1
+        return True
+
+    async def add_ref(self, tier: str, fp: bytes, owner: str) -> None:
+        """Add ``ref.<owner>`` to an existing chunk (``ObjectNotFound`` if there is none)."""
+        op = WriteOp().assert_exists()
+        op.omap_set({ref_key(owner): self._now(), GEN_KEY: new_gen()})
+        await self.pool(tier).operate(chunk_oid(fp), op)
+        await failpoints.hit("store.after_add_ref")
+
+    async def drop_ref(self, tier: str, fp: bytes, owner: str) -> None:
+        """Remove ``ref.<owner>``; idempotent, and a missing chunk is not an error."""
+        with contextlib.suppress(ObjectNotFound):
+            op = WriteOp().assert_exists().omap_rm([ref_key(owner)])
+            await self.pool(tier).operate(chunk_oid(fp), op)
+
+    async def release(self, manifest: Manifest, concurrency: int = 16) -> None:
+        """Drop every reference of a manifest (after its index entry is gone)."""
+        slots = asyncio.Semaphore(concurrency)
+
+        async def drop(tier: str, fp: bytes) -> None:
+            async with slots:
+                await self.drop_ref(tier, fp, manifest.owner)
+                await failpoints.hit("store.after_drop_ref")
+
+        await asyncio.gather(*(drop(t, fp) for t, fp in sorted(manifest.chunk_refs())))
+
+    # --- reads ----------------------------------------------------------------
+    async def read_blob(self, tier: str, fp: bytes) -> bytes:
+        try:
+            return await self.pool(tier).read(chunk_oid(fp))
+        except ObjectNotFound:
+            raise ChunkMissing(fp, tier) from None
+
+    async def read_chunk(
+        self, tier: str, fp: bytes, cpu: CpuPool, *, verify_identity: bool = False
+    ) -> bytes:
+        """Raw bytes of a chunk, checksum verified (``ChunkCorrupt`` is counted)."""
+        blob = await self.read_blob(tier, fp)
+        try:
+            zdict = await self._dictionary_for(tier, fp, blob)
+            decode = functools.partial(decode_chunk, verify_identity=verify_identity, zdict=zdict)
+            raw = await cpu.run(decode, blob, fp)
+        except ChunkCorrupt:
+            self.stats.checksum_failures += 1
+            raise
+        self.stats.chunks_read += 1
+        return raw
+
+    async def _dictionary_for(self, tier: str, fp: bytes, blob: bytes):
+        head = parse_header(blob, fp)
+        if head.codec is not Codec.ZSTD_DICT:
+            return None
+        return await self.dictionaries.get(tier, head.dict_id)
+
+    async def ref_state(self, tier: str, fp: bytes) -> RefState:
+        """gen, whether any reference exists, and the zero mark — in one omap read."""
+        # Keys sort gen < ref.* < zero_since, so three keys settle all three.
+        items = dict(await self.pool(tier).omap_list(chunk_oid(fp), max_items=3))
+        zero = items.get(ZERO_KEY)
+        return RefState(
+            gen=items.get(GEN_KEY),
+            has_refs=any(k.startswith(REF_PREFIX) for k in items),
+            zero_mark=ZeroMark.decode(zero) if zero is not None else None,
+            zero_raw=zero,
+        )
+
+    async def refs(self, tier: str, fp: bytes) -> dict[str, float]:
+        """Every reference of a chunk: owner -> time taken (pages through the omap)."""
+        out: dict[str, float] = {}
+        after = ""
+        while True:
+            page = await self.pool(tier).omap_list(chunk_oid(fp), after, REF_PREFIX, 1000)
+            for key, value in page:
+                out[key[len(REF_PREFIX) :]] = _float(value)
+            if len(page) < 1000:
+                return out
+            after = page[-1][0]
+
+    async def list_chunks(self, tier: str, fp_prefix: str = "") -> AsyncIterator[bytes]:
+        """Fingerprints of every chunk object in a tier (optionally one hex prefix)."""
+        async for oid in self.pool(tier).list_objects(CHUNK_PREFIX + fp_prefix):
+            with contextlib.suppress(ValueError):
+                yield bytes.fromhex(oid[len(CHUNK_PREFIX) :])
+
+    def _now(self) -> bytes:
+        return f"{self.clock():.6f}".encode()
+
+
+def _float(value: bytes) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        return 0.0  # unreadable: treat as old, so fsck may judge it

@@ -1,0 +1,81 @@
+"""GetObjectAttributes: GET ``?attributes`` with ``x-amz-object-attributes``.
+
+Answers only the attributes named (ETag, Checksum, ObjectParts,
+StorageClass, ObjectSize) that the object has: the ETag bare (without
+quotes), as AWS does; ObjectParts only for a multipart object (its part
+count; S3 lists the parts themselves only when they carry checksums).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from gateway.engine.records import ObjectEntry
+from s3api import checksums, xml
+from s3api.context import RequestContext
+from s3api.errors import S3Error, S3ErrorCode
+from s3api.handlers.access import owned_bucket
+from s3api.headers import check_version_id
+from s3api.responses import xml_response
+
+HEADER = "x-amz-object-attributes"
+ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
+STORAGE_CLASS = "STANDARD"
+
+
+def parse_attributes(headers: Mapping[str, str]) -> frozenset[str]:
+    """The attribute names requested (case-sensitive, as AWS)."""
+    value = headers.get(HEADER)
+    if value is None:
+        raise S3Error(
+            S3ErrorCode.InvalidRequest, f"Missing required header for this request: {HEADER}"
+        )
+    names = [name.strip() for name in value.split(",")]
+    if not names or any(name not in ATTRIBUTES for name in names):
+        raise S3Error(
+            S3ErrorCode.InvalidArgument,
+            "Invalid attribute name specified.",
+            ArgumentName=HEADER,
+            ArgumentValue=value,
+        )
+    return frozenset(names)
+
+
+def _checksum(entry: ObjectEntry) -> list[xml.Node] | None:
+    if not entry.checksums:
+        return None
+    children: list[xml.Node] = []
+    for algorithm, value in entry.checksums.items():
+        children.append((checksums.element_name(algorithm), value))
+        children.append(("ChecksumType", checksums.checksum_type(value)))
+    return children
+
+
+def attributes_document(entry: ObjectEntry, wanted: frozenset[str]) -> bytes:
+    values: dict[str, object] = {
+        "ETag": entry.etag.strip('"'),
+        "Checksum": _checksum(entry),
+        "ObjectParts": [("PartsCount", entry.parts)] if entry.parts else None,
+        "StorageClass": STORAGE_CLASS,
+        "ObjectSize": entry.size,
+    }
+    return xml.render(
+        "GetObjectAttributesResponse",
+        [(name, values[name]) for name in ATTRIBUTES if name in wanted],
+    )
+
+
+async def get_object_attributes(ctx: RequestContext) -> web.StreamResponse:
+    record = await owned_bucket(ctx)
+    assert ctx.endpoint.key is not None
+    check_version_id(ctx.endpoint.query)
+    wanted = parse_attributes(ctx.request.headers)
+    entry = await ctx.engine.objects.head(record.name, ctx.endpoint.key)
+    response = xml_response(attributes_document(entry, wanted))
+    response.headers["Last-Modified"] = xml.http_date(entry.mtime)
+    return response
+
+
+HANDLERS = {"GetObjectAttributes": get_object_attributes}

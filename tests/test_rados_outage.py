@@ -1,0 +1,78 @@
+"""A cluster that dies under a connected backend fails calls fast (no hang).
+
+Starts its own throwaway cluster with scripts/dev-cluster (on a free port, in a
+private directory), kills its OSD, then its monitor. Needs the Ceph daemons and
+python-rados; CI (ATONIX_REQUIRE_RADOS=1) fails instead of skipping without them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from storage import BackendUnavailable
+
+REQUIRED = os.environ.get("ATONIX_REQUIRE_RADOS") == "1"
+if not REQUIRED:
+    pytest.importorskip("rados", reason="python-rados is not installed")
+    if not shutil.which("ceph-mon"):
+        pytest.skip("Ceph daemons are not installed", allow_module_level=True)
+
+from storage.rados import RadosBackend  # noqa: E402
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "dev-cluster"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def cluster_dir():
+    # short path: admin sockets must fit in sun_path (108 bytes)
+    d = Path(tempfile.mkdtemp(prefix="atx-outage-", dir="/tmp")) / "c"
+    env = {**os.environ, "CEPH_MON_PORT": str(_free_port())}
+    subprocess.run([SCRIPT, "up", d], env=env, check=True, timeout=120, stdout=subprocess.PIPE)
+    try:
+        yield d
+    finally:
+        subprocess.run([SCRIPT, "down", d], timeout=60, check=False)
+        shutil.rmtree(d.parent, ignore_errors=True)
+
+
+def _kill(cluster_dir: Path, daemon: str) -> None:
+    os.kill(int((cluster_dir / "run" / f"{daemon}.pid").read_text()), signal.SIGKILL)
+
+
+async def test_calls_fail_within_the_op_timeout_when_daemons_die(cluster_dir):
+    backend = RadosBackend(str(cluster_dir / "ceph.conf"), op_timeout=3)
+    await backend.connect()
+    try:
+        await backend.create_pool("p")
+        pool = backend.pool("p")
+        await pool.write_full("x", b"1")
+
+        _kill(cluster_dir, "osd.0")
+        for call in (lambda: pool.write_full("x", b"2"), lambda: pool.read("x")):
+            start = time.monotonic()
+            with pytest.raises(BackendUnavailable, match="did not answer"):
+                await call()
+            assert time.monotonic() - start < 10
+
+        _kill(cluster_dir, "mon.a")
+        start = time.monotonic()
+        with pytest.raises(BackendUnavailable):
+            await backend.ping()
+        assert time.monotonic() - start < 10
+    finally:
+        await backend.close()
