@@ -249,7 +249,7 @@ def test_botocore_unsigned_trailer_body(size):
 
 
 def test_real_client_streaming_put_decodes():
-    from tests.unit.test_sigv4 import capture_client, server_view
+    from tests.unit.sigv4_support import capture_client, server_view
 
     client, sent = capture_client("https://gateway.test")
     data = b"0123456789" * 5000

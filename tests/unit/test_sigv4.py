@@ -2,61 +2,32 @@
 
 from __future__ import annotations
 
-import io
-from datetime import UTC, datetime, timedelta
-from unittest import mock
-from urllib.parse import quote, urlsplit
+from datetime import timedelta
 
-import botocore.session
 import pytest
-from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, _host_from_url
-from botocore.awsrequest import AWSRequest, AWSResponse
-from botocore.config import Config
-from botocore.credentials import Credentials
-from botocore.utils import percent_encode_sequence
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from s3api import sigv4_canonical as canon
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.sigv4 import (
-    AuthResult,
     Headers,
     HttpRequestView,
     PayloadMode,
     parse_authorization_header,
-    verify_request,
 )
-
-AK = "AKIAIOSFODNN7EXAMPLE"
-SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-EMPTY = canon.EMPTY_SHA256
-NOW = datetime(2013, 5, 24, tzinfo=UTC)
-HOST = "examplebucket.s3.amazonaws.com"
-ENDPOINT = "http://gateway.test:8080"
-
-
-def lookup(access_key: str) -> str | None:
-    return SECRET if access_key == AK else None
-
-
-def verify(view: HttpRequestView, now: datetime = NOW, **kw) -> AuthResult | None:
-    return verify_request(view, lookup, now, **kw)
-
-
-def raises(code: S3ErrorCode, view: HttpRequestView, now: datetime = NOW, **kw) -> S3Error:
-    with pytest.raises(S3Error) as info:
-        verify(view, now, **kw)
-    assert info.value.code is code, (info.value.code, info.value.message)
-    return info.value
-
-
-def authorization(signed: str, signature: str, scope: str = "20130524/us-east-1/s3") -> str:
-    return (
-        f"AWS4-HMAC-SHA256 Credential={AK}/{scope}/aws4_request,"
-        f"SignedHeaders={signed},Signature={signature}"
-    )
-
+from tests.unit.sigv4_support import (
+    AK,
+    EMPTY,
+    HOST,
+    NOW,
+    SECRET,
+    authorization,
+    raises,
+    replace,
+    s3_path,
+    signed_view,
+    verify,
+    with_headers,
+)
 
 # -- AWS's published examples (sig-v4-header-based-auth, sigv4-query-string-auth) -----------
 
@@ -170,71 +141,6 @@ def test_signing_key_is_cached():
     first = canon.signing_key(SECRET, "20130524", "us-east-1", "s3")
     assert canon.signing_key(SECRET, "20130524", "us-east-1", "s3") is first
     assert canon.signing_key.cache_info().hits == 1
-
-
-# -- botocore-signed requests ------------------------------------------------------------------
-
-
-def signed_view(
-    method: str = "GET",
-    path: str = "/bucket/key",
-    query: str = "",
-    headers: dict[str, str] | None = None,
-    body: bytes = b"",
-    *,
-    presign: bool = False,
-    expires: int = 3600,
-    when: datetime = NOW,
-    secret: str = SECRET,
-    region: str = "us-east-1",
-    payload_hash: str | None = None,
-) -> HttpRequestView:
-    """Sign with botocore's own S3 signers; return the request as the server sees it."""
-    url = ENDPOINT + path + ("?" + query if query else "")
-    request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
-    request.headers["Host"] = _host_from_url(url)
-    credentials = Credentials(AK, secret)
-    signer = (
-        S3SigV4QueryAuth(credentials, "s3", region, expires=expires)
-        if presign
-        else S3SigV4Auth(credentials, "s3", region)
-    )
-    naive = when.astimezone(UTC).replace(tzinfo=None)
-    with mock.patch("botocore.auth.get_current_datetime", return_value=naive):
-        if payload_hash is None:
-            signer.add_auth(request)
-        else:
-            with mock.patch.object(signer, "payload", return_value=payload_hash):
-                signer.add_auth(request)
-    parts = urlsplit(request.url)
-    return HttpRequestView(method, parts.path, parts.query, dict(request.headers.items()))
-
-
-def replace(view: HttpRequestView, **changes) -> HttpRequestView:
-    fields = {
-        "method": view.method,
-        "raw_path": view.raw_path,
-        "raw_query": view.raw_query,
-        "headers": dict(view.headers.items()),
-    }
-    fields.update(changes)
-    return HttpRequestView(**fields)
-
-
-def with_headers(view: HttpRequestView, **headers: str | None) -> HttpRequestView:
-    merged = {k: v for k, v in view.headers.items()}
-    for name, value in headers.items():
-        name = name.replace("_", "-").lower()
-        if value is None:
-            merged.pop(name, None)
-        else:
-            merged[name] = value
-    return replace(view, headers=merged)
-
-
-def s3_path(bucket: str, key: str) -> str:
-    # Exactly how botocore's S3 serializer puts a key on the wire.
-    return f"/{bucket}/" + quote(key, safe="/~")
 
 
 def test_botocore_header_auth_with_body():
@@ -482,198 +388,3 @@ def test_scope_service_and_region():
     presigned = signed_view(presign=True)
     error = raises(S3ErrorCode.AuthorizationQueryParametersError, presigned, region="eu-west-1")
     assert error.message.startswith("Error parsing the X-Amz-Credential parameter; the region")
-
-
-# -- presigned URLs --------------------------------------------------------------------------
-
-
-def test_presigned_excludes_signature_from_canonical_query():
-    view = signed_view("GET", "/bucket/key", "response-content-type=text%2Fplain", presign=True)
-    result = verify(view)
-    assert result.presigned and result.payload_mode is PayloadMode.UNSIGNED
-    assert result.seed_signature in view.raw_query
-
-
-def test_presigned_put_with_signed_headers():
-    view = signed_view("PUT", "/bucket/key", headers={"x-amz-acl": "private"}, presign=True)
-    assert verify(view).signed_headers == ("host", "x-amz-acl")
-
-
-@pytest.mark.parametrize(
-    ("now", "message"),
-    [
-        (NOW + timedelta(seconds=3601), "Request has expired"),
-        (NOW - timedelta(minutes=20), "Request is not valid yet"),
-    ],
-)
-def test_presigned_time_window(now, message):
-    view = signed_view(presign=True, expires=3600)
-    assert verify(view, NOW + timedelta(seconds=3600)) is not None
-    assert raises(S3ErrorCode.AccessDenied, view, now).message == message
-
-
-def set_param(view: HttpRequestView, name: str, value: str | None) -> HttpRequestView:
-    parts = [p for p in view.raw_query.split("&") if not p.startswith(name + "=")]
-    if value is not None:
-        parts.append(f"{name}={value}")
-    return replace(view, raw_query="&".join(parts))
-
-
-@pytest.mark.parametrize(
-    ("name", "value", "message"),
-    [
-        ("X-Amz-Expires", "0", "X-Amz-Expires must be greater than 0"),
-        ("X-Amz-Expires", "-5", "X-Amz-Expires must be non-negative"),
-        ("X-Amz-Expires", "604801", "X-Amz-Expires must be less than a week"),
-        ("X-Amz-Expires", "soon", "X-Amz-Expires should be a number"),
-        ("X-Amz-Algorithm", "AWS4-HMAC-SHA512", "X-Amz-Algorithm only supports"),
-        ("X-Amz-Date", "2013-05-24", "X-Amz-Date must be in the ISO8601 Long Format"),
-        ("X-Amz-Credential", "AKID%2F20130524", "Error parsing the X-Amz-Credential parameter"),
-        ("X-Amz-Signature", None, "Query-string authentication version 4 requires"),
-        ("X-Amz-SignedHeaders", None, "Query-string authentication version 4 requires"),
-        ("X-Amz-Expires", None, "Query-string authentication version 4 requires"),
-    ],
-)
-def test_presigned_parameter_errors(name, value, message):
-    view = set_param(signed_view(presign=True), name, value)
-    error = raises(S3ErrorCode.AuthorizationQueryParametersError, view)
-    assert error.message.startswith(message), error.message
-
-
-def test_presigned_maximum_expiry_is_accepted():
-    view = signed_view(presign=True, expires=604800)
-    assert verify(view, NOW + timedelta(days=6)) is not None
-
-
-def test_presigned_unknown_key():
-    view = signed_view(presign=True)
-    view = set_param(view, "X-Amz-Credential", "NOPE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request")
-    raises(S3ErrorCode.InvalidAccessKeyId, view)
-
-
-# -- property: whatever botocore signs verifies -------------------------------------------------
-
-_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
-    min_size=1,
-    max_size=60,
-)
-_header_value = st.text(
-    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=40
-).filter(str.strip)
-_header_name = st.from_regex(r"x-amz-meta-[a-z0-9][a-z0-9-]{0,15}", fullmatch=True)
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    key=_text,
-    # Names of SigV4's own query parameters are the signer's, not the caller's.
-    params=st.dictionaries(
-        _text.filter(lambda k: not k.lower().startswith("x-amz-")), st.text(max_size=20),
-        max_size=4,
-    ),
-    headers=st.dictionaries(_header_name, _header_value, max_size=3),
-    presign=st.booleans(),
-)
-def test_property_botocore_signed_requests_verify(key, params, headers, presign):
-    query = percent_encode_sequence(params) if params else ""
-    body = b"" if presign else key.encode()
-    view = signed_view("PUT", s3_path("bucket", key), query, headers, body, presign=presign)
-    # botocore's wire encoding is already canonical: S3 neither re-encodes nor normalises it.
-    assert canon.canonical_uri(view.raw_path) == view.raw_path
-    result = verify(view)
-    assert result is not None and result.access_key == AK
-    if not presign:
-        assert result.declared_sha256 == canon.sha256_hex(key.encode())
-    tampered = replace(view, raw_path=view.raw_path + "x")
-    with pytest.raises(S3Error) as info:
-        verify(tampered)
-    assert info.value.code is S3ErrorCode.SignatureDoesNotMatch
-
-
-# -- real botocore clients (the requests an SDK actually sends) --------------------------------
-
-
-class _FakeRaw:
-    def stream(self, *args, **kwargs):
-        yield b""
-
-
-def capture_client(endpoint: str = ENDPOINT):
-    session = botocore.session.get_session()
-    client = session.create_client(
-        "s3",
-        region_name="us-east-1",
-        endpoint_url=endpoint,
-        aws_access_key_id=AK,
-        aws_secret_access_key=SECRET,
-        config=Config(
-            signature_version="s3v4",
-            s3={"addressing_style": "path"},
-            retries={"max_attempts": 0},
-        ),
-    )
-    sent: list = []
-
-    def before_send(request, **kwargs):
-        sent.append(request)
-        return AWSResponse(request.url, 200, {}, _FakeRaw())
-
-    client.meta.events.register("before-send.s3", before_send)
-    return client, sent
-
-
-def server_view(request) -> tuple[HttpRequestView, bytes]:
-    parts = urlsplit(request.url)
-    headers = {
-        name: value.decode("utf-8") if isinstance(value, bytes) else value
-        for name, value in request.headers.items()
-    }
-    if not any(name.lower() == "host" for name in headers):  # the CRT signer adds "host"
-        headers["Host"] = _host_from_url(request.url)
-    body = request.body
-    if hasattr(body, "read"):
-        body = body.read()
-    body = body.encode() if isinstance(body, str) else (body or b"")
-    return HttpRequestView(request.method, parts.path, parts.query, headers), body
-
-
-@pytest.mark.parametrize("key", ["photos/2024/été.jpg", "a b+c~d", "%2F", "k" * 1024])
-def test_real_client_requests_verify(key):
-    client, sent = capture_client()
-    client.put_object(Bucket="bucket", Key=key, Body=b"data", Metadata={"m": "v"})
-    client.list_objects_v2(Bucket="bucket", Prefix=key, Delimiter="/")
-    client.head_object(Bucket="bucket", Key=key)
-    client.delete_objects(Bucket="bucket", Delete={"Objects": [{"Key": key}]})
-    now = datetime.now(UTC)
-    for request in sent:
-        view, body = server_view(request)
-        result = verify(view, now)
-        if result.payload_mode is PayloadMode.SIGNED_HEX:
-            assert result.declared_sha256 == canon.sha256_hex(body)
-    url = client.generate_presigned_url("get_object", Params={"Bucket": "bucket", "Key": key})
-    parts = urlsplit(url)
-    view = HttpRequestView("GET", parts.path, parts.query, {"Host": parts.netloc})
-    assert verify(view, now).presigned
-
-
-def test_real_client_streaming_put_is_streaming_unsigned_trailer():
-    client, sent = capture_client("https://gateway.test")
-    client.put_object(Bucket="bucket", Key="k", Body=io.BytesIO(b"x" * 100))
-    view, _ = server_view(sent[-1])
-    result = verify(view, datetime.now(UTC))
-    assert result.payload_mode is PayloadMode.STREAMING_UNSIGNED_TRAILER
-    assert result.decoded_content_length == 100
-
-
-def test_view_from_request_target_and_multidict_headers():
-    from multidict import CIMultiDict, CIMultiDictProxy
-
-    view = signed_view("GET", "/bucket/key", "list-type=2", {"X-Amz-Meta-Multi": "a,b"})
-    pairs = [(k, v) for k, v in view.headers.items() if k != "x-amz-meta-multi"]
-    pairs += [("X-Amz-Meta-Multi", "a"), ("x-amz-meta-multi", "b")]
-    headers = CIMultiDictProxy(CIMultiDict(pairs))
-    target = f"{view.raw_path}?{view.raw_query}"
-    from_target = HttpRequestView.from_target("GET", target, headers)
-    assert (from_target.raw_path, from_target.raw_query) == ("/bucket/key", "list-type=2")
-    assert verify(from_target) is not None
