@@ -20,6 +20,7 @@ from s3api.auth import authenticate
 from s3api.context import RequestContext, RequestObserver, S3Settings
 from s3api.errors import S3Error, S3ErrorCode, to_s3_error
 from s3api.handlers import HANDLERS
+from s3api.handlers.access import invite_body
 from s3api.handlers.cors import actual_request_headers
 from s3api.routing import (
     PREFLIGHT_OPERATIONS,
@@ -37,7 +38,7 @@ access_log = logging.getLogger("atonix.access")
 
 
 async def _defer_continue(request: web.Request) -> None:
-    """Hold back ``100 Continue`` until the request is authenticated (see ``_continue``).
+    """Hold back ``100 Continue`` until the request is admitted (see ``invite_body``).
 
     aiohttp's default answers 100 before any handler runs, so a client would
     send a whole body only to be refused; S3 refuses first.
@@ -45,14 +46,6 @@ async def _defer_continue(request: web.Request) -> None:
     expect = request.headers.get("Expect", "")
     if expect and expect.lower() != "100-continue":
         raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
-
-
-async def _continue(request: web.Request) -> None:
-    """Invite the body of an ``Expect: 100-continue`` request, now that it may be read."""
-    expect = request.headers.get("Expect", "").lower()
-    if expect == "100-continue" and request.version >= (1, 1) and request.can_read_body:
-        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        request.writer.output_size = 0  # the interim answer is not part of the response
 
 
 class _NullObserver:
@@ -90,10 +83,10 @@ class S3Frontend:
                     S3ErrorCode.NotImplemented,
                     f"{ctx.endpoint.name} is not implemented by this gateway yet.",
                 )
-            # Anonymous callers are refused before their body is read (no bucket grants
-            # anonymous access yet); a form POST authenticates by its body.
+            # Anonymous callers are invited only once an ACL admits them (access.py);
+            # a form POST authenticates by its body.
             if ctx.user is not None or ctx.endpoint.name == "PostObject":
-                await _continue(request)
+                await invite_body(request)
             response = await handler(ctx)
         except Exception as exc:  # every failure becomes S3 XML; nothing escapes
             response = await self._error_response(ctx, exc)

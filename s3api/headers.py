@@ -20,6 +20,7 @@ STORED_HEADERS = (
     "expires",
 )
 META_PREFIX = "x-amz-meta-"
+INTERNAL_PREFIX = "x-atonix-"  # stored with an object for the gateway, never sent to clients
 NULL_VERSION = "null"  # the version id of every object in an unversioned bucket
 # Query parameters of a signed GET/HEAD that replace a response header.
 RESPONSE_OVERRIDES = {
@@ -74,7 +75,8 @@ def object_headers(entry: ObjectEntry) -> dict[str, str]:
         "Accept-Ranges": "bytes",
     }
     for name, value in entry.headers.items():
-        out[name.title()] = value
+        if not name.startswith(INTERNAL_PREFIX):  # e.g. the object's ACL (handlers/acl.py)
+            out[name.title()] = value
     for name, value in entry.user_meta.items():
         out[META_PREFIX + name] = value
     if entry.tags:

@@ -209,25 +209,40 @@ def test_private_acl_is_accepted(s3, bucket):
 
 
 def test_other_acls_are_not_implemented(s3, bucket):
+    """Canned ACLs and their grants work (test_s3_public_access.py); anything else is 501."""
     s3.put_object(Bucket=bucket, Key="obj", Body=b"x")
-    public = {
-        "Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"},
+    someone = {
+        "Grantee": {"Type": "CanonicalUser", "ID": "someone-else"},
         "Permission": "READ",
+    }
+    acp = {
+        "Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"},
+        "Permission": "READ_ACP",
     }
     owner = s3.get_bucket_acl(Bucket=bucket)
     calls = [
-        lambda: s3.put_bucket_acl(Bucket=bucket, ACL="public-read"),
-        lambda: s3.put_object_acl(Bucket=bucket, Key="obj", ACL="public-read"),
+        lambda: s3.put_bucket_acl(Bucket=bucket, ACL="log-delivery-write"),
+        lambda: s3.put_object_acl(Bucket=bucket, Key="obj", ACL="aws-exec-read"),
         lambda: s3.put_bucket_acl(Bucket=bucket, GrantRead="uri=http://acs.amazonaws.com/groups/global/AllUsers"),
         lambda: s3.put_bucket_acl(
             Bucket=bucket,
-            AccessControlPolicy={"Owner": owner["Owner"], "Grants": owner["Grants"] + [public]},
+            AccessControlPolicy={"Owner": owner["Owner"], "Grants": owner["Grants"] + [someone]},
+        ),
+        lambda: s3.put_object_acl(
+            Bucket=bucket, Key="obj",
+            AccessControlPolicy={"Owner": owner["Owner"], "Grants": owner["Grants"] + [acp]},
+        ),
+        lambda: s3.put_bucket_acl(
+            Bucket=bucket, AccessControlPolicy={"Owner": owner["Owner"], "Grants": []}
         ),
     ]
     for call in calls:
         assert error_of(call)[:2] == ("NotImplemented", 501)
+    assert s3.get_bucket_acl(Bucket=bucket)["Grants"] == owner["Grants"]  # nothing changed
     name = "t-" + uuid.uuid4().hex[:16]
-    assert error_of(lambda: s3.create_bucket(Bucket=name, ACL="public-read"))[0] == "NotImplemented"
+    assert error_of(lambda: s3.create_bucket(Bucket=name, ACL="log-delivery-write"))[0] == (
+        "NotImplemented"
+    )
     assert error_of(lambda: s3.head_bucket(Bucket=name))[1] == 404  # nothing was created
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from gateway.engine import layout
 from gateway.engine.errors import (
@@ -54,7 +54,14 @@ class BucketService:
         # shard is "deleting"), before its records go: e.g. discard multipart uploads.
         self.before_destroy: list[Callable[[str], Awaitable[None]]] = []
 
-    async def create(self, name: str, owner: str, region: str = "us-east-1") -> BucketRecord:
+    async def create(
+        self,
+        name: str,
+        owner: str,
+        region: str = "us-east-1",
+        configs: Mapping[str, bytes] | None = None,
+    ) -> BucketRecord:
+        """Create the bucket, with its initial configuration ``configs`` (item -> document)."""
         validate_bucket_name(name)
         record = BucketRecord(name, uuid.uuid4().hex, owner, time.time(), region)
         await self.index.create(record.bucket_id)
@@ -63,7 +70,10 @@ class BucketService:
                 WriteOp()
                 .create(exclusive=True)
                 .write_full(record.encode())
-                .omap_set({CONFIG_ID_KEY: record.bucket_id.encode()})
+                .omap_set(
+                    {CONFIG_ID_KEY: record.bucket_id.encode()}
+                    | {CONFIG_PREFIX + item: doc for item, doc in (configs or {}).items()}
+                )
             )
             await self.meta.operate(layout.bucket_object(name), op)
         except ObjectExists:

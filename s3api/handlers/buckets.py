@@ -5,17 +5,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from s3api import xml
+from s3api.access_policy import PRIVATE
 from s3api.body import read_small_body
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
-from s3api.handlers.access import owned_bucket, require_user
+from s3api.handlers.access import BUCKET_ACL_ITEM, owned_bucket, require_user
 from s3api.handlers.acl import check_request_acl
 from s3api.responses import empty, xml_response
 
 
 async def create_bucket(ctx: RequestContext) -> web.StreamResponse:
     user = require_user(ctx)
-    check_request_acl(ctx.request.headers, "bucket")  # only the private ACL exists so far
+    canned = check_request_acl(ctx.request.headers, "bucket")
     body = await read_small_body(ctx)
     if body.strip():
         config = xml.parse(body)
@@ -29,7 +30,9 @@ async def create_bucket(ctx: RequestContext) -> web.StreamResponse:
                 f"({ctx.settings.region}) this endpoint serves.",
             )
     assert ctx.endpoint.bucket is not None
-    await ctx.engine.buckets.create(ctx.endpoint.bucket, user, ctx.settings.region)
+    # The ACL is written with the bucket itself: no instant where it has the wrong one.
+    configs = {BUCKET_ACL_ITEM: canned.encode()} if canned not in (None, PRIVATE) else None
+    await ctx.engine.buckets.create(ctx.endpoint.bucket, user, ctx.settings.region, configs)
     return empty(headers={"Location": "/" + ctx.endpoint.bucket})
 
 

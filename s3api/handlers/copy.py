@@ -12,6 +12,7 @@ CRC64NVME).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from urllib.parse import unquote_plus
 from aiohttp import web
 
 from gateway.engine.copy import copy_object as engine_copy
+from gateway.engine.errors import NoSuchKey
 from gateway.engine.objects import PutRequest
 from gateway.engine.records import ObjectEntry
 from s3api import checksums, xml
@@ -28,7 +30,8 @@ from s3api.body import hashed
 from s3api.checksums import ChecksumVerifier
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
-from s3api.handlers.access import owned_bucket
+from s3api.handlers.access import ObjectGate, owned_bucket, readable_bucket
+from s3api.handlers.acl import check_request_acl, with_object_acl
 from s3api.handlers.conditions import check_copy_source, write_condition
 from s3api.handlers.tagging import parse_tagging_header
 from s3api.responses import xml_response
@@ -118,8 +121,12 @@ class _CopyRequest:
     tagging_directive: str
     new_tags: dict[str, str]
     headers: Mapping[str, str]
+    acl: str | None  # the copy's canned ACL (never the source's, as on AWS)
+    source_gate: ObjectGate | None = None
 
     def plan(self, entry: ObjectEntry, stream: AsyncIterator[bytes]) -> PutRequest:
+        if self.source_gate is not None:
+            self.source_gate.check(entry)  # the source entry actually copied must be readable
         check_copy_source(self.headers, entry, time.time())
         verifier = ChecksumVerifier(None, default=checksum_algorithm(self.headers, entry))
         put = PutRequest(
@@ -136,6 +143,7 @@ class _CopyRequest:
             put.content_type = self.headers.get("Content-Type")
             put.user_meta = h.user_metadata(self.headers)
             put.headers = h.stored_headers({k.lower(): v for k, v in self.headers.items()})
+        put.headers = with_object_acl(put.headers, self.acl)
         return put
 
 
@@ -150,11 +158,6 @@ def copy_result(entry: ObjectEntry) -> bytes:
     return xml.render("CopyObjectResult", children)
 
 
-async def _readable_source(ctx: RequestContext, source: CopySource) -> None:
-    """The caller must own the source bucket too (NoSuchBucket if it is missing)."""
-    record = await ctx.engine.buckets.get(source.bucket)
-    if record.owner != ctx.user:
-        raise S3Error(S3ErrorCode.AccessDenied)
 
 
 async def copy_object(ctx: RequestContext) -> web.StreamResponse:
@@ -168,17 +171,23 @@ async def copy_object(ctx: RequestContext) -> web.StreamResponse:
         tagging_directive=parse_directive(headers, "x-amz-tagging-directive", "tagging"),
         new_tags=parse_tagging_header(headers.get("x-amz-tagging")),
         headers=headers,
+        acl=check_request_acl(headers, "object"),
     )
     write_condition(headers)  # an unsupported condition fails before any read
     if (source.bucket, source.key) == (record.name, ctx.endpoint.key):
         check_self_copy(headers, request.metadata_directive)
-    await _readable_source(ctx, source)
-    _, entry = await engine_copy(
-        ctx.engine.objects,
-        (source.bucket, source.key),
-        (record.name, ctx.endpoint.key),
-        request.plan,
-    )
+    # The caller must be allowed to read the source (NoSuchBucket if it is missing).
+    _, gate = await readable_bucket(ctx, source.bucket)
+    request = dataclasses.replace(request, source_gate=gate)
+    try:
+        _, entry = await engine_copy(
+            ctx.engine.objects,
+            (source.bucket, source.key),
+            (record.name, ctx.endpoint.key),
+            request.plan,
+        )
+    except NoSuchKey as exc:
+        raise gate.missing(exc) from None
     return xml_response(copy_result(entry))
 
 

@@ -18,7 +18,8 @@ from s3api.body import content_md5, read_small_body
 from s3api.context import RequestContext
 from s3api.handlers import multipart_checksums as mc
 from s3api.handlers import multipart_xml as mx
-from s3api.handlers.access import owned_bucket, require_user
+from s3api.handlers.access import owned_bucket
+from s3api.handlers.acl import check_request_acl, with_object_acl
 from s3api.handlers.multipart_copy import upload_part_copy
 from s3api.handlers.tagging import parse_tagging_header
 from s3api.responses import empty, xml_response
@@ -36,7 +37,10 @@ def _upload_id(ctx: RequestContext) -> str:
 async def create_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
     record = await owned_bucket(ctx)
     headers = ctx.request.headers
-    stored = h.stored_headers({k.lower(): v for k, v in headers.items()})
+    stored = with_object_acl(
+        h.stored_headers({k.lower(): v for k, v in headers.items()}),
+        check_request_acl(headers, "object"),
+    )
     storage_class = mx.storage_class(headers)
     if storage_class != "STANDARD":
         stored["x-amz-storage-class"] = storage_class
@@ -46,7 +50,7 @@ async def create_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
         record.name,
         _key(ctx),
         NewUpload(
-            owner=require_user(ctx),
+            owner=ctx.user or record.owner,  # an anonymous writer's upload is the owner's
             content_type=headers.get("Content-Type"),
             user_meta=h.user_metadata(headers),
             headers=stored,

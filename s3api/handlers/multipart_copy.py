@@ -15,13 +15,14 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from gateway.engine.errors import NoSuchKey
 from gateway.engine.records import ObjectEntry
 from gateway.engine.upload_records import MAX_PART_SIZE, normalize_etag
 from s3api import headers as h
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.handlers import multipart_xml as mx
-from s3api.handlers.access import owned_bucket, require_user
+from s3api.handlers.access import owned_bucket, readable_bucket
 from s3api.handlers.multipart_checksums import copy_opener
 from s3api.responses import xml_response
 
@@ -116,10 +117,12 @@ async def upload_part_copy(ctx: RequestContext) -> web.StreamResponse:
     headers = ctx.request.headers
     number = mx.part_number(ctx.endpoint.query.get("partNumber"))
     source = parse_copy_source(headers["x-amz-copy-source"])
-    source_record = await ctx.engine.buckets.get(source.bucket)
-    if source_record.owner != require_user(ctx):
-        raise S3Error(S3ErrorCode.AccessDenied)
-    reader = await ctx.engine.objects.open(source.bucket, source.key, None)
+    _, gate = await readable_bucket(ctx, source.bucket)  # may the caller read the source?
+    try:
+        reader = await ctx.engine.objects.open(source.bucket, source.key, None)
+    except NoSuchKey as exc:
+        raise gate.missing(exc) from None
+    gate.check(reader.entry)
     check_copy_conditions(headers, reader.entry)
     span = parse_copy_range(headers.get("x-amz-copy-source-range"), reader.entry.size)
     if span is not None:

@@ -16,13 +16,15 @@ import time
 from aiohttp import web
 
 from gateway.engine.conditions import WriteCondition
+from gateway.engine.errors import NoSuchKey
 from gateway.engine.objects import ObjectReader, PutRequest
 from gateway.engine.records import ObjectEntry
 from s3api import checksums
 from s3api import headers as h
 from s3api.body import content_md5, open_body
 from s3api.context import RequestContext
-from s3api.handlers.access import owned_bucket
+from s3api.handlers.access import owned_bucket, readable_bucket
+from s3api.handlers.acl import check_request_acl, with_object_acl
 from s3api.handlers.conditions import (
     Outcome,
     ReadConditions,
@@ -41,6 +43,7 @@ async def put_object(ctx: RequestContext) -> web.StreamResponse:
     headers = ctx.request.headers
     condition = write_condition(headers)
     tags = parse_tagging_header(headers.get("x-amz-tagging"))
+    canned = check_request_acl(headers, "object")
     md5 = content_md5(ctx)
     body = open_body(ctx, default_checksum=checksums.DEFAULT_ALGORITHM)
     entry = await ctx.engine.objects.put(
@@ -51,7 +54,9 @@ async def put_object(ctx: RequestContext) -> web.StreamResponse:
             size=body.size,
             content_type=headers.get("Content-Type"),
             user_meta=h.user_metadata(headers),
-            headers=h.stored_headers({k.lower(): v for k, v in headers.items()}),
+            headers=with_object_acl(
+                h.stored_headers({k.lower(): v for k, v in headers.items()}), canned
+            ),
             content_md5=md5,
             tags=tags,
             checksums=lambda: body.checksums,
@@ -74,13 +79,18 @@ def _not_modified(ctx: RequestContext, entry: ObjectEntry) -> web.Response | Non
 
 async def _open(ctx: RequestContext) -> tuple[ObjectReader, tuple | None] | web.Response:
     """(reader, the byte range served or None), or the 304 answer."""
-    record = await owned_bucket(ctx)
+    record, gate = await readable_bucket(ctx, operation=ctx.endpoint.name)
     assert ctx.endpoint.key is not None
     h.check_version_id(ctx.endpoint.query)
-    if "partNumber" in ctx.endpoint.query:  # one part of the object, as a range
-        reader, part_range = await open_part(ctx, record)
-        return _not_modified(ctx, reader.entry) or (reader, part_range)
-    entry = await ctx.engine.objects.head(record.name, ctx.endpoint.key)
+    try:
+        if "partNumber" in ctx.endpoint.query:  # one part of the object, as a range
+            reader, part_range = await open_part(ctx, record)
+            gate.check(reader.entry)
+            return _not_modified(ctx, reader.entry) or (reader, part_range)
+        entry = await ctx.engine.objects.head(record.name, ctx.endpoint.key)
+    except NoSuchKey as exc:
+        raise gate.missing(exc) from None
+    gate.check(entry)  # the ACL of the very entry served decides
     answer = _not_modified(ctx, entry)
     if answer is not None:
         return answer

@@ -27,7 +27,7 @@ from s3api import post_policy, xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.handlers.access import owned_bucket
-from s3api.handlers.acl import check_request_acl
+from s3api.handlers.acl import check_request_acl, with_object_acl
 from s3api.responses import empty, xml_response
 
 PRE_DATA_LIMIT = 20 * 1024
@@ -129,14 +129,16 @@ def _content_md5(fields: dict[str, str]) -> bytes | None:
     return digest
 
 
-def _check_supported(fields: dict[str, str]) -> None:
-    if "acl" in fields:
-        check_request_acl({"x-amz-acl": fields["acl"]}, "object")
+def _check_supported(fields: dict[str, str]) -> str | None:
+    """The canned ACL the form asks for; NotImplemented for what is not supported."""
     if "tagging" in fields:
         raise S3Error(
             S3ErrorCode.NotImplemented,
             "Tagging in a POST upload is not implemented by this gateway yet.",
         )
+    if "acl" in fields:
+        return check_request_acl({"x-amz-acl": fields["acl"]}, "object")
+    return None
 
 
 async def _file_body(
@@ -235,7 +237,7 @@ async def post_object(ctx: RequestContext) -> web.StreamResponse:
     policy = post_policy.parse_policy(raw_fields["policy"])
     post_policy.check_policy(policy, fields, record.name, dt.datetime.now(dt.UTC))
     record = await owned_bucket(ctx)
-    _check_supported(fields)
+    canned = _check_supported(fields)
     entry = await ctx.engine.objects.put(
         record.name,
         fields["key"],
@@ -244,7 +246,7 @@ async def post_object(ctx: RequestContext) -> web.StreamResponse:
             size=None,
             content_type=fields.get("content-type"),
             user_meta=h.user_metadata(fields),
-            headers=h.stored_headers(fields),
+            headers=with_object_acl(h.stored_headers(fields), canned),
             content_md5=_content_md5(fields),
         ),
     )

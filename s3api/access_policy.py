@@ -1,0 +1,122 @@
+"""Who may do what: canned ACLs and the access decision (pure, no I/O).
+
+The gateway supports the canned ACLs clients actually use, on buckets
+(``private``, ``public-read``, ``public-read-write``, ``authenticated-read``)
+and on objects (those plus ``bucket-owner-read`` and
+``bucket-owner-full-control``). A canned ACL is the owner's FULL_CONTROL plus
+a fixed set of grants to two groups: everyone (AllUsers, anonymous callers
+included) and every authenticated user (AuthenticatedUsers).
+
+How a grant maps onto operations, as AWS maps ACL permissions to actions:
+
+* READ on a bucket: listing it (objects, versions, multipart uploads) and
+  HeadBucket. As a simplification clients expect, it also lets the grantee
+  read the bucket's objects (GET/HEAD), which AWS would leave to each
+  object's own ACL.
+* WRITE on a bucket: creating, overwriting and deleting its objects, every
+  step of a multipart upload and POST uploads.
+* READ on an object: GET/HEAD of that object, even in a private bucket.
+
+Everything else (ACLs, tagging, configurations, attributes, location,
+deleting the bucket) stays with the bucket's owner. Every object is owned by
+its bucket's owner, even one written anonymously into a public-read-write
+bucket, so the ``bucket-owner-*`` ACLs grant nothing beyond ``private``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
+READ, WRITE = "READ", "WRITE"
+PRIVATE = "private"
+
+Grants = frozenset[tuple[str, str]]  # (group URI, permission)
+
+_PUBLIC_READ: Grants = frozenset({(ALL_USERS, READ)})
+_PUBLIC_READ_WRITE: Grants = frozenset({(ALL_USERS, READ), (ALL_USERS, WRITE)})
+_AUTHENTICATED_READ: Grants = frozenset({(AUTHENTICATED_USERS, READ)})
+
+# Canned ACL -> the group grants it adds to the owner's FULL_CONTROL.
+BUCKET_ACLS: Mapping[str, Grants] = {
+    PRIVATE: frozenset(),
+    "public-read": _PUBLIC_READ,
+    "public-read-write": _PUBLIC_READ_WRITE,
+    "authenticated-read": _AUTHENTICATED_READ,
+}
+OBJECT_ACLS: Mapping[str, Grants] = {
+    **BUCKET_ACLS,
+    "bucket-owner-read": frozenset(),
+    "bucket-owner-full-control": frozenset(),
+}
+
+BUCKET_READ_OPERATIONS = frozenset(
+    {"ListObjects", "ListObjectsV2", "ListObjectVersions", "ListMultipartUploads", "HeadBucket"}
+)
+BUCKET_WRITE_OPERATIONS = frozenset(
+    {
+        "PutObject",
+        "CopyObject",
+        "PostObject",
+        "DeleteObject",
+        "DeleteObjects",
+        "CreateMultipartUpload",
+        "UploadPart",
+        "UploadPartCopy",
+        "CompleteMultipartUpload",
+        "AbortMultipartUpload",
+        "ListParts",
+    }
+)
+OBJECT_READ_OPERATIONS = frozenset({"GetObject", "HeadObject"})
+
+
+def effective_acl(canned: str, level: str) -> str:
+    """The canned ACL to store: one that grants the same as ``private`` is stored as it."""
+    table = BUCKET_ACLS if level == "bucket" else OBJECT_ACLS
+    return canned if table[canned] else PRIVATE
+
+
+def canned_for_grants(grants: Grants, level: str) -> str | None:
+    """The canned ACL whose group grants are exactly ``grants`` (None when none is)."""
+    table = BUCKET_ACLS if level == "bucket" else OBJECT_ACLS
+    return next((name for name, given in table.items() if given == grants), None)
+
+
+def _groups(caller: str | None) -> tuple[str, ...]:
+    return (ALL_USERS,) if caller is None else (ALL_USERS, AUTHENTICATED_USERS)
+
+
+def grants_to(caller: str | None, acl: str | None, permission: str) -> bool:
+    """Whether the canned ACL ``acl`` (None: private) grants ``permission`` to ``caller``."""
+    given = OBJECT_ACLS.get(acl or PRIVATE, frozenset())  # a superset of BUCKET_ACLS
+    return any((group, permission) in given for group in _groups(caller))
+
+
+def is_allowed(
+    operation: str,
+    caller: str | None,
+    bucket_owner: str,
+    bucket_acl: str | None,
+    object_acl: str | None = None,
+) -> bool:
+    """Whether ``caller`` (None when anonymous) may perform ``operation``.
+
+    ``bucket_acl`` and ``object_acl`` are canned ACL names (None: private);
+    ``object_acl`` matters only to object reads.
+    """
+    if caller is not None and caller == bucket_owner:
+        return True
+    if operation in BUCKET_READ_OPERATIONS:
+        return grants_to(caller, bucket_acl, READ)
+    if operation in BUCKET_WRITE_OPERATIONS:
+        return grants_to(caller, bucket_acl, WRITE)
+    if operation in OBJECT_READ_OPERATIONS:
+        return grants_to(caller, bucket_acl, READ) or grants_to(caller, object_acl, READ)
+    return False
+
+
+def may_see_missing_keys(caller: str | None, bucket_owner: str, bucket_acl: str | None) -> bool:
+    """Whether a missing key answers NoSuchKey (callers who may list) or AccessDenied."""
+    return is_allowed("ListObjects", caller, bucket_owner, bucket_acl)
