@@ -64,6 +64,7 @@ class DedupeStats:
     chunks_created: int = 0
     chunks_reused: int = 0
     bytes_stored: int = 0  # chunk object bytes this process created
+    raw_bytes_created: int = 0  # raw (uncompressed) bytes of the chunks it created
     chunks_read: int = 0
     checksum_failures: int = 0
 
@@ -145,6 +146,7 @@ class ChunkStore:
                 continue  # collected between our create and our add: write it again
             self.stats.chunks_created += 1
             self.stats.bytes_stored += chunk.stored_len
+            self.stats.raw_bytes_created += chunk.raw_len
             await failpoints.hit("store.after_create")
             return True
         raise DedupeError(f"chunk {fp.hex()} kept vanishing while being referenced")

@@ -108,8 +108,9 @@ async def get_object(ctx: RequestContext) -> web.StreamResponse:
     headers = _response_headers(ctx, reader, ranged=byte_range is not None)
     resp = web.StreamResponse(status=206 if byte_range else 200, headers=headers)
     resp.content_length = reader.length
+    body = await reader.start_body()  # a corrupt first chunk fails before the headers
     await resp.prepare(ctx.request)
-    async for chunk in reader.body():
+    async for chunk in body:
         await resp.write(chunk)
         ctx.bytes_out += len(chunk)
     await resp.write_eof()
