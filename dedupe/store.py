@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 from dedupe import failpoints
+from dedupe.cache import ChunkCache
 from dedupe.chunk_format import Codec, EncodedChunk, decode_chunk, parse_header
 from dedupe.dictionary import Dictionaries
 from dedupe.errors import ChunkCorrupt, ChunkMissing, DedupeError
@@ -106,6 +107,7 @@ class ChunkStore:
         *,
         clock: Callable[[], float] = time.time,
         dictionaries: Dictionaries | None = None,
+        cache: ChunkCache | None = None,
     ) -> None:
         if not tiers:
             raise ValueError("a ChunkStore needs at least one tier")
@@ -114,6 +116,7 @@ class ChunkStore:
         self.clock = clock
         self.stats = DedupeStats()
         self.dictionaries = dictionaries or Dictionaries(self.tiers)
+        self.cache = cache
 
     def pool(self, tier: str) -> Pool:
         try:
@@ -193,7 +196,21 @@ class ChunkStore:
     async def read_chunk(
         self, tier: str, fp: bytes, cpu: CpuPool, *, verify_identity: bool = False
     ) -> bytes:
-        """Raw bytes of a chunk, checksum verified (``ChunkCorrupt`` is counted)."""
+        """Raw bytes of a chunk, checksum verified (``ChunkCorrupt`` is counted).
+
+        Through the process's chunk cache when there is one (chunks never
+        change, so a cached chunk is never stale); fsck's identity check
+        always reads the backend.
+        """
+        if self.cache is not None and not verify_identity:
+            return await self.cache.get_or_load(
+                (tier, fp), lambda: self._read_verified(tier, fp, cpu, False)
+            )
+        return await self._read_verified(tier, fp, cpu, verify_identity)
+
+    async def _read_verified(
+        self, tier: str, fp: bytes, cpu: CpuPool, verify_identity: bool
+    ) -> bytes:
         blob = await self.read_blob(tier, fp)
         try:
             zdict = await self._dictionary_for(tier, fp, blob)

@@ -53,6 +53,9 @@ class DataPathObserver:
     def reclaimed(self, nbytes: int) -> None:
         """The collector removed chunks of this many bytes."""
 
+    def cache_access(self, hit: bool, cached_bytes: int) -> None:
+        """A chunk read was served from the chunk cache (or not); what it holds now."""
+
 
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dedupe import ChunkStore, CpuPool, DedupeConfig
+from dedupe import ChunkCache, ChunkStore, CpuPool, DedupeConfig
 from gateway.engine import layout
 from gateway.engine.buckets import BucketService
 from gateway.engine.chunked import ChunkedPayloads, DataPathObserver
@@ -33,6 +33,8 @@ class EngineSettings:
     compression_level: int = 3
     gc_grace_seconds: float = 3600.0
     manifest_span: int = layout.MANIFEST_SPAN
+    # Decoded chunks kept in memory per process (S3-FIFO; 0 = no cache).
+    cache_bytes: int = 64 * 1024 * 1024
     # Config-file policies per bucket name (a policy set with the admin CLI wins).
     bucket_dedupe: dict[str, BucketDedupe] = field(default_factory=dict)
 
@@ -65,9 +67,13 @@ class ObjectEngine:
         self.data = backend.pool(layout.pool_name(prefix, layout.DATA_POOL))
         self.chunk_pool = backend.pool(layout.pool_name(prefix, layout.CHUNKS_POOL))
         self.cpu = CpuPool()
+        observer = observer or DataPathObserver()
+        cache = None
+        if self.settings.cache_bytes > 0:
+            cache = ChunkCache(self.settings.cache_bytes, on_access=observer.cache_access)
         self.chunks = ChunkedPayloads(
             self.meta,
-            ChunkStore({"default": self.chunk_pool}),
+            ChunkStore({"default": self.chunk_pool}, cache=cache),
             self.cpu,
             self.settings.dedupe_config(),
             span=self.settings.manifest_span,

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from dedupe import failpoints
 from gateway.engine.engine import EngineSettings, ObjectEngine
 from gateway.engine.maintenance import collect_garbage
 from gateway.engine.records import BucketDedupe
@@ -43,6 +44,7 @@ def make_engine(settings: Settings, metrics: GatewayMetrics | None = None) -> Ob
             dedupe=settings.dedupe,
             compression_level=settings.compression_level,
             gc_grace_seconds=settings.gc_grace_seconds,
+            cache_bytes=settings.cache_bytes,
             bucket_dedupe={
                 name: BucketDedupe(bool(doc.get("enabled", True)), doc.get("compression_level"))
                 for name, doc in settings.bucket_dedupe.items()
@@ -81,6 +83,7 @@ def _has_credentials(request: web.Request) -> bool:
 def build_app(settings: Settings) -> web.Application:
     # Bodies stream through handlers; aiohttp's own limit only guards non-streamed reads.
     app = web.Application(client_max_size=1024**2, handler_args={"max_field_size": 65536})
+    failpoints.arm_from_env()  # ATONIX_FAILPOINTS: crash tests end the process at a step
     metrics = GatewayMetrics()
     engine = make_engine(settings, metrics)
     app[ENGINE_KEY] = engine

@@ -35,6 +35,7 @@ class Settings:
     compression_level: int = 3
     gc_grace_seconds: float = 3600.0
     gc_interval_seconds: float = 600.0
+    cache_bytes: int = 64 * 1024 * 1024  # in-memory chunk cache per process (0 = off)
     # Per bucket: {name: {enabled: bool, compression_level: int}}; a policy set
     # with `atonix-cli bucket set-dedupe` (stored with the bucket) wins.
     bucket_dedupe: dict[str, dict[str, Any]] = field(default_factory=dict)
