@@ -14,6 +14,7 @@ The layer between the object engine and the storage backend (imports only
 See docs/design-dedupe.md.
 """
 
+from dedupe.cache import ChunkCache
 from dedupe.chunk_format import Codec, EncodedChunk, decode_chunk, encode_chunk
 from dedupe.chunker import StreamChunker
 from dedupe.config import ChunkingConfig, DedupeConfig
@@ -27,6 +28,7 @@ from dedupe.workers import CpuPool
 from dedupe.writer import DedupeWriter
 
 __all__ = [
+    "ChunkCache",
     "ChunkCollector",
     "ChunkCorrupt",
     "ChunkMissing",

@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 from dedupe import failpoints
+from dedupe.cache import ChunkCache
 from dedupe.chunk_format import Codec, EncodedChunk, decode_chunk, parse_header
 from dedupe.dictionary import Dictionaries
 from dedupe.errors import ChunkCorrupt, ChunkMissing, DedupeError
@@ -64,6 +65,7 @@ class DedupeStats:
     chunks_created: int = 0
     chunks_reused: int = 0
     bytes_stored: int = 0  # chunk object bytes this process created
+    raw_bytes_created: int = 0  # raw (uncompressed) bytes of the chunks it created
     chunks_read: int = 0
     checksum_failures: int = 0
 
@@ -105,6 +107,7 @@ class ChunkStore:
         *,
         clock: Callable[[], float] = time.time,
         dictionaries: Dictionaries | None = None,
+        cache: ChunkCache | None = None,
     ) -> None:
         if not tiers:
             raise ValueError("a ChunkStore needs at least one tier")
@@ -113,6 +116,7 @@ class ChunkStore:
         self.clock = clock
         self.stats = DedupeStats()
         self.dictionaries = dictionaries or Dictionaries(self.tiers)
+        self.cache = cache
 
     def pool(self, tier: str) -> Pool:
         try:
@@ -145,6 +149,7 @@ class ChunkStore:
                 continue  # collected between our create and our add: write it again
             self.stats.chunks_created += 1
             self.stats.bytes_stored += chunk.stored_len
+            self.stats.raw_bytes_created += chunk.raw_len
             await failpoints.hit("store.after_create")
             return True
         raise DedupeError(f"chunk {fp.hex()} kept vanishing while being referenced")
@@ -191,7 +196,21 @@ class ChunkStore:
     async def read_chunk(
         self, tier: str, fp: bytes, cpu: CpuPool, *, verify_identity: bool = False
     ) -> bytes:
-        """Raw bytes of a chunk, checksum verified (``ChunkCorrupt`` is counted)."""
+        """Raw bytes of a chunk, checksum verified (``ChunkCorrupt`` is counted).
+
+        Through the process's chunk cache when there is one (chunks never
+        change, so a cached chunk is never stale); fsck's identity check
+        always reads the backend.
+        """
+        if self.cache is not None and not verify_identity:
+            return await self.cache.get_or_load(
+                (tier, fp), lambda: self._read_verified(tier, fp, cpu, False)
+            )
+        return await self._read_verified(tier, fp, cpu, verify_identity)
+
+    async def _read_verified(
+        self, tier: str, fp: bytes, cpu: CpuPool, verify_identity: bool
+    ) -> bytes:
         blob = await self.read_blob(tier, fp)
         try:
             zdict = await self._dictionary_for(tier, fp, blob)

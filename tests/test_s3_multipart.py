@@ -690,14 +690,17 @@ async def engine(backend_kind, tmp_path):
     backend = make_backend(backend_kind, tmp_path)
     await backend.connect()
     eng = ObjectEngine(
-        backend, EngineSettings(pool_prefix="t" + uuid.uuid4().hex[:10], stripe_size=MiB)
+        backend,
+        # The stripe payload path (dedupe off); tests/test_dedupe_engine.py covers chunks.
+        EngineSettings(pool_prefix="t" + uuid.uuid4().hex[:10], stripe_size=MiB, dedupe=False),
     )
     await eng.prepare()
     yield eng
-    for pool in (eng.meta.name, eng.data.name):
+    for pool in (eng.meta.name, eng.data.name, eng.chunk_pool.name):
         with contextlib.suppress(Exception):
             await backend.delete_pool(pool)
     await backend.close()
+    eng.close()
 
 
 async def _data_objects(eng: ObjectEngine) -> set[str]:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.cli import users
+from gateway.cli import datapath, users
 from gateway.cli.options import add_backend_options, settings_from
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     creds.set_defaults(func=users.cmd_admin_credentials)
 
     users.add_parser(sub, add_backend_options)
+    datapath.add_parsers(sub, add_backend_options)
 
     bench = sub.add_parser("bench", add_help=False,
                            help="run the benchmark suite (see atonix-cli bench --help)")

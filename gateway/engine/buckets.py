@@ -22,6 +22,7 @@ back, and deleting the bucket's record removes its configuration with it.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -35,13 +36,14 @@ from gateway.engine.errors import (
 )
 from gateway.engine.index import ACTIVE, DELETING, BucketIndex, StaleBucket
 from gateway.engine.names import validate_bucket_name
-from gateway.engine.records import BucketRecord
+from gateway.engine.records import BucketDedupe, BucketRecord
 from storage import GuardFailed, ObjectExists, ObjectNotFound, Pool, WriteOp
 
 # Omap keys of ``bucket.<name>``: the bucket id (the guard of every config
 # write) and one configuration document per item name.
 CONFIG_ID_KEY = "id"
 CONFIG_PREFIX = "cfg."
+DEDUPE_CONFIG = "dedupe"  # JSON {"enabled": bool, "compression_level": int | null}
 _REGISTRY_PAGE = 1000
 
 
@@ -214,6 +216,16 @@ class BucketService:
                 self.forget(name)  # deleted and re-created elsewhere: retry on the new record
         raise NoSuchBucket(BucketName=name)
 
+    async def dedupe_policy(self, name: str, default: BucketDedupe | None = None) -> BucketDedupe:
+        """The bucket's dedupe setting (``cfg.dedupe``), read afresh; ``default`` when unset."""
+        _, raw = await self.read_config(name, DEDUPE_CONFIG)
+        if raw is None:
+            return default or BucketDedupe()
+        return decode_dedupe_policy(raw)
+
+    async def set_dedupe_policy(self, name: str, policy: BucketDedupe) -> None:
+        await self.write_config(name, DEDUPE_CONFIG, encode_dedupe_policy(policy))
+
     async def _config_guard(self, name: str, record: BucketRecord, fresh: bool) -> WriteOp:
         if fresh:
             got = await self.meta.omap_get(layout.bucket_object(name), [CONFIG_ID_KEY])
@@ -225,3 +237,13 @@ class BucketService:
 
     async def _register(self, record: BucketRecord) -> None:
         await self.meta.omap_set(layout.BUCKET_REGISTRY, {record.name: record.encode()})
+
+
+def encode_dedupe_policy(policy: BucketDedupe) -> bytes:
+    doc = {"enabled": policy.enabled, "compression_level": policy.compression_level}
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def decode_dedupe_policy(raw: bytes) -> BucketDedupe:
+    doc = json.loads(raw)
+    return BucketDedupe(bool(doc.get("enabled", True)), doc.get("compression_level"))

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from dedupe import ChunkCache, ChunkStore, CpuPool, DedupeConfig
 from gateway.engine import layout
 from gateway.engine.buckets import BucketService
+from gateway.engine.chunked import ChunkedPayloads, DataPathObserver
 from gateway.engine.iam import IdentityStore
 from gateway.engine.index import BucketIndex, IndexSettings
 from gateway.engine.index_shards import DEFAULT_SPLIT_LEASE_S, DEFAULT_SPLIT_THRESHOLD
 from gateway.engine.multipart import UploadService
 from gateway.engine.objects import ObjectService
+from gateway.engine.payload import PayloadStore
+from gateway.engine.records import BucketDedupe
 from storage import Backend
 
 
@@ -23,6 +27,21 @@ class EngineSettings:
     index_split_threshold: int = DEFAULT_SPLIT_THRESHOLD
     index_split_lease_s: float = DEFAULT_SPLIT_LEASE_S
     index_split_in_background: bool = True
+    # New payloads above inline_limit become deduplicated, compressed chunks
+    # (buckets may opt out); off: fixed stripes. Both kinds are always readable.
+    dedupe: bool = True
+    compression_level: int = 3
+    gc_grace_seconds: float = 3600.0
+    manifest_span: int = layout.MANIFEST_SPAN
+    # Decoded chunks kept in memory per process (S3-FIFO; 0 = no cache).
+    cache_bytes: int = 64 * 1024 * 1024
+    # Config-file policies per bucket name (a policy set with the admin CLI wins).
+    bucket_dedupe: dict[str, BucketDedupe] = field(default_factory=dict)
+
+    def dedupe_config(self) -> DedupeConfig:
+        return DedupeConfig(
+            zstd_level=self.compression_level, gc_grace_seconds=self.gc_grace_seconds
+        )
 
     def index_settings(self) -> IndexSettings:
         return IndexSettings(
@@ -35,20 +54,42 @@ class EngineSettings:
 class ObjectEngine:
     """Buckets, objects and identities over one backend; holds no state of its own."""
 
-    def __init__(self, backend: Backend, settings: EngineSettings | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        settings: EngineSettings | None = None,
+        observer: DataPathObserver | None = None,
+    ) -> None:
         self.backend = backend
         self.settings = settings or EngineSettings()
         prefix = self.settings.pool_prefix
         self.meta = backend.pool(layout.pool_name(prefix, layout.META_POOL))
         self.data = backend.pool(layout.pool_name(prefix, layout.DATA_POOL))
+        self.chunk_pool = backend.pool(layout.pool_name(prefix, layout.CHUNKS_POOL))
+        self.cpu = CpuPool()
+        observer = observer or DataPathObserver()
+        cache = None
+        if self.settings.cache_bytes > 0:
+            cache = ChunkCache(self.settings.cache_bytes, on_access=observer.cache_access)
+        self.chunks = ChunkedPayloads(
+            self.meta,
+            ChunkStore({"default": self.chunk_pool}, cache=cache),
+            self.cpu,
+            self.settings.dedupe_config(),
+            span=self.settings.manifest_span,
+            observer=observer,
+        )
+        self.payloads = PayloadStore(self.data, self.chunks)
         self.index = BucketIndex(self.meta, self.settings.index_settings())
         self.buckets = BucketService(self.meta, self.index)
         self.objects = ObjectService(
             self.buckets,
             self.index,
-            self.data,
+            self.payloads,
             inline_limit=self.settings.inline_limit,
             stripe_size=self.settings.stripe_size,
+            dedupe=self.settings.dedupe,
+            bucket_defaults=self.settings.bucket_dedupe,
         )
         self.uploads = UploadService(
             self.buckets,
@@ -65,8 +106,12 @@ class ObjectEngine:
     async def prepare(self) -> None:
         """Create the engine's pools if they are missing (idempotent, safe to race)."""
         prefix = self.settings.pool_prefix
-        for pool in (layout.META_POOL, layout.DATA_POOL):
+        for pool in (layout.META_POOL, layout.DATA_POOL, layout.CHUNKS_POOL):
             await self.backend.create_pool(layout.pool_name(prefix, pool))
 
     async def healthy(self) -> None:
         await self.backend.ping()
+
+    def close(self) -> None:
+        """Stop the CPU pool's threads (after the backend is closed)."""
+        self.cpu.close()

@@ -10,7 +10,8 @@ import zlib
 
 # Pools, each prefixed with the deployment's pool prefix (``--pool-prefix``).
 META_POOL = "meta"  # bucket records, bucket index shards, identities
-DATA_POOL = "data"  # object payload stripes
+DATA_POOL = "data"  # object payload stripes (entries written without dedupe)
+CHUNKS_POOL = "chunks"  # content-addressed dedupe chunks ``c.<sha256>`` (dedupe.store)
 
 # Objects in the meta pool.
 BUCKET_REGISTRY = "buckets"  # omap: bucket name -> BucketRecord (for ListBuckets)
@@ -38,6 +39,10 @@ UPLOAD_PREFIX = "u"
 
 # Payload stripes: large objects are cut into RADOS objects of this size.
 DEFAULT_STRIPE_SIZE = 4 * 1024 * 1024
+# Dedupe manifests in the meta pool are ``m.<owner>``; a writer starts a new
+# manifest every MANIFEST_SPAN bytes, so one manifest stays bounded (~1.5 MiB).
+MANIFEST_PREFIX = "m."
+MANIFEST_SPAN = 1024**3
 # Objects up to this size live inline in their index entry (one omap write).
 DEFAULT_INLINE_LIMIT = 64 * 1024
 
@@ -91,6 +96,11 @@ def upload_object(bucket_id: str, upload_id: str) -> str:
 
 def stripe_oid(data_prefix: str, n: int) -> str:
     return f"{data_prefix}.{n:08x}"
+
+
+def manifest_object(owner: str) -> str:
+    """A dedupe manifest (meta pool); ``owner`` is also its chunks' reference name."""
+    return f"{MANIFEST_PREFIX}{owner}"
 
 
 def shard_header(bucket_id: str, state: str) -> bytes:

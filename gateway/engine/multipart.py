@@ -38,7 +38,7 @@ from gateway.engine.errors import (
 from gateway.engine.index import BucketIndex, StaleBucket
 from gateway.engine.names import validate_key
 from gateway.engine.objects import ObjectReader, ObjectService
-from gateway.engine.payload import PayloadWriter, remove_segments
+from gateway.engine.payload import PayloadWriter
 from gateway.engine.records import BucketRecord, ObjectEntry, Segment
 from gateway.engine.upload_records import (
     MAX_PART_SIZE,
@@ -116,6 +116,7 @@ class UploadService:
         self.index = index
         self.objects = objects
         self.data = data
+        self.payloads = objects.payloads
         self.stripe_size = stripe_size
         self.store = UploadStore(meta)
         self.registry = UploadRegistry(meta)
@@ -160,7 +161,13 @@ class UploadService:
             raise NoSuchUpload(UploadId=upload_id)
         part = open_body(snap.meta.info)
         prefix = part_data_prefix(snap.bucket_id, upload_id, number)
-        writer = PayloadWriter(self.data, prefix, inline_limit=0, stripe_size=self.stripe_size)
+        writer = PayloadWriter(
+            self.data,
+            prefix,
+            inline_limit=0,
+            stripe_size=self.stripe_size,
+            chunked=self.objects.chunked_factory(bucket, prefix),
+        )
         await writer.consume(_at_most(part.body, MAX_PART_SIZE), part.size, part.content_md5)
         record = PartRecord(
             number,
@@ -176,7 +183,7 @@ class UploadService:
             await writer.discard()
             raise
         if replaced is not None:
-            await remove_segments(self.data, [replaced.segment])
+            await self.payloads.remove([replaced.segment])
         return record
 
     async def _commit_part(self, snap: UploadSnapshot, part: PartRecord) -> PartRecord | None:
@@ -251,7 +258,7 @@ class UploadService:
         used = {seg.data_prefix for seg in entry.segments}
         parts = await self.store.all_parts(snap.bucket_id, snap.upload_id)
         garbage += [p.segment for p in parts if p.segment.data_prefix not in used]
-        await remove_segments(self.data, garbage)
+        await self.payloads.remove(garbage)
         await self.store.remove(snap.bucket_id, snap.upload_id)
         return entry
 
@@ -308,7 +315,7 @@ class UploadService:
     async def _reclaim(self, bucket_id: str, key: str, upload_id: str) -> None:
         await self.registry.remove(bucket_id, key, upload_id)
         parts = await self.store.all_parts(bucket_id, upload_id)
-        await remove_segments(self.data, [p.segment for p in parts])
+        await self.payloads.remove([p.segment for p in parts])
         await self.store.remove(bucket_id, upload_id)
 
     # -- listing and reading ------------------------------------------------------
@@ -331,7 +338,7 @@ class UploadService:
                 PartNumberRequested=str(number), ActualPartCount=str(len(sizes))
             )
         start = sum(sizes[: number - 1])
-        return ObjectReader(entry, start, start + sizes[number - 1], self.data)
+        return ObjectReader(entry, start, start + sizes[number - 1], self.payloads)
 
     async def _find(
         self, bucket: str, key: str, upload_id: str, part: int | None = None

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from gateway.engine.buckets import BucketService
+from gateway.engine.chunked import ChunkedWriter
 from gateway.engine.conditions import EntryChanged, SameEntry, WriteCondition
 from gateway.engine.errors import ConcurrentUpdate, InvalidRange, NoSuchBucket, NoSuchKey
 from gateway.engine.index import BucketIndex, ListPage, StaleBucket
 from gateway.engine.names import validate_key
-from gateway.engine.payload import PayloadWriter, read_segments, remove_segments
-from gateway.engine.records import BucketRecord, ObjectEntry
-from storage import Pool
+from gateway.engine.payload import ChunkedFactory, PayloadStore, PayloadWriter
+from gateway.engine.records import BucketDedupe, BucketRecord, ObjectEntry
 
 T = TypeVar("T")
 
@@ -57,7 +57,7 @@ class ObjectReader:
     entry: ObjectEntry
     start: int
     end: int  # exclusive
-    _data: Pool
+    _payloads: PayloadStore
 
     @property
     def length(self) -> int:
@@ -69,8 +69,15 @@ class ObjectReader:
         if self.entry.is_inline:
             yield self.entry.inline[self.start : self.end]
             return
-        async for chunk in read_segments(self._data, self.entry.segments, self.start, self.end):
+        async for chunk in self._payloads.read(self.entry.segments, self.start, self.end):
             yield chunk
+
+    async def start_body(self) -> AsyncIterator[bytes]:
+        """The body with its first piece already read: a payload that fails its check
+        (a corrupt chunk) raises here, before the response headers are sent."""
+        pieces = self.body()
+        first = await anext(pieces, None)
+        return _prepend(first, pieces)
 
 
 class ObjectService:
@@ -78,14 +85,20 @@ class ObjectService:
         self,
         buckets: BucketService,
         index: BucketIndex,
-        data: Pool,
+        payloads: PayloadStore,
         *,
         inline_limit: int,
         stripe_size: int,
+        dedupe: bool = True,
+        bucket_defaults: dict[str, BucketDedupe] | None = None,
     ) -> None:
         self.buckets = buckets
         self.index = index
-        self.data = data
+        self.payloads = payloads
+        self.data = payloads.data
+        self.dedupe = dedupe
+        # Per-bucket policies from the config file; a stored cfg.dedupe wins.
+        self.bucket_defaults = bucket_defaults or {}
         self.inline_limit = inline_limit
         self.stripe_size = stripe_size
 
@@ -105,11 +118,13 @@ class ObjectService:
         if req.condition is not None:
             # Fail fast, before reading the body; the commit checks again, atomically.
             req.condition.check(await self._current(bucket, key), key)
+        prefix = f"{record.bucket_id}.{uuid.uuid4().hex}"
         writer = PayloadWriter(
             self.data,
-            f"{record.bucket_id}.{uuid.uuid4().hex}",
+            prefix,
             inline_limit=self.inline_limit,
             stripe_size=self.stripe_size,
+            chunked=self.chunked_factory(bucket, prefix),
         )
         await writer.consume(req.body, req.size, req.content_md5)
         entry = ObjectEntry(
@@ -141,8 +156,26 @@ class ObjectService:
             await writer.discard()
             raise
         if old is not None:
-            await remove_segments(self.data, old.segments)
+            await self.payloads.remove(old.segments)
         return entry
+
+    def chunked_factory(self, bucket: str, data_prefix: str) -> ChunkedFactory | None:
+        """How a body past the inline limit gets a dedupe writer (None: stripes).
+
+        The bucket's policy (``cfg.dedupe``) is read only then, so inline PUTs
+        pay nothing for it.
+        """
+        chunked = self.payloads.chunked
+        if not self.dedupe or chunked is None:
+            return None
+
+        async def make() -> ChunkedWriter | None:
+            policy = await self.buckets.dedupe_policy(bucket, self.bucket_defaults.get(bucket))
+            if not policy.enabled:
+                return None
+            return ChunkedWriter(chunked, data_prefix, chunked.config_for(policy))
+
+        return make
 
     async def head(self, bucket: str, key: str) -> ObjectEntry:
         validate_key(key)
@@ -199,7 +232,7 @@ class ObjectService:
         start, end = 0, entry.size
         if byte_range is not None:
             start, end = resolve_range(byte_range, entry.size)
-        return ObjectReader(entry, start, end, self.data)
+        return ObjectReader(entry, start, end, self.payloads)
 
     async def delete(
         self, bucket: str, key: str, condition: WriteCondition | None = None
@@ -219,7 +252,7 @@ class ObjectService:
 
         old = await self._with_bucket(bucket, remove)
         if old is not None:
-            await remove_segments(self.data, old.segments)
+            await self.payloads.remove(old.segments)
         return old
 
     async def delete_many(
@@ -253,6 +286,14 @@ class ObjectService:
             return await self.index.list(rec.bucket_id, prefix, delimiter, start_after, max_keys)
 
         return await self._with_bucket(bucket, page)
+
+
+async def _prepend(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first is None:
+        return
+    yield first
+    async for piece in rest:
+        yield piece
 
 
 def resolve_range(byte_range: tuple[int | None, int | None], size: int) -> tuple[int, int]:

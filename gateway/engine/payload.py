@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 from gateway.engine import layout
+from gateway.engine.chunked import ChunkedPayloads, ChunkedWriter
 from gateway.engine.errors import BadDigest, EntityTooLarge, IncompleteBody
 from gateway.engine.records import Segment
 from storage import ObjectNotFound, Pool
@@ -22,6 +24,10 @@ from storage import ObjectNotFound, Pool
 # Hash pieces at least this large off the event loop; smaller ones are cheaper inline.
 _OFFLOAD_HASH_BYTES = 256 * 1024
 MAX_OBJECT_SIZE = 5 * 1024**4  # 5 TiB, as S3
+
+# Asked once a body outgrows the inline limit: a chunked (dedupe) writer for
+# it, or None to write stripes.
+ChunkedFactory = Callable[[], Awaitable[ChunkedWriter | None]]
 
 
 class PayloadWriter:
@@ -35,6 +41,7 @@ class PayloadWriter:
         inline_limit: int,
         stripe_size: int,
         window: int = 2,
+        chunked: ChunkedFactory | None = None,
     ) -> None:
         self.data = data
         self.data_prefix = data_prefix
@@ -47,6 +54,9 @@ class PayloadWriter:
         self.inline: bytes | None = None
         self._buf = bytearray()
         self._pending: set[asyncio.Task] = set()
+        self._chunked_factory = chunked
+        self._chunked: ChunkedWriter | None = None
+        self._chunked_segment: Segment | None = None
 
     async def consume(
         self,
@@ -81,6 +91,8 @@ class PayloadWriter:
         """The payload written (None when the body stays inline)."""
         if self.inline is not None:
             return None
+        if self._chunked_segment is not None:
+            return self._chunked_segment
         return Segment(self.data_prefix, self.size, self.stripe_size, self.stripes)
 
     async def _take(self, piece: bytes) -> None:
@@ -91,13 +103,34 @@ class PayloadWriter:
             await asyncio.to_thread(self.md5.update, piece)
         else:
             self.md5.update(piece)
+        if self._chunked is not None:
+            await self._chunked.write(piece)
+            return
         self._buf += piece
+        if await self._switch_to_chunks():
+            return
         while len(self._buf) >= self.stripe_size:
             stripe = bytes(self._buf[: self.stripe_size])
             del self._buf[: self.stripe_size]
             await self._write_stripe(stripe)
 
+    async def _switch_to_chunks(self) -> bool:
+        """Past the inline limit, hand the body to a chunked writer if dedupe is on."""
+        factory = self._chunked_factory
+        if factory is None or self.stripes or len(self._buf) <= self.inline_limit:
+            return False
+        self._chunked_factory = None
+        self._chunked = await factory()
+        if self._chunked is None:
+            return False
+        buffered, self._buf = bytes(self._buf), bytearray()
+        await self._chunked.write(buffered)
+        return True
+
     async def _finish(self) -> None:
+        if self._chunked is not None:
+            self._chunked_segment = await self._chunked.finish()
+            return
         if self.stripes == 0 and len(self._buf) <= self.inline_limit:
             self.inline = bytes(self._buf)
         elif self._buf:
@@ -123,28 +156,45 @@ class PayloadWriter:
             t.cancel()
         await asyncio.gather(*self._pending, return_exceptions=True)
         await remove_stripes(self.data, self.data_prefix, self.stripes)
+        if self._chunked is not None:
+            await self._chunked.discard()
 
 
-async def remove_segments(data: Pool, segments: list[Segment]) -> None:
-    for seg in segments:
-        await remove_stripes(data, seg.data_prefix, seg.stripes)
+@dataclass(slots=True)
+class PayloadStore:
+    """Reads and removes payload segments of either kind (stripes or chunk manifests)."""
 
+    data: Pool
+    chunked: ChunkedPayloads | None = None
 
-async def read_segments(
-    data: Pool, segments: list[Segment], start: int, end: int
-) -> AsyncIterator[bytes]:
-    """Yield bytes [start, end) of a payload made of consecutive segments."""
-    base = 0
-    for seg in segments:
-        lo, hi = max(start, base), min(end, base + seg.size)
-        if lo < hi:
-            async for chunk in read_stripes(
-                data, seg.data_prefix, seg.stripe_size, lo - base, hi - base
-            ):
-                yield chunk
-        base += seg.size
-        if base >= end:
-            return
+    async def read(self, segments: list[Segment], start: int, end: int) -> AsyncIterator[bytes]:
+        base = 0
+        for seg in segments:
+            lo, hi = max(start, base), min(end, base + seg.size)
+            if lo < hi:
+                async for piece in self._read_one(seg, lo - base, hi - base):
+                    yield piece
+            base += seg.size
+            if base >= end:
+                return
+
+    def _read_one(self, seg: Segment, start: int, end: int) -> AsyncIterator[bytes]:
+        if seg.is_chunked:
+            return self._chunks().read(seg, start, end)
+        return read_stripes(self.data, seg.data_prefix, seg.stripe_size, start, end)
+
+    async def remove(self, segments: list[Segment]) -> None:
+        """Release what a replaced or deleted entry (or unused part) pointed at."""
+        for seg in segments:
+            if seg.is_chunked:
+                await self._chunks().release(seg)
+            else:
+                await remove_stripes(self.data, seg.data_prefix, seg.stripes)
+
+    def _chunks(self) -> ChunkedPayloads:
+        if self.chunked is None:
+            raise RuntimeError("a chunked segment, but this engine has no chunk store")
+        return self.chunked
 
 
 async def remove_stripes(data: Pool, data_prefix: str, count: int) -> None:

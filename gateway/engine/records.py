@@ -7,6 +7,8 @@ import struct
 from dataclasses import asdict, dataclass, field
 
 ENTRY_MAGIC = b"E1"
+STRIPES = "stripes"
+MANIFESTS = "manifests"
 _LEN = struct.Struct(">I")
 
 
@@ -26,9 +28,23 @@ class BucketRecord:
         return cls(**json.loads(raw))
 
 
+@dataclass(frozen=True, slots=True)
+class BucketDedupe:
+    """A bucket's data-path policy (``cfg.dedupe``): dedupe on/off and zstd level (0 = off)."""
+
+    enabled: bool = True
+    compression_level: int | None = None  # None: the engine's default
+
+
 @dataclass(slots=True)
 class Segment:
-    """A run of payload stripes ``<data_prefix>.<n>`` in the data pool.
+    """A run of payload pieces ``<data_prefix>.<n:08x>``, each ``stripe_size`` bytes
+    (the last one shorter).
+
+    ``kind`` says what the pieces are: ``stripes`` are raw byte objects in the
+    data pool (the original layout, still read); ``manifests`` are dedupe
+    manifests (``m.<data_prefix>.<n:08x>`` in the meta pool, each the owner of
+    the chunk references of its span; see gateway.engine.chunked).
 
     A simple PUT has one segment; a multipart object has one per part, so a
     part's bytes are never copied when the upload completes.
@@ -38,6 +54,11 @@ class Segment:
     size: int
     stripe_size: int
     stripes: int
+    kind: str = "stripes"
+
+    @property
+    def is_chunked(self) -> bool:
+        return self.kind == MANIFESTS
 
 
 @dataclass(slots=True)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from dedupe import failpoints
 from gateway.engine.engine import EngineSettings, ObjectEngine
+from gateway.engine.maintenance import collect_garbage
+from gateway.engine.records import BucketDedupe
 from gateway.server.config import Settings
 from gateway.server.metrics import GatewayMetrics
 from s3api.app import S3Frontend
@@ -36,8 +41,39 @@ def make_engine(settings: Settings, metrics: GatewayMetrics | None = None) -> Ob
             pool_prefix=settings.pool_prefix,
             inline_limit=settings.inline_limit,
             stripe_size=settings.stripe_size,
+            dedupe=settings.dedupe,
+            compression_level=settings.compression_level,
+            gc_grace_seconds=settings.gc_grace_seconds,
+            cache_bytes=settings.cache_bytes,
+            bucket_dedupe={
+                name: BucketDedupe(bool(doc.get("enabled", True)), doc.get("compression_level"))
+                for name, doc in settings.bucket_dedupe.items()
+            },
         ),
+        observer=metrics,
     )
+
+
+def start_collector(engine: ObjectEngine, interval: float) -> asyncio.Task | None:
+    """The per-process background chunk collector (None when disabled).
+
+    Several processes collecting at once is safe (every step is a guarded
+    compare-and-swap); it only repeats work.
+    """
+    if interval <= 0:
+        return None
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                result = await collect_garbage(engine)
+                log.info("chunk gc: %s, %d bytes reclaimed",
+                         result.report.counts, result.reclaimed_bytes)
+            except Exception:
+                log.exception("chunk gc pass failed")
+
+    return asyncio.create_task(loop(), name="chunk-gc")
 
 
 def _has_credentials(request: web.Request) -> bool:
@@ -47,6 +83,7 @@ def _has_credentials(request: web.Request) -> bool:
 def build_app(settings: Settings) -> web.Application:
     # Bodies stream through handlers; aiohttp's own limit only guards non-streamed reads.
     app = web.Application(client_max_size=1024**2, handler_args={"max_field_size": 65536})
+    failpoints.arm_from_env()  # ATONIX_FAILPOINTS: crash tests end the process at a step
     metrics = GatewayMetrics()
     engine = make_engine(settings, metrics)
     app[ENGINE_KEY] = engine
@@ -60,8 +97,14 @@ def build_app(settings: Settings) -> web.Application:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await engine.backend.connect()
         await engine.prepare()
+        collector = start_collector(engine, settings.gc_interval_seconds)
         yield
+        if collector is not None:
+            collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collector
         await engine.backend.close()
+        engine.close()
 
     async def health(request: web.Request) -> web.StreamResponse:
         # A signed GET /health is an S3 request for a bucket named "health".

@@ -28,6 +28,17 @@ class Settings:
     max_in_flight: int = 128  # backend operations per process
     inline_limit: int = 64 * 1024
     stripe_size: int = 4 * 1024 * 1024
+    # Data path: dedupe new payloads (off: fixed stripes), default zstd level,
+    # and the background chunk collector (grace before an unreferenced chunk
+    # goes; seconds between passes, 0 = no background collector).
+    dedupe: bool = True
+    compression_level: int = 3
+    gc_grace_seconds: float = 3600.0
+    gc_interval_seconds: float = 600.0
+    cache_bytes: int = 64 * 1024 * 1024  # in-memory chunk cache per process (0 = off)
+    # Per bucket: {name: {enabled: bool, compression_level: int}}; a policy set
+    # with `atonix-cli bucket set-dedupe` (stored with the bucket) wins.
+    bucket_dedupe: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def host(self) -> str:

@@ -8,6 +8,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -19,7 +20,8 @@ _LATENCY_BUCKETS = (
 
 
 class GatewayMetrics:
-    """Implements the S3 front end's RequestObserver and the storage OpObserver."""
+    """Implements the S3 front end's RequestObserver, the storage OpObserver and the
+    engine's DataPathObserver (gateway.engine.chunked)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -38,6 +40,47 @@ class GatewayMetrics:
             "atonix_backend_op_seconds", "Storage backend operation latency", ["op", "result"],
             buckets=_LATENCY_BUCKETS, registry=r,
         )
+
+        # Data path. Totals since the process started (summed over workers).
+        self.dedupe_logical = Gauge(
+            "atonix_dedupe_logical_bytes", "Payload bytes written through dedupe",
+            registry=r, multiprocess_mode="sum",
+        )
+        self.dedupe_stored = Gauge(
+            "atonix_dedupe_stored_bytes", "Chunk bytes newly stored for them (after dedupe "
+            "and compression)", registry=r, multiprocess_mode="sum",
+        )
+        self.compression_saved = Gauge(
+            "atonix_compression_saved_bytes", "Bytes zstd saved on newly stored chunks",
+            registry=r, multiprocess_mode="sum",
+        )
+        self.integrity_errors = Counter(
+            "atonix_integrity_errors", "Reads that failed a chunk or manifest check", registry=r,
+        )
+        self.gc_reclaimed = Counter(
+            "atonix_gc_reclaimed_bytes", "Chunk bytes removed by the collector", registry=r,
+        )
+        self.cache_hits = Counter("atonix_cache_hits", "Chunk cache hits", registry=r)
+        self.cache_misses = Counter("atonix_cache_misses", "Chunk cache misses", registry=r)
+        self.cache_bytes = Gauge(
+            "atonix_cache_bytes", "Bytes held by the chunk cache", registry=r,
+            multiprocess_mode="livesum",
+        )
+
+    def ingested(self, logical: int, stored: int, saved: int) -> None:
+        self.dedupe_logical.inc(logical)
+        self.dedupe_stored.inc(stored)
+        self.compression_saved.inc(saved)
+
+    def integrity_error(self) -> None:
+        self.integrity_errors.inc()
+
+    def reclaimed(self, nbytes: int) -> None:
+        self.gc_reclaimed.inc(nbytes)
+
+    def cache_access(self, hit: bool, cached_bytes: int) -> None:
+        (self.cache_hits if hit else self.cache_misses).inc()
+        self.cache_bytes.set(cached_bytes)
 
     def observe(self, operation, status, seconds, bytes_in, bytes_out) -> None:
         self.requests.labels(operation, str(status)).inc()

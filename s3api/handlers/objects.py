@@ -11,6 +11,7 @@ apply ``response-*`` overrides and report checksums on
 
 from __future__ import annotations
 
+import logging
 import time
 
 from aiohttp import web
@@ -35,6 +36,8 @@ from s3api.handlers.conditions import (
 from s3api.handlers.object_parts import open_part, part_headers
 from s3api.handlers.tagging import parse_tagging_header
 from s3api.responses import empty
+
+log = logging.getLogger("atonix.s3")
 
 
 async def put_object(ctx: RequestContext) -> web.StreamResponse:
@@ -118,10 +121,19 @@ async def get_object(ctx: RequestContext) -> web.StreamResponse:
     headers = _response_headers(ctx, reader, ranged=byte_range is not None)
     resp = web.StreamResponse(status=206 if byte_range else 200, headers=headers)
     resp.content_length = reader.length
+    body = await reader.start_body()  # a corrupt first chunk fails before the headers
     await resp.prepare(ctx.request)
-    async for chunk in reader.body():
-        await resp.write(chunk)
-        ctx.bytes_out += len(chunk)
+    try:
+        async for chunk in body:
+            await resp.write(chunk)
+            ctx.bytes_out += len(chunk)
+    except Exception:
+        # The headers are sent: cutting the connection is the only way left to
+        # tell the client the body is bad (S3 clients then retry).
+        log.exception("GET %s failed after its headers were sent", ctx.endpoint.key)
+        if ctx.request.transport is not None:
+            ctx.request.transport.abort()
+        return resp
     await resp.write_eof()
     return resp
 
