@@ -72,7 +72,8 @@ class PoolWriter:
             self._queue.append(pending)
         with self._leader_lock:
             while not pending.done:
-                self._commit_batch()
+                if not self._commit_batch():
+                    raise RuntimeError("group commit lost a queued write op")
         if pending.error is not None:
             raise pending.error
 
@@ -103,8 +104,11 @@ class PoolWriter:
             self._queue = rest
         return batch
 
-    def _commit_batch(self) -> None:
+    def _commit_batch(self) -> bool:
+        """Commit everything queued (one op per object); False if nothing was queued."""
         batch = self._take_batch()
+        if not batch:
+            return False
         try:
             with self.conn() as c, self.exclusive():
                 c.execute("BEGIN IMMEDIATE")  # guards are read under the write lock
@@ -122,8 +126,11 @@ class PoolWriter:
         for p in batch:
             try:
                 self._settle(p)
+            except OSError:  # best-effort file cleanup; the op's outcome is decided
+                pass
             finally:
                 p.done = True  # a waiter must never find its op neither queued nor done
+        return True
 
     def _apply_one(self, c: sqlite3.Connection, p: _Pending) -> None:
         c.execute("SAVEPOINT op")
