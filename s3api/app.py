@@ -122,6 +122,8 @@ class S3Frontend:
         self.observer.observe(
             ctx.endpoint.name, response.status, elapsed, ctx.bytes_in, ctx.bytes_out
         )
+        if access_log.disabled or not access_log.isEnabledFor(logging.INFO):
+            return  # building the record's fields costs more than most handlers
         access_log.info(
             "%s %s %s %s %d in=%d out=%d %.1fms id=%s",
             ctx.request.remote,

@@ -27,7 +27,7 @@ from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.sigv4 import PayloadMode
 
-READ_SIZE = 256 * 1024
+READ_SIZE = 1024 * 1024  # fewer, larger pieces: per-piece hashing hops dominate
 MAX_SMALL_BODY = 1024 * 1024  # XML configuration bodies
 # Hash pieces at least this large off the event loop (hashlib releases the GIL).
 _OFFLOAD_HASH_BYTES = 256 * 1024

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -36,7 +36,8 @@ class RequestContext:
     endpoint: Endpoint
     engine: ObjectEngine
     settings: S3Settings
-    request_id: str = field(default_factory=lambda: secrets.token_hex(8).upper())
+    # Unique, not secret: a PRNG draw instead of a getrandom() syscall per request.
+    request_id: str = field(default_factory=lambda: f"{random.getrandbits(64):016X}")
     user: str | None = None  # uid of the authenticated caller; None when anonymous
     auth: object | None = None  # the sigv4 AuthResult (payload verification needs it)
     bytes_in: int = 0

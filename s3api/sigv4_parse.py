@@ -144,8 +144,11 @@ def parse_amz_date(value: str) -> datetime | None:
     """``YYYYMMDDTHHMMSSZ`` as an aware UTC datetime, or ``None``."""
     if not _AMZ_DATE.fullmatch(value):
         return None
-    try:
-        return datetime.strptime(value, AMZ_DATE_FORMAT).replace(tzinfo=UTC)
+    try:  # by slicing: strptime is a tenth of a presigned request's cost
+        return datetime(
+            int(value[0:4]), int(value[4:6]), int(value[6:8]),
+            int(value[9:11]), int(value[11:13]), int(value[13:15]), tzinfo=UTC,
+        )
     except ValueError:
         return None
 

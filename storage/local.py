@@ -39,6 +39,12 @@ fsync, no file at all. Bigger payloads live in files. Every write goes through
 4. One transaction switches the data pointer, applies omap/xattr changes and
    bumps the version; the replaced file is unlinked after COMMIT.
 
+Group commit (``storage.local_write``): ops that arrive while another commit is
+in progress queue up; the next leader applies all of them (one per object) in
+one transaction, each under its own SAVEPOINT so a failed guard undoes only that
+op, and commits once: one WAL fsync per batch. A caller returns only after the
+COMMIT that contains its op, so an acknowledged write still survives kill -9.
+
 A crash before COMMIT leaves at most an unreferenced file; ``connect()``
 collects those. A file being written holds an exclusive ``flock`` until its
 commit, and the collector only removes files it can lock and that are still

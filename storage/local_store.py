@@ -81,6 +81,9 @@ class PoolStore(PoolWriter):
         self.data_dir = path / DATA_DIR
         self._write_lock = threading.Lock()  # in-process writers queue here ...
         self._lock_fd: int | None = None  # ... and processes on a flock of write.lock
+        self._queue = []  # group commit (storage.local_write): staged ops ...
+        self._queue_lock = threading.Lock()
+        self._leader_lock = threading.Lock()  # ... committed by whoever holds this
         self._idle: list[sqlite3.Connection] = []
         self._idle_lock = threading.Lock()
         self._retired = False

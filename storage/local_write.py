@@ -10,7 +10,9 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage import local_files as lf
@@ -22,13 +24,32 @@ _CREATING = ("create", "write_full", "write", "append", "set_xattr", "omap_set")
 _NEEDS_OBJECT = ("remove", "omap_rm", "omap_clear", "rm_xattr")
 
 
+@dataclass(slots=True, eq=False)
+class _Pending:
+    """One caller's op, staged, waiting in the group-commit queue."""
+
+    oid: str
+    op: WriteOp
+    steps: list[tuple]
+    has_reset: bool
+    staged: bytes | None
+    staged_file: tuple[str, int] | None
+    cleanup: dict = field(default_factory=lambda: {"fds": []})
+    error: BaseException | None = None
+    done: bool = False
+
+
 class PoolWriter:
     """Applies WriteOps to one pool (needs ``conn()``, ``exclusive()``, ``data_dir``,
-    ``durable`` and ``inline_max`` from the class it is mixed into)."""
+    ``durable``, ``inline_max`` and the group-commit queue and locks from the class
+    it is mixed into)."""
 
     data_dir: Path
     durable: bool
     inline_max: int
+    _queue: list[_Pending]
+    _queue_lock: threading.Lock
+    _leader_lock: threading.Lock
 
     def conn(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError
@@ -38,6 +59,25 @@ class PoolWriter:
 
     # the one write path ------------------------------------------------------
     def operate(self, oid: str, op: WriteOp) -> None:
+        """Apply op atomically; returns once it is committed (durably, when durable).
+
+        Group commit: concurrent callers queue their ops and whichever holds the
+        leader lock applies everything queued in one transaction, each op under
+        its own savepoint (a failed guard undoes only that op), then commits
+        once: one WAL fsync for the whole batch instead of one per op. No caller
+        returns before the COMMIT that contains its op.
+        """
+        pending = self._stage(oid, op)
+        with self._queue_lock:
+            self._queue.append(pending)
+        with self._leader_lock:
+            while not pending.done:
+                if not self._commit_batch():
+                    raise RuntimeError("group commit lost a queued write op")
+        if pending.error is not None:
+            raise pending.error
+
+    def _stage(self, oid: str, op: WriteOp) -> _Pending:
         steps = list(op.steps)
         if op.exclusive_create is not None:
             steps.insert(0, ("create",))
@@ -49,28 +89,73 @@ class PoolWriter:
             if staged is not None and len(staged) > self.inline_max:
                 # Written and fsynced before taking any lock: not yet referenced.
                 staged_file = lf.write_new_file(self.data_dir, staged, self.durable)
-        cleanup: dict = {"fds": []}
+        return _Pending(oid, op, steps, bool(resets), staged, staged_file)
+
+    def _take_batch(self) -> list[_Pending]:
+        """Everything queued, one op per object (a file's in-place edit holds its flock
+        until the commit); later ops on the same object wait for the next batch."""
+        with self._queue_lock:
+            batch: list[_Pending] = []
+            rest: list[_Pending] = []
+            oids: set[str] = set()
+            for p in self._queue:
+                (rest if p.oid in oids else batch).append(p)
+                oids.add(p.oid)
+            self._queue = rest
+        return batch
+
+    def _commit_batch(self) -> bool:
+        """Commit everything queued (one op per object); False if nothing was queued."""
+        batch = self._take_batch()
+        if not batch:
+            return False
         try:
             with self.conn() as c, self.exclusive():
                 c.execute("BEGIN IMMEDIATE")  # guards are read under the write lock
                 try:
-                    self._apply(c, oid, op, steps, bool(resets), staged, staged_file, cleanup)
+                    for p in batch:
+                        self._apply_one(c, p)
                     c.execute("COMMIT")
                 except BaseException:
                     with contextlib.suppress(sqlite3.Error):
                         c.execute("ROLLBACK")
                     raise
-        except BaseException:
+        except BaseException as exc:
+            for p in batch:
+                p.error = p.error or exc
+        for p in batch:
+            try:
+                self._settle(p)
+            except OSError:  # best-effort file cleanup; the op's outcome is decided
+                pass
+            finally:
+                p.done = True  # a waiter must never find its op neither queued nor done
+        return True
+
+    def _apply_one(self, c: sqlite3.Connection, p: _Pending) -> None:
+        c.execute("SAVEPOINT op")
+        try:
+            self._apply(c, p.oid, p.op, p.steps, p.has_reset, p.staged, p.staged_file, p.cleanup)
+        except Exception as exc:  # this op only: refused guards, missing objects, ...
+            c.execute("ROLLBACK TO op")
+            p.error = exc
+        c.execute("RELEASE op")
+
+    def _settle(self, p: _Pending) -> None:
+        """After the batch: finish a committed op, or undo a failed one's files."""
+        cleanup = p.cleanup
+        if p.error is None:
+            self._after_commit(cleanup)
+            if p.staged_file is not None:
+                os.close(p.staged_file[1])
+        else:
             for fd in cleanup["fds"]:
-                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.close(fd)
             if cleanup.get("abort_unlink"):
                 lf.discard_file(self.data_dir, cleanup["abort_unlink"])
-            if staged_file is not None:
-                lf.discard_file(self.data_dir, *staged_file)
-            raise
-        self._after_commit(cleanup)
-        if staged_file is not None:
-            os.close(staged_file[1])
+            if p.staged_file is not None:
+                lf.discard_file(self.data_dir, *p.staged_file)
 
     @staticmethod
     def _payload_after_reset(tail: list[tuple]) -> bytes | None:

@@ -82,7 +82,12 @@ def _has_credentials(request: web.Request) -> bool:
 
 def build_app(settings: Settings) -> web.Application:
     # Bodies stream through handlers; aiohttp's own limit only guards non-streamed reads.
-    app = web.Application(client_max_size=1024**2, handler_args={"max_field_size": 65536})
+    # read_bufsize: aiohttp pauses the socket once 2x this much body is buffered; its
+    # 64 KiB default stalls a large upload every 128 KiB (pause/resume per piece).
+    app = web.Application(
+        client_max_size=1024**2,
+        handler_args={"max_field_size": 65536, "read_bufsize": 512 * 1024},
+    )
     failpoints.arm_from_env()  # ATONIX_FAILPOINTS: crash tests end the process at a step
     metrics = GatewayMetrics()
     engine = make_engine(settings, metrics)

@@ -41,6 +41,10 @@ class GatewayMetrics:
             buckets=_LATENCY_BUCKETS, registry=r,
         )
 
+        # Labelled children, cached: ``labels()`` costs a lock and a tuple build per call.
+        self._children: dict[tuple, tuple] = {}
+        self._backend_children: dict[tuple[str, bool], object] = {}
+
         # Data path. Totals since the process started (summed over workers).
         self.dedupe_logical = Gauge(
             "atonix_dedupe_logical_bytes", "Payload bytes written through dedupe",
@@ -83,15 +87,26 @@ class GatewayMetrics:
         self.cache_bytes.set(cached_bytes)
 
     def observe(self, operation, status, seconds, bytes_in, bytes_out) -> None:
-        self.requests.labels(operation, str(status)).inc()
-        self.latency.labels(operation).observe(seconds)
+        children = self._children.get((operation, status))
+        if children is None:
+            children = self._children[(operation, status)] = (
+                self.requests.labels(operation, str(status)),
+                self.latency.labels(operation),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
         if bytes_in:
             self.bytes_in.inc(bytes_in)
         if bytes_out:
             self.bytes_out.inc(bytes_out)
 
     def backend_op(self, op: str, seconds: float, ok: bool) -> None:
-        self.backend_latency.labels(op, "ok" if ok else "error").observe(seconds)
+        child = self._backend_children.get((op, ok))
+        if child is None:
+            child = self._backend_children[(op, ok)] = self.backend_latency.labels(
+                op, "ok" if ok else "error"
+            )
+        child.observe(seconds)
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format; with several workers, the merged view of all of them."""

@@ -119,7 +119,13 @@ async def get_object(ctx: RequestContext) -> web.StreamResponse:
         return opened
     reader, byte_range = opened
     headers = _response_headers(ctx, reader, ranged=byte_range is not None)
-    resp = web.StreamResponse(status=206 if byte_range else 200, headers=headers)
+    status = 206 if byte_range else 200
+    if reader.entry.is_inline:
+        # Already in memory: one Response sends headers and body in a single write.
+        body = reader.entry.inline[reader.start : reader.end]
+        ctx.bytes_out += len(body)
+        return web.Response(status=status, headers=headers, body=body)
+    resp = web.StreamResponse(status=status, headers=headers)
     resp.content_length = reader.length
     body = await reader.start_body()  # a corrupt first chunk fails before the headers
     await resp.prepare(ctx.request)
