@@ -62,6 +62,19 @@ def gateway(request, tmp_path_factory):
     gw.stop()
 
 
+@pytest.fixture(params=BACKEND_KINDS)
+def two_gateways(request, tmp_path):
+    """Two gateway processes over one backend: the multi-gateway deployment in small."""
+    require_backend(request.param)
+    options = backend_options(request.param, tmp_path)
+    create_test_user(options)
+    a = GatewayProcess(options, tmp_path / "a.log").start()
+    b = GatewayProcess(options, tmp_path / "b.log").start()
+    yield a, b
+    a.stop()
+    b.stop()
+
+
 @pytest.fixture
 def s3(gateway):
     return gateway.client()

@@ -7,21 +7,6 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import backend_options, require_backend
-from tests.support.gateway_process import GatewayProcess, create_test_user
-
-
-@pytest.fixture(params=["local", "rados"])
-def two_gateways(request, tmp_path):
-    require_backend(request.param)
-    options = backend_options(request.param, tmp_path)
-    create_test_user(options)
-    a = GatewayProcess(options, tmp_path / "a.log").start()
-    b = GatewayProcess(options, tmp_path / "b.log").start()
-    yield a, b
-    a.stop()
-    b.stop()
-
 
 def test_read_and_list_after_write_across_gateways(two_gateways):
     a, b = (g.client() for g in two_gateways)

@@ -11,8 +11,7 @@ import boto3.s3.transfer
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import backend_options, require_backend
-from tests.support.gateway_process import GatewayProcess, create_test_user
+from tests.support.gateway_process import create_test_user
 from tests.support.multipart import (
     PART,
     MiB,
@@ -191,18 +190,6 @@ def test_uploads_do_not_show_as_objects(s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.head_object(Bucket=bucket, Key="pending")
     assert error_of(e)[1] == 404
-
-
-@pytest.fixture(params=["local", "rados"])
-def two_gateways(request, tmp_path):
-    require_backend(request.param)
-    options = backend_options(request.param, tmp_path)
-    create_test_user(options)
-    a = GatewayProcess(options, tmp_path / "a.log").start()
-    b = GatewayProcess(options, tmp_path / "b.log").start()
-    yield a, b
-    a.stop()
-    b.stop()
 
 
 def test_one_upload_across_gateways(two_gateways):

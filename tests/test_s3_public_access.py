@@ -15,8 +15,8 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.conftest import backend_options, empty_and_delete, require_backend
-from tests.support.gateway_process import GatewayProcess, create_test_user
+from tests.conftest import empty_and_delete
+from tests.support.gateway_process import create_test_user
 from tests.test_http_details import host_of, raw_connection, read_response_head, request_head
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
@@ -259,18 +259,6 @@ def test_object_owner_acls_mean_private(gateway, s3, bucket):
     assert error_of(lambda: s3.put_bucket_acl(Bucket=bucket, ACL="bucket-owner-read")) == (
         "NotImplemented", 501
     )
-
-
-@pytest.fixture(params=["local", "rados"])
-def two_gateways(request, tmp_path):
-    require_backend(request.param)
-    options = backend_options(request.param, tmp_path)
-    create_test_user(options)
-    a = GatewayProcess(options, tmp_path / "a.log").start()
-    b = GatewayProcess(options, tmp_path / "b.log").start()
-    yield a, b
-    a.stop()
-    b.stop()
 
 
 def test_making_private_takes_effect_on_every_gateway(two_gateways):
