@@ -7,17 +7,16 @@ every step they take is one of the guarded operations the gateways use too.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from gateway.cli.options import settings_from
+from gateway.cli.session import with_engine
 from gateway.engine import maintenance
 from gateway.engine.engine import ObjectEngine
 from gateway.engine.errors import EngineError
 from gateway.engine.records import BucketDedupe
-from gateway.server.app import make_engine
 from gateway.server.config import Settings
 
 T = TypeVar("T")
@@ -58,18 +57,8 @@ def add_parsers(sub, backend_options: Callable[[argparse.ArgumentParser], None])
 
 
 def _with_engine(settings: Settings, work: Callable[[ObjectEngine], Awaitable[T]]) -> T:
-    async def run() -> T:
-        engine = make_engine(settings)
-        await engine.backend.connect()
-        try:
-            await engine.prepare()
-            return await work(engine)
-        finally:
-            await engine.backend.close()
-            engine.close()
-
     try:
-        return asyncio.run(run())
+        return with_engine(settings, work)
     except EngineError as exc:  # e.g. NoSuchBucket
         raise ValueError(str(exc)) from None
 

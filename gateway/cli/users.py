@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TypeVar
 
 from gateway.cli.options import settings_from
+from gateway.cli.session import with_engine
 from gateway.engine.engine import ObjectEngine
 from gateway.engine.errors import EngineError
 from gateway.engine.iam import ADMIN_UID, AccessKey
-from gateway.server.app import make_engine
 from gateway.server.config import Settings
 
 T = TypeVar("T")
@@ -57,17 +56,6 @@ def add_parser(sub, backend_options: Callable[[argparse.ArgumentParser], None]) 
         backend_options(p)
 
 
-def _with_engine(settings: Settings, work: Callable[[ObjectEngine], Awaitable[T]]) -> T:
-    async def run() -> T:
-        engine = make_engine(settings)
-        await engine.backend.connect()
-        try:
-            await engine.prepare()
-            return await work(engine)
-        finally:
-            await engine.backend.close()
-
-    return asyncio.run(run())
 
 
 def _key_doc(key: AccessKey) -> dict[str, str]:
@@ -81,7 +69,7 @@ def _print(doc) -> None:
 
 def _admin(args, work) -> int:
     try:
-        result = _with_engine(settings_from(args), work)
+        result = with_engine(settings_from(args), work)
     except EngineError as exc:
         print(f"atonix-cli: {exc}", file=sys.stderr)
         return 1
@@ -141,7 +129,7 @@ def cmd_key_remove(args) -> int:
 
 def bootstrap_admin(settings: Settings) -> AccessKey | None:
     """Prepare the pools and create the admin user if this is the first start."""
-    return _with_engine(settings, lambda engine: engine.identities.ensure_admin())
+    return with_engine(settings, lambda engine: engine.identities.ensure_admin())
 
 
 def cmd_admin_credentials(args) -> int:
