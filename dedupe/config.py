@@ -42,7 +42,7 @@ class DedupeConfig:
     use_dictionary: bool = True
     # Chunks one writer has in flight (hashing, compressing, storing): bounds
     # memory to about write_window x max_size per upload.
-    write_window: int = 8
+    write_window: int = 16
     # Chunks one reader fetches ahead of the one it is yielding.
     read_ahead: int = 4
     # A chunk with no references is removed only after it stayed so this long:

@@ -175,7 +175,7 @@ class ChunkStore:
             op = WriteOp().assert_exists().omap_rm([ref_key(owner)])
             await self.pool(tier).operate(chunk_oid(fp), op)
 
-    async def release(self, manifest: Manifest, concurrency: int = 16) -> None:
+    async def release(self, manifest: Manifest, concurrency: int = 64) -> None:
         """Drop every reference of a manifest (after its index entry is gone)."""
         slots = asyncio.Semaphore(concurrency)
 

@@ -13,15 +13,15 @@ manifest, then the caller's index entry)::
         raise
     # caller: store encode_manifest(manifest), then commit the index entry
 
-Memory per writer: the chunker tail (< max_size), the piece being fed, and at
-most ``write_window`` chunks being hashed, compressed or stored. CPU work runs
-in the shared ``CpuPool``.
+Memory per writer: the chunker tail (< max_size), the piece being fed and the
+chunks cut from it, and at most ``write_window`` chunks being stored. CPU work
+(cutting, hashing, compressing: one job per piece) runs in the shared ``CpuPool``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from dedupe import failpoints
 from dedupe.chunk_format import Codec, EncodedChunk, encode_chunk
@@ -69,18 +69,17 @@ class DedupeWriter:
         if self.size == 0 and self.config.use_dictionary:
             await self.store.dictionaries.current(self.tier)  # refresh from the pool
         self.size += len(piece)
-        if self._chunker.wants_cut(len(piece)):
-            chunks = await self.cpu.run(self._chunker.feed, piece)
-        else:
-            chunks = self._chunker.feed(piece)
-        for chunk in chunks:
-            await self._submit(chunk)
+        if not self._chunker.wants_cut(len(piece)):
+            self._chunker.feed(piece)  # only buffers: no chunk can be final yet
+            return
+        for enc, raw in await self._encode(self._chunker.feed, piece):
+            await self._submit(enc, raw)
 
     async def finish(self) -> Manifest:
         """Store the last chunks; the manifest once every chunk is referenced."""
         self._raise_if_failed()
-        for chunk in self._chunker.finish():
-            await self._submit(chunk)
+        for enc, raw in await self._encode(self._chunker.finish):
+            await self._submit(enc, raw)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._raise_if_failed()
@@ -118,12 +117,34 @@ class DedupeWriter:
         await self.store.release(Manifest(self.owner, tried))
 
     # --- internals --------------------------------------------------------------
-    async def _submit(self, chunk: bytes) -> None:
+    async def _encode(
+        self, cut: Callable[..., list[bytes]], *args: bytes
+    ) -> list[tuple[EncodedChunk, bytes | None]]:
+        """Cut and encode in one CpuPool job: one thread hop per piece, not per chunk.
+
+        Each result keeps its raw bytes only while the tier still learns its
+        dictionary from them.
+        """
+        cfg, dicts = self.config, self.store.dictionaries
+        zdict, sample = None, False
+        if cfg.use_dictionary:
+            await dicts.settle(self.tier)
+            zdict, sample = dicts.known(self.tier), dicts.wants_samples(self.tier)
+
+        def job() -> list[tuple[EncodedChunk, bytes | None]]:
+            return [
+                (encode_chunk(raw, cfg.zstd_level, cfg.min_saving, zdict), raw if sample else None)
+                for raw in cut(*args)
+            ]
+
+        return await self.cpu.run(job)
+
+    async def _submit(self, enc: EncodedChunk, raw: bytes | None) -> None:
         await self._window.acquire()
         self._raise_if_failed(release=True)
         index = len(self._entries)
         self._entries.append(None)
-        task = asyncio.ensure_future(self._store_chunk(index, chunk))
+        task = asyncio.ensure_future(self._store_chunk(index, enc, raw))
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
@@ -133,17 +154,9 @@ class DedupeWriter:
         if not task.cancelled() and task.exception() is not None and self._failed is None:
             self._failed = task.exception()
 
-    async def _store_chunk(self, index: int, raw: bytes) -> None:
-        cfg, dicts = self.config, self.store.dictionaries
-        zdict = None
-        if cfg.use_dictionary:
-            await dicts.settle(self.tier)
-            zdict = dicts.known(self.tier)
-        enc: EncodedChunk = await self.cpu.run(
-            encode_chunk, raw, cfg.zstd_level, cfg.min_saving, zdict
-        )
-        if cfg.use_dictionary and enc.codec is Codec.ZSTD:
-            await dicts.offer(self.tier, raw, self.cpu)  # trains once enough is sampled
+    async def _store_chunk(self, index: int, enc: EncodedChunk, raw: bytes | None) -> None:
+        if raw is not None and enc.codec is Codec.ZSTD:
+            await self.store.dictionaries.offer(self.tier, raw, self.cpu)  # trains once
         if self._stopped:
             raise DedupeError("writer stopped")
         pending = self._referenced.get(enc.fingerprint)
