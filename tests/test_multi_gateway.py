@@ -58,3 +58,51 @@ def test_racing_bucket_creates_one_winner(two_gateways):
         results = list(pool.map(create, clients))
     assert results.count("ok") == 1
     assert set(results) - {"ok"} == {"BucketAlreadyOwnedByYou"}
+
+
+def _code(call) -> str:
+    with pytest.raises(ClientError) as e:
+        call()
+    return e.value.response["Error"]["Code"]
+
+
+def test_stale_bucket_record_never_reaches_another_owners_bucket(two_gateways):
+    """A's cached record of alice's deleted bucket must not let alice into bob's new one."""
+    from tests.support.gateway_process import create_test_user
+
+    ga, gb = two_gateways
+    create_test_user(ga.options, "bob", "ATONIXBOBKEY00000001", "bob-secret-0000000000000000000000")
+    alice_a, alice_b = ga.client(), gb.client()
+    bob_b = gb.client("ATONIXBOBKEY00000001", "bob-secret-0000000000000000000000")
+    name = "mg-" + uuid.uuid4().hex[:12]
+    alice_a.create_bucket(Bucket=name)
+    alice_a.put_object(Bucket=name, Key="mine", Body=b"alice")  # A caches alice's record
+    alice_a.delete_object(Bucket=name, Key="mine")
+    alice_b.delete_bucket(Bucket=name)
+    bob_b.create_bucket(Bucket=name)
+    bob_b.put_object(Bucket=name, Key="secret", Body=b"bob's data")
+
+    refused = {"NoSuchBucket", "AccessDenied"}
+    assert _code(lambda: alice_a.put_object(Bucket=name, Key="intruder", Body=b"x")) in refused
+    assert _code(lambda: alice_a.get_object(Bucket=name, Key="secret")) in refused
+    assert _code(lambda: alice_a.delete_object(Bucket=name, Key="secret")) in refused
+    assert _code(lambda: alice_a.list_objects_v2(Bucket=name)) in refused
+    assert _code(lambda: alice_a.create_multipart_upload(Bucket=name, Key="mp")) in refused
+    assert _code(lambda: alice_a.delete_bucket(Bucket=name)) in refused
+
+    listing = bob_b.list_objects_v2(Bucket=name)
+    assert [o["Key"] for o in listing["Contents"]] == ["secret"]
+    assert bob_b.get_object(Bucket=name, Key="secret")["Body"].read() == b"bob's data"
+    assert bob_b.list_multipart_uploads(Bucket=name).get("Uploads", []) == []
+
+
+def test_head_bucket_sees_a_delete_made_on_another_gateway(two_gateways):
+    a, b = (g.client() for g in two_gateways)
+    name = "mg-" + uuid.uuid4().hex[:12]
+    a.create_bucket(Bucket=name)
+    a.head_bucket(Bucket=name)  # A caches the record
+    b.delete_bucket(Bucket=name)
+    with pytest.raises(ClientError) as e:
+        a.head_bucket(Bucket=name)
+    assert e.value.response["Error"]["Code"] in ("404", "NoSuchBucket")
+    assert _code(lambda: a.get_bucket_location(Bucket=name)) == "NoSuchBucket"

@@ -104,6 +104,20 @@ class BucketService:
     def forget(self, name: str) -> None:
         self._cache.pop(name, None)
 
+    async def refresh(self, name: str, stale: BucketRecord) -> BucketRecord:
+        """The current record after ``stale`` failed an index guard (deleted, maybe re-created).
+
+        The request was authorised against ``stale``'s owner. A bucket of the same
+        name with another owner is someone else's bucket: the request must not
+        reach it, so the bucket it was meant for is reported gone.
+        """
+        self.forget(name)
+        fresh = await self.get(name, use_cache=False)
+        if fresh.owner != stale.owner:
+            self.forget(name)  # the next request authorises against the new owner
+            raise NoSuchBucket(BucketName=name)
+        return fresh
+
     async def list(self, owner: str | None = None) -> list[BucketRecord]:
         """Buckets in name order (all of them when owner is None)."""
         out: list[BucketRecord] = []
@@ -145,9 +159,15 @@ class BucketService:
                 return out, False
             after = page[-1][0]
 
-    async def delete(self, name: str) -> None:
-        """Delete an empty bucket; concurrent writers fail their index guard, never leak."""
+    async def delete(self, name: str, expected: BucketRecord | None = None) -> None:
+        """Delete an empty bucket; concurrent writers fail their index guard, never leak.
+
+        With ``expected`` (the record the caller was authorised against) only that
+        bucket is deleted, never one re-created under the same name meanwhile.
+        """
         record = await self.get(name, use_cache=False)
+        if expected is not None and record.bucket_id != expected.bucket_id:
+            raise NoSuchBucket(BucketName=name)
         try:
             await self.index.set_state(record.bucket_id, ACTIVE, DELETING)
         except StaleBucket:

@@ -125,8 +125,10 @@ class UploadService:
 
     async def create(self, bucket: str, key: str, new: NewUpload) -> UploadInfo:
         validate_key(key)
-        for use_cache in (True, False):
-            record = await self.buckets.get(bucket, use_cache=use_cache)
+        record = await self.buckets.get(bucket)
+        for attempt in range(2):
+            if attempt:
+                record = await self.buckets.refresh(bucket, record)
             info = UploadInfo(
                 key, new_upload_id(), time.time(), new.owner, new.storage_class,
                 new.checksum_algorithm, new.checksum_type,
@@ -144,7 +146,7 @@ class UploadService:
                 return info
             except StaleBucket:
                 await self.store.remove(record.bucket_id, info.upload_id)
-                self.buckets.forget(bucket)
+        self.buckets.forget(bucket)
         raise NoSuchBucket(BucketName=bucket)
 
     # -- parts ------------------------------------------------------------------
@@ -321,12 +323,15 @@ class UploadService:
     # -- listing and reading ------------------------------------------------------
 
     async def list_uploads(self, bucket: str, query: UploadsQuery) -> UploadsPage:
-        for use_cache in (True, False):
-            record = await self.buckets.get(bucket, use_cache=use_cache)
+        record = await self.buckets.get(bucket)
+        for attempt in range(2):
+            if attempt:
+                record = await self.buckets.refresh(bucket, record)
             try:
                 return await self.registry.page(record.bucket_id, query)
             except StaleBucket:
-                self.buckets.forget(bucket)
+                pass
+        self.buckets.forget(bucket)
         raise NoSuchBucket(BucketName=bucket)
 
     async def open_part(self, bucket: str, key: str, number: int) -> ObjectReader:

@@ -103,13 +103,17 @@ class ObjectService:
         self.stripe_size = stripe_size
 
     async def _with_bucket(self, name: str, fn: Callable[[BucketRecord], Awaitable[T]]) -> T:
-        """Run fn with the bucket record, retrying once if the cached record was stale."""
-        for use_cache in (True, False):
-            record = await self.buckets.get(name, use_cache=use_cache)
-            try:
-                return await fn(record)
-            except StaleBucket:
-                self.buckets.forget(name)
+        """Run fn with the bucket record, retrying once if the cached record was stale
+        (never into a re-created bucket of another owner: see ``BucketService.refresh``)."""
+        record = await self.buckets.get(name)
+        try:
+            return await fn(record)
+        except StaleBucket:
+            record = await self.buckets.refresh(name, record)
+        try:
+            return await fn(record)
+        except StaleBucket:
+            self.buckets.forget(name)
         raise NoSuchBucket(BucketName=name)
 
     async def put(self, bucket: str, key: str, req: PutRequest) -> ObjectEntry:

@@ -93,14 +93,17 @@ async def readable_bucket(
     return record, ObjectGate(operation, ctx.user, record.owner, acl)
 
 
-async def owned_bucket(ctx: RequestContext) -> BucketRecord:
+async def owned_bucket(ctx: RequestContext, fresh: bool = False) -> BucketRecord:
     """The target bucket's record, if the caller may perform the request's operation.
 
     Its owner may do anything; others only what the bucket's ACL grants them
     (AccessDenied otherwise, as for an anonymous caller of a private bucket).
+    ``fresh`` reads the record from the backend: for operations whose answer is
+    the record itself (HeadBucket, GetBucketLocation, DeleteBucket), which no
+    index guard would otherwise check against another gateway's delete.
     """
     assert ctx.endpoint.bucket is not None
-    record = await ctx.engine.buckets.get(ctx.endpoint.bucket)
+    record = await ctx.engine.buckets.get(ctx.endpoint.bucket, use_cache=not fresh)
     if ctx.user is not None and record.owner == ctx.user:
         return record
     operation = ctx.endpoint.name

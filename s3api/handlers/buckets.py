@@ -37,18 +37,18 @@ async def create_bucket(ctx: RequestContext) -> web.StreamResponse:
 
 
 async def head_bucket(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
+    record = await owned_bucket(ctx, fresh=True)
     return empty(headers={"x-amz-bucket-region": record.region})
 
 
 async def delete_bucket(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
-    await ctx.engine.buckets.delete(record.name)
+    record = await owned_bucket(ctx, fresh=True)
+    await ctx.engine.buckets.delete(record.name, expected=record)
     return empty(204)
 
 
 async def get_bucket_location(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
+    record = await owned_bucket(ctx, fresh=True)
     # us-east-1 is reported as an empty constraint, as AWS does.
     region = "" if record.region == "us-east-1" else record.region
     return xml_response(xml.render_text("LocationConstraint", region))
