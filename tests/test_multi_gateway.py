@@ -106,3 +106,30 @@ def test_head_bucket_sees_a_delete_made_on_another_gateway(two_gateways):
         a.head_bucket(Bucket=name)
     assert e.value.response["Error"]["Code"] in ("404", "NoSuchBucket")
     assert _code(lambda: a.get_bucket_location(Bucket=name)) == "NoSuchBucket"
+
+
+def test_removed_key_is_refused_by_every_gateway(two_gateways):
+    """Keys are cached per process for KEY_CACHE_SECONDS at most, then re-read."""
+    import time
+
+    from gateway.engine.iam import KEY_CACHE_SECONDS
+    from tests.support.gateway_process import run_cli
+
+    ga = two_gateways[0]
+    key, secret = "ATONIXGONE" + uuid.uuid4().hex[:10].upper(), "gone-" + uuid.uuid4().hex
+    run_cli(ga.options, "user", "create", "carol", "--display-name", "Carol",
+            "--access-key", key, "--secret", secret)
+    clients = [g.client(key, secret) for g in two_gateways]
+    for c in clients:
+        c.list_buckets()  # both gateways now cache the key
+    run_cli(ga.options, "user", "key-remove", "carol", key)
+    removed_at = time.monotonic()
+    for c in clients:
+        while True:
+            try:
+                c.list_buckets()
+            except ClientError as e:
+                assert e.response["Error"]["Code"] == "InvalidAccessKeyId"
+                break
+            assert time.monotonic() - removed_at < KEY_CACHE_SECONDS + 3, "removed key still works"
+            time.sleep(0.2)

@@ -70,8 +70,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_bench(argv: list[str]) -> int:
     # The suite has its own options; hand it everything after "bench" untouched.
-    from benchmarks.suite import main as bench_main
-
+    try:
+        from benchmarks.suite import main as bench_main
+    except ModuleNotFoundError as e:  # the bench extras come with the full install only
+        print(
+            f"atonix-cli bench needs the benchmark tools ({e.name} is missing): run "
+            "scripts/install.sh --full (Ceph, radosgw, wrk, moto and the bench extras)",
+            file=sys.stderr,
+        )
+        return 2
     return bench_main(argv)
 
 
