@@ -405,6 +405,7 @@ def test_burst_of_gets_reads_each_cold_chunk_once(dgw, s3, bucket):
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         bodies = list(pool.map(lambda c: _get(c, bucket, "hot"), clients))
     assert bodies == [data] * 8
-    assert dgw.metric("atonix_cache_misses_total") - misses == chunks
-    assert dgw.metric("atonix_cache_hits_total") - hits == 7 * len(manifest.entries)
+    # One miss per distinct chunk and one for the manifest: the burst shares them.
+    assert dgw.metric("atonix_cache_misses_total") - misses == chunks + 1
+    assert dgw.metric("atonix_cache_hits_total") - hits == 7 * (len(manifest.entries) + 1)
     assert dgw.metric("atonix_cache_bytes") > 0

@@ -95,8 +95,19 @@ class ChunkedPayloads:
             return dataclasses.replace(self.config, min_saving=1.0, use_dictionary=False)
         return dataclasses.replace(self.config, zstd_level=level)
 
-    async def load(self, owner: str) -> Manifest:
-        return decode_manifest(await self.meta.read(layout.manifest_object(owner)))
+    async def load(self, owner: str, *, cached: bool = False) -> Manifest:
+        """A manifest; ``cached`` (the read path) shares the chunk cache and its single flight.
+
+        A manifest is written once under an owner id that is never reused, so a
+        cached copy cannot be stale; a burst of GETs of one object reads it once.
+        Maintenance (fsck, release) always reads the backend.
+        """
+        oid = layout.manifest_object(owner)
+        cache = self.store.cache
+        if not cached or cache is None:
+            return decode_manifest(await self.meta.read(oid))
+        raw = await cache.get_or_load(("manifest", owner), lambda: self.meta.read(oid))
+        return decode_manifest(raw)
 
     async def read(self, seg: Segment, start: int, end: int) -> AsyncIterator[bytes]:
         """Bytes [start, end) of one chunked segment, verified chunk by chunk."""
@@ -105,7 +116,7 @@ class ChunkedPayloads:
             if base >= end:
                 return
             try:
-                manifest = await self.load(layout.stripe_oid(seg.data_prefix, n))
+                manifest = await self.load(layout.stripe_oid(seg.data_prefix, n), cached=True)
             except ManifestCorrupt:
                 self.observer.integrity_error()
                 raise
