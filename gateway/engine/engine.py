@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dedupe import ChunkCache, ChunkStore, CpuPool, DedupeConfig
+from dedupe import ChunkCache, ChunkingConfig, ChunkStore, CpuPool, DedupeConfig
 from gateway.engine import layout
 from gateway.engine.buckets import BucketService
 from gateway.engine.chunked import ChunkedPayloads, DataPathObserver
@@ -35,12 +35,17 @@ class EngineSettings:
     manifest_span: int = layout.MANIFEST_SPAN
     # Decoded chunks kept in memory per process (S3-FIFO; 0 = no cache).
     cache_bytes: int = 64 * 1024 * 1024
+    chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
+    compression_min_saving: float = 0.03
     # Config-file policies per bucket name (a policy set with the admin CLI wins).
     bucket_dedupe: dict[str, BucketDedupe] = field(default_factory=dict)
 
     def dedupe_config(self) -> DedupeConfig:
         return DedupeConfig(
-            zstd_level=self.compression_level, gc_grace_seconds=self.gc_grace_seconds
+            chunking=self.chunking,
+            zstd_level=self.compression_level,
+            min_saving=self.compression_min_saving,
+            gc_grace_seconds=self.gc_grace_seconds,
         )
 
     def index_settings(self) -> IndexSettings:

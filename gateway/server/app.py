@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from dedupe import failpoints
+from dedupe import ChunkingConfig, failpoints
 from gateway.engine.engine import EngineSettings, ObjectEngine
 from gateway.engine.maintenance import collect_garbage
 from gateway.engine.records import BucketDedupe
@@ -45,6 +45,10 @@ def make_engine(settings: Settings, metrics: GatewayMetrics | None = None) -> Ob
             compression_level=settings.compression_level,
             gc_grace_seconds=settings.gc_grace_seconds,
             cache_bytes=settings.cache_bytes,
+            chunking=ChunkingConfig(
+                settings.chunk_min_size, settings.chunk_avg_size, settings.chunk_max_size
+            ),
+            compression_min_saving=settings.compression_min_saving,
             bucket_dedupe={
                 name: BucketDedupe(bool(doc.get("enabled", True)), doc.get("compression_level"))
                 for name, doc in settings.bucket_dedupe.items()

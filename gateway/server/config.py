@@ -36,6 +36,12 @@ class Settings:
     gc_grace_seconds: float = 3600.0
     gc_interval_seconds: float = 600.0
     cache_bytes: int = 64 * 1024 * 1024  # in-memory chunk cache per process (0 = off)
+    # FastCDC chunk sizes (defaults from the sweep in docs/design-dedupe.md) and the
+    # least share of a chunk zstd must save for the chunk to be stored compressed.
+    chunk_min_size: int = 8 * 1024
+    chunk_avg_size: int = 24 * 1024
+    chunk_max_size: int = 128 * 1024
+    compression_min_saving: float = 0.03
     # Per bucket: {name: {enabled: bool, compression_level: int}}; a policy set
     # with `atonix-cli bucket set-dedupe` (stored with the bucket) wins.
     bucket_dedupe: dict[str, dict[str, Any]] = field(default_factory=dict)
