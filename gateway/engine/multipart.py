@@ -28,6 +28,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from dedupe import failpoints
 from gateway.engine.buckets import BucketService
 from gateway.engine.errors import (
     EntityTooLarge,
@@ -233,6 +234,7 @@ class UploadService:
                     entry.checksums = object_checksums(snap.meta, chosen)
                 manifest = Manifest(wanted, entry)
                 if await self.store.freeze(snap, UploadState.COMPLETING, manifest):
+                    await failpoints.hit("multipart.frozen")
                     return await self._finish(record, snap, manifest, committed=False)
             elif snap.manifest is not None and snap.manifest.requested == wanted:
                 # A retry of a completion that stopped part way: resume it.
@@ -253,6 +255,7 @@ class UploadService:
         garbage: list[Segment] = []
         if not committed:
             replaced = await self._commit_entry(record, snap.key, entry)
+            await failpoints.hit("multipart.committed")
             await self.store.set_state(snap.bucket_id, snap.upload_id, UploadState.COMMITTED)
             if replaced is not None:
                 garbage += replaced.segments
