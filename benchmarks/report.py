@@ -43,7 +43,7 @@ def _value(r: dict) -> str:
     value = r.get("value")
     if value is None:
         return "-"
-    text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.3g}"
+    text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
     return f"{text} {r.get('unit') or ''}".strip()
 
 
