@@ -35,6 +35,7 @@ import uuid
 
 import zstandard
 
+from benchmarks.clock import Clock
 from dedupe import (
     ChunkingConfig,
     ChunkStore,
@@ -224,28 +225,38 @@ def per_chunk_ratio(logs: bytes, cfg: ChunkingConfig) -> tuple[float, float]:
 # --- end to end through the write path -------------------------------------------
 
 
-async def end_to_end(args) -> None:
+async def measure(
+    backend_kind: str = "local",
+    *,
+    size: int = 64 * MiB,
+    count: int = 20,
+    edit_runs: int = 4,
+    ceph_conf: str | None = None,
+) -> dict[str, dict]:
+    """Write the three datasets through the real write path; one dict of numbers each.
+
+    ``{"versions": ..., "insert": ..., "logs": ...}`` (see ``bench_*``); ``size``
+    is bytes per object. Every pool it creates is deleted again.
+    """
     config = DedupeConfig()
-    c = config.chunking
-    print(
-        f"## write path ({args.backend}; chunks min/avg/max {c.min_size}/{c.avg_size}/"
-        f"{c.max_size}, zstd level {config.zstd_level}, dictionary {config.use_dictionary})"
-    )
     with tempfile.TemporaryDirectory() as tmp:
-        backend = open_backend("local", data_dir=os.path.join(tmp, "store"))
-        if args.backend == "rados":
-            backend = open_backend("rados", ceph_conf=os.environ["ATONIX_CEPH_CONF"])
+        if backend_kind == "rados":
+            backend = open_backend("rados", ceph_conf=ceph_conf or os.environ["ATONIX_CEPH_CONF"])
+        else:
+            backend = open_backend("local", data_dir=os.path.join(tmp, "store"))
         await backend.connect()
-        pools = []
+        pools: list[str] = []
         cpu = CpuPool()
         try:
             for name in ("versions", "insert", "logs"):
                 pools.append(f"bench-dedupe-{name}-{uuid.uuid4().hex[:8]}")
                 await backend.create_pool(pools[-1])
             stores = [ChunkStore({"hot": backend.pool(p)}) for p in pools]
-            await bench_versions(stores[0], config, cpu, args)
-            await bench_insert(stores[1], config, cpu, args)
-            await bench_logs(stores[2], config, cpu, args)
+            return {
+                "versions": await bench_versions(stores[0], config, cpu, size, count, edit_runs),
+                "insert": await bench_insert(stores[1], config, cpu, size),
+                "logs": await bench_logs(stores[2], config, cpu, size),
+            }
         finally:
             for p in pools:
                 await backend.delete_pool(p)
@@ -261,14 +272,14 @@ async def store_object(store, config, cpu, data: bytes):
     return await writer.finish()
 
 
-async def bench_versions(store, config, cpu, args) -> None:
-    chunks, manifests, one, logical, secs = 0, 0, (0, 0), 0, 0.0
-    last = None
-    for data in versions(args.size * MiB, args.versions, args.edit_runs):
+async def bench_versions(store, config, cpu, size: int, count: int, edit_runs: int) -> dict:
+    chunks, manifests, one, logical = 0, 0, (0, 0), 0
+    clock, last, data = Clock(), None, b""
+    for data in versions(size, count, edit_runs):
         before = store.stats.bytes_stored
-        t = time.perf_counter()
+        clock.start()
         last = await store_object(store, config, cpu, data)
-        secs += time.perf_counter() - t
+        clock.stop()
         chunks += store.stats.bytes_stored - before
         manifests += len(encode_manifest(last))
         logical += len(data)
@@ -280,40 +291,70 @@ async def bench_versions(store, config, cpu, args) -> None:
         got.update(piece)
     read_secs = time.perf_counter() - t
     assert got.digest() == hashlib.sha256(data).digest(), "read back differs"
-    print(
-        f"versions: {args.versions} x {args.size} MiB stored {stored / MiB:.1f} MiB = "
-        f"{stored / sum(one):.3f}x one version (target <= 1.25x; chunks alone "
-        f"{chunks / one[0]:.3f}x, manifests {manifests / MiB:.1f} MiB); "
-        f"write {logical / MiB / secs:.0f} MB/s, read {len(data) / MiB / read_secs:.0f} MB/s"
-    )
+    return {
+        "size": size, "versions": count, "stored_bytes": stored, "one_version_bytes": sum(one),
+        "ratio": stored / sum(one), "chunks_ratio": chunks / one[0], "manifest_bytes": manifests,
+        "write_s": clock.wall, "write_mb_per_s": logical / MiB / clock.wall, "cpu": clock.cores,
+        "read_mb_per_s": len(data) / MiB / read_secs,
+    }
 
 
-async def bench_insert(store, config, cpu, args) -> None:
-    data = random.Random(5).randbytes(args.size * MiB)
+async def bench_insert(store, config, cpu, size: int) -> dict:
+    data = random.Random(5).randbytes(size)
+    clock = Clock()
+    clock.start()
     first = await store_object(store, config, cpu, data)
     second = await store_object(store, config, cpu, b"!" + data)
+    clock.stop()
     known = {e.fingerprint for e in first.entries}
     reused = [e for e in second.entries if e.fingerprint in known]
-    print(
-        f"insert: 1 byte at the start of {args.size} MiB: {len(reused)}/{len(second.entries)} "
-        f"chunks reused = {len(reused) / len(second.entries):.1%}, "
-        f"{sum(e.length for e in reused) / len(data):.1%} of bytes (target >= 95%)"
-    )
+    return {
+        "size": size, "chunks": len(second.entries), "reused_chunks": len(reused),
+        "reuse": len(reused) / len(second.entries),
+        "reused_bytes": sum(e.length for e in reused) / len(data),
+        "write_s": clock.wall, "write_mb_per_s": 2 * size / MiB / clock.wall, "cpu": clock.cores,
+    }
 
 
-async def bench_logs(store, config, cpu, args) -> None:
-    logs = log_text(args.size * MiB)
-    t = time.perf_counter()
+async def bench_logs(store, config, cpu, size: int) -> dict:
+    logs = log_text(size)
+    clock = Clock()
+    clock.start()
     m = await store_object(store, config, cpu, logs)
-    secs = time.perf_counter() - t
+    clock.stop()
     ref, how = zstd_cli_size(logs)
     dicts = sum(len(d.as_bytes()) for d in store.dictionaries._tiers["hot"].by_id.values())
     ours = store.stats.bytes_stored + len(encode_manifest(m)) + dicts
+    return {
+        "size": len(logs), "stored_bytes": ours, "ratio": len(logs) / ours, "zstd_bytes": ref,
+        "zstd_ratio": len(logs) / ref, "zstd": how, "vs_zstd": ref / ours,
+        "write_s": clock.wall, "write_mb_per_s": len(logs) / MiB / clock.wall, "cpu": clock.cores,
+    }
+
+
+def print_results(backend: str, r: dict[str, dict]) -> None:
+    c, v, i, g = DedupeConfig(), r["versions"], r["insert"], r["logs"]
     print(
-        f"logs: {len(logs) / MiB:.0f} MiB -> {ours / MiB:.2f} MiB stored ({len(logs) / ours:.3f}x, "
-        f"dictionary included) vs {how} {ref / MiB:.2f} MiB ({len(logs) / ref:.3f}x): "
-        f"{(len(logs) / ours) / (len(logs) / ref):.1%} of its ratio (target >= 95%); "
-        f"write {len(logs) / MiB / secs:.0f} MB/s"
+        f"## write path ({backend}; chunks min/avg/max {c.chunking.min_size}/"
+        f"{c.chunking.avg_size}/{c.chunking.max_size}, zstd level {c.zstd_level}, "
+        f"dictionary {c.use_dictionary})"
+    )
+    print(
+        f"versions: {v['versions']} x {v['size'] // MiB} MiB stored {v['stored_bytes'] / MiB:.1f}"
+        f" MiB = {v['ratio']:.3f}x one version (target <= 1.25x; chunks alone "
+        f"{v['chunks_ratio']:.3f}x, manifests {v['manifest_bytes'] / MiB:.1f} MiB); "
+        f"write {v['write_mb_per_s']:.0f} MB/s, read {v['read_mb_per_s']:.0f} MB/s"
+    )
+    print(
+        f"insert: 1 byte at the start of {i['size'] // MiB} MiB: {i['reused_chunks']}/"
+        f"{i['chunks']} chunks reused = {i['reuse']:.1%}, {i['reused_bytes']:.1%} of bytes "
+        "(target >= 95%)"
+    )
+    print(
+        f"logs: {g['size'] / MiB:.0f} MiB -> {g['stored_bytes'] / MiB:.2f} MiB stored "
+        f"({g['ratio']:.3f}x, dictionary included) vs {g['zstd']} {g['zstd_bytes'] / MiB:.2f} "
+        f"MiB ({g['zstd_ratio']:.3f}x): {g['vs_zstd']:.1%} of its ratio (target >= 95%); "
+        f"write {g['write_mb_per_s']:.0f} MB/s"
     )
 
 
@@ -328,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.sweep:
         sweep(args.size * MiB, args.versions, args.edit_runs)
     else:
-        asyncio.run(end_to_end(args))
+        kw = {"size": args.size * MiB, "count": args.versions, "edit_runs": args.edit_runs}
+        print_results(args.backend, asyncio.run(measure(args.backend, **kw)))
     return 0
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import shutil
 import statistics
 import sys
@@ -36,6 +37,8 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+from benchmarks.clock import Clock
+from gateway.engine import layout
 from gateway.engine.engine import EngineSettings, ObjectEngine
 from gateway.engine.index_shards import DEFAULT_SPLIT_THRESHOLD
 from gateway.engine.records import ObjectEntry, Segment
@@ -59,6 +62,19 @@ class OpCounter:
     def take(self) -> dict[str, int]:
         out, self.ops = dict(self.ops), Counter()
         return out
+
+
+# Percentiles reported per page measurement, with the samples each needs to mean
+# anything (fewer: None). The median is always reported.
+PERCENTILES = (("90", 0.9, 10), ("99", 0.99, 100), ("999", 0.999, 1000))
+
+
+def percentile_ms(times: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of sorted seconds, in ms; None with too few samples."""
+    needed = next(n for _, p, n in PERCENTILES if p == q)
+    if len(times) < needed:
+        return None
+    return round(times[min(len(times) - 1, max(0, math.ceil(q * len(times)) - 1))] * 1000, 2)
 
 
 def key_for(i: int, n: int) -> str:
@@ -101,8 +117,8 @@ class Bench:
 
     async def close(self) -> None:
         if self.args.backend == "rados" and not self.args.keep and self.backends:
-            for pool in ("meta", "data"):
-                await self.backends[0].delete_pool(f"{self.prefix}.{pool}")
+            for pool in (layout.META_POOL, layout.DATA_POOL, layout.CHUNKS_POOL):
+                await self.backends[0].delete_pool(layout.pool_name(self.prefix, pool))
         for backend in self.backends:
             await backend.close()
         if self.own_dir and not self.args.keep:
@@ -129,11 +145,17 @@ class Bench:
         return seconds, len(page.entries) + len(page.common_prefixes), ops
 
     async def timed(self, engine: ObjectEngine, bucket: str, **query) -> dict:
-        runs = [await self.page(engine, bucket, **query) for _ in range(self.args.repeat)]
+        clock, runs = Clock(), []
+        for _ in range(self.args.repeat):
+            clock.start()
+            runs.append(await self.page(engine, bucket, **query))
+            clock.stop()
         times = sorted(r[0] for r in runs)
         return {
             "median_ms": round(statistics.median(times) * 1000, 2),
-            "p90_ms": round(times[int(len(times) * 0.9) - 1 if len(times) > 1 else 0] * 1000, 2),
+            **{f"p{name}_ms": percentile_ms(times, q) for name, q, _ in PERCENTILES},
+            "pages_per_s": round(len(times) / clock.wall, 1),
+            "cpu": round(clock.cores, 2),
             "items": runs[0][1],
             "backend_ops": runs[-1][2],
         }
@@ -142,7 +164,8 @@ class Bench:
         limit = min(n, self.args.scan_max)
         seen, after, pages = 0, "", 0
         self.counter.take()
-        started = time.perf_counter()
+        clock = Clock()
+        clock.start()
         while seen < limit:
             page = await engine.objects.list(bucket, start_after=after, max_keys=PAGE)
             seen += len(page.entries)
@@ -150,12 +173,14 @@ class Bench:
             if not page.is_truncated:
                 break
             after = page.next_marker
-        seconds = time.perf_counter() - started
+        seconds = clock.stop()
         ops = sum(self.counter.take().values())
         return {
             "keys": seen,
+            "pages": pages,
             "seconds": round(seconds, 2),
             "keys_per_s": round(seen / seconds),
+            "cpu": round(clock.cores, 2),
             "backend_ops_per_page": round(ops / max(pages, 1), 2),
         }
 
@@ -245,17 +270,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-async def main_async(args: argparse.Namespace) -> list[dict]:
+async def main_async(args: argparse.Namespace, quiet: bool = False) -> list[dict]:
     bench = Bench(args)
     results = []
     try:
         for n in (int(s) for s in args.sizes.split(",")):
-            print(f"{args.backend}: {n:,} keys ...", file=sys.stderr)
+            if not quiet:
+                print(f"{args.backend}: {n:,} keys ...", file=sys.stderr)
             results.append(await bench.run_size(n))
-            print(json.dumps(results[-1]), file=sys.stderr)
+            if not quiet:
+                print(json.dumps(results[-1]), file=sys.stderr)
     finally:
         await bench.close()
     return results
+
+
+def measure(backend: str, sizes: list[int], *, ceph_conf: str | None = None, repeat: int = 15,
+            scan_max: int = 10**7, quiet: bool = False) -> list[dict]:
+    """Run the listing benchmark for ``sizes`` on one backend; one result dict per size."""
+    args = parse_args(["--backend", backend, "--sizes", ",".join(map(str, sizes)),
+                       "--repeat", str(repeat), "--scan-max", str(scan_max),
+                       *(["--ceph-conf", ceph_conf] if ceph_conf else [])])
+    return asyncio.run(main_async(args, quiet))
 
 
 def main(argv: list[str] | None = None) -> None:

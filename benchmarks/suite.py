@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from benchmarks import report, slo
+from benchmarks import plugins, report, slo
 from benchmarks.rados_bench import rados_ceiling
 from benchmarks.scenarios import EXTRA_SCENARIOS, SCENARIOS, mean_size, run_phase
 from benchmarks.targets import (
@@ -32,6 +32,9 @@ from benchmarks.targets import (
 )
 
 ALL_TARGETS = ("calibration", "atonix-local", "atonix-rados", "rgw", "moto")
+QUICK_SCENARIOS = "s3-small,s3-large,list,dedupe"  # CI's smoke run (bench --quick)
+
+plugins.register()  # list, dedupe: in-process scenarios (benchmarks/plugins.py)
 
 
 def _commit() -> str:
@@ -79,11 +82,14 @@ class CephCluster:
 
 def measure_target(name, args, conf, commit, now) -> list[dict]:
     rows: list[dict] = []
-    scenarios = ["s3-small"] if name == "calibration" else args.scenarios
-    chosen = [SCENARIOS[s] for s in scenarios if s in SCENARIOS]
+    chosen = [SCENARIOS[s] for s in args.scenarios if s in SCENARIOS]
+    if name == "calibration":  # the load generator's ceiling, when there is HTTP load at all
+        chosen = [SCENARIOS["s3-small"]] if chosen else []
     if args.quick:  # fewer objects to prepare: the smoke run is about working, not numbers
         chosen = [dataclasses.replace(s, objects=min(s.objects, 32)) for s in chosen]
     phases = [(s, p) for s in chosen for p in s.phases]
+    if not phases:  # e.g. --scenarios list,dedupe: nothing to send over HTTP
+        return rows
     target = _start(name, conf, args.workers)
     try:
         for scenario, phase in tqdm(phases, desc=name, unit="phase", leave=False):
@@ -109,16 +115,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="short smoke run (under 3 minutes)")
     p.add_argument("--out", default="bench-results", help="directory for the report")
     p.add_argument("--scenarios", default=None,
-                   help=f"comma list of {', '.join([*SCENARIOS, *EXTRA_SCENARIOS])}")
+                   help=f"comma list of {', '.join([*SCENARIOS, *EXTRA_SCENARIOS])} "
+                        f"(default: all; with --quick: {QUICK_SCENARIOS})")
     p.add_argument("--targets", default=",".join(ALL_TARGETS), help="comma list of targets")
     p.add_argument("--ceph-conf", help="cluster to use (default: ATONIX_CEPH_CONF or a new one)")
     p.add_argument("--workers", type=int, default=2, help="gateway worker processes")
     p.add_argument("--seconds", type=float, help="measurement seconds per phase")
     p.add_argument("--no-gate", action="store_true", help="exit 0 even when targets fail")
     args = p.parse_args(argv)
-    default = "s3-small,s3-large" if args.quick else ",".join([*SCENARIOS, *EXTRA_SCENARIOS])
+    default = QUICK_SCENARIOS if args.quick else ",".join([*SCENARIOS, *EXTRA_SCENARIOS])
     args.scenarios = (args.scenarios or default).split(",")
     args.targets = args.targets.split(",")
+    unknown = [s for s in args.scenarios if s not in SCENARIOS and s not in EXTRA_SCENARIOS]
+    if unknown:
+        p.error(f"unknown scenario(s) {', '.join(unknown)}")
+    unknown = [t for t in args.targets if t not in ALL_TARGETS]
+    if unknown:
+        p.error(f"unknown target(s) {', '.join(unknown)}")
     args.seconds = args.seconds or (2.0 if args.quick else 15.0)
     args.warmup = 1.0 if args.quick else 3.0
     return args
@@ -133,21 +146,23 @@ def main(argv: list[str] | None = None) -> int:
     needs_ceph = any(t in ("atonix-rados", "rgw") for t in args.targets)
     with CephCluster(args.ceph_conf if needs_ceph else "unused") as cluster:
         conf = cluster.conf if needs_ceph else None
-        if conf:
+        if conf and any(s in SCENARIOS for s in args.scenarios):
             rows += rados_ceiling(conf, seconds=2 if args.quick else 10, commit=commit, now=now)
         for name in args.targets:
             rows += measure_target(name, args, conf, commit, now)
         for name in args.scenarios:
             if name in EXTRA_SCENARIOS:
                 rows += EXTRA_SCENARIOS[name]({"quick": args.quick, "ceph_conf": conf,
+                                               "targets": args.targets,
                                                "commit": commit, "time": now})
     verdicts = slo.evaluate(rows)
     report.write_json(rows, out)
     report.write_parquet(rows, out)
-    report.write_plots(rows, out)
+    plots = report.write_plots(rows, out)
     report.write_markdown(rows, verdicts, {"commit": commit, "time": now, "cpus": os.cpu_count(),
-                                           "mode": "quick" if args.quick else "full"}, out)
-    print(report.rows_table([r for r in rows if r.get("ops_per_s") is not None]))
+                                           "mode": "quick" if args.quick else "full"}, out,
+                          plots=plots)
+    print(report.rows_table(rows))
     print()
     print(report.verdict_table(verdicts))
     print(f"\nreport: {out / 'summary.md'}")

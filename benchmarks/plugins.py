@@ -1,0 +1,152 @@
+"""The suite's scenarios that are not HTTP load: ``list`` and ``dedupe``.
+
+Both run in the benchmark process through the engine / dedupe library on each
+backend the run targets (``atonix-local``; ``atonix-rados`` when a Ceph
+cluster is available), reusing ``benchmarks.listing`` and
+``benchmarks.dedupe``, and turn their numbers into result rows with the
+suite's common columns plus ``value`` and ``unit`` (the headline number of a
+row that is not an ops/s measurement). ``register`` adds them to
+``scenarios.EXTRA_SCENARIOS``; later scenarios (tier latency, replication
+lag, NFS throughput) add themselves the same way.
+
+Listing rows (one op = one page of 1000): ``first-page`` and
+``first-page-delim`` (value: median ms per page) and ``scan`` (value:
+keys/s), per bucket size. Dedupe rows: ``versions-ratio`` (stored bytes of
+all versions / one version), ``insert-reuse`` (% chunks reused) and
+``logs-vs-zstd3`` (our ratio as % of ``zstd -3``'s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import traceback
+from collections.abc import Callable
+
+from tqdm import tqdm
+
+from benchmarks import dedupe as dedupe_bench
+from benchmarks import listing
+from benchmarks.report import COLUMNS
+from benchmarks.scenarios import EXTRA_SCENARIOS
+
+MiB = 1024 * 1024
+LIST_SIZES = (10**3, 10**4, 10**5, 10**6)
+LIST_SIZES_QUICK = (10**3, 10**4)
+DEDUPE_SIZE = 64 * MiB  # the datasets the dedupe targets are defined on
+DEDUPE_SIZE_QUICK = 8 * MiB
+DEDUPE_VERSIONS = 20
+
+
+def backends(options: dict) -> list[tuple[str, str, str | None]]:
+    """(target name, backend kind, ceph conf) for each backend this run measures."""
+    targets = options.get("targets") or ("atonix-local", "atonix-rados")
+    out: list[tuple[str, str, str | None]] = []
+    if "atonix-local" in targets:
+        out.append(("atonix-local", "local", None))
+    if "atonix-rados" in targets and options.get("ceph_conf"):
+        out.append(("atonix-rados", "rados", options["ceph_conf"]))
+    return out
+
+
+def row(options: dict, target: str, scenario: str, operation: str, size: int, **fields) -> dict:
+    """A result row: every common column present (None where it does not apply)."""
+    out: dict = dict.fromkeys(COLUMNS)
+    out.update(target=target, scenario=scenario, operation=operation, size=size,
+               connections=1, errors=0, commit=options.get("commit"), time=options.get("time"))
+    out.update(fields)
+    return out
+
+
+def failed_row(options: dict, target: str, scenario: str, size: int, error: BaseException) -> dict:
+    """A scenario that failed on a backend still shows up in the report, as an error."""
+    print(f"[bench] {scenario} (size {size:,}) on {target} failed:", file=sys.stderr)
+    traceback.print_exception(error, file=sys.stderr)
+    return row(options, target, scenario, "run", size, errors=1, error=repr(error))
+
+
+# --- list ---------------------------------------------------------------------------
+
+
+def list_rows(options: dict, target: str, result: dict) -> list[dict]:
+    n, rows = result["keys"], []
+    common = {"shards": result["shards"], "fill_s": result["fill_s"]}
+    for operation, page in (("first-page", result["first"]),
+                            ("first-page-delim", result["first_delim"])):
+        rows.append(row(
+            options, target, "list", operation, n,
+            ops_per_s=page["pages_per_s"], p50_ms=page["median_ms"], p90_ms=page.get("p90_ms"),
+            p99_ms=page.get("p99_ms"), p999_ms=page.get("p999_ms"), gateway_cpu=page["cpu"],
+            value=float(page["median_ms"]), unit="ms/page", items=page["items"],
+            backend_ops=page["backend_ops"], **common,
+        ))
+    scan = result["scan"]
+    rows.append(row(
+        options, target, "list", "scan", n,
+        ops_per_s=round(scan["pages"] / scan["seconds"], 1) if scan["seconds"] else None,
+        gateway_cpu=scan["cpu"], value=float(scan["keys_per_s"]), unit="keys/s",
+        items=scan["keys"], backend_ops=scan["backend_ops_per_page"], **common,
+    ))
+    return rows
+
+
+def run_list(options: dict) -> list[dict]:
+    sizes = LIST_SIZES_QUICK if options.get("quick") else LIST_SIZES
+    chosen = backends(options)
+    rows: list[dict] = []
+    steps = [(b, n) for b in chosen for n in sizes]
+    for (target, kind, conf), n in tqdm(steps, desc="list", unit="size", leave=False):
+        try:  # a fresh store per size; one failure must not lose the other rows
+            for result in listing.measure(kind, [n], ceph_conf=conf, quiet=True):
+                rows += list_rows(options, target, result)
+        except Exception as e:
+            rows.append(failed_row(options, target, "list", n, e))
+    return rows
+
+
+# --- dedupe -------------------------------------------------------------------------
+
+
+def dedupe_rows(options: dict, target: str, result: dict[str, dict]) -> list[dict]:
+    v, i, g = result["versions"], result["insert"], result["logs"]
+    return [
+        row(options, target, "dedupe", "versions-ratio", v["size"],
+            ops_per_s=round(v["versions"] / v["write_s"], 2),
+            mb_per_s=round(v["write_mb_per_s"], 1),
+            gateway_cpu=round(v["cpu"], 2), value=round(v["ratio"], 3), unit="x one version",
+            versions=v["versions"], stored_bytes=v["stored_bytes"],
+            one_version_bytes=v["one_version_bytes"], chunks_ratio=round(v["chunks_ratio"], 3),
+            read_mb_per_s=round(v["read_mb_per_s"], 1)),
+        row(options, target, "dedupe", "insert-reuse", i["size"],
+            ops_per_s=round(2 / i["write_s"], 2), mb_per_s=round(i["write_mb_per_s"], 1),
+            gateway_cpu=round(i["cpu"], 2), value=round(i["reuse"] * 100, 2),
+            unit="% chunks reused", chunks=i["chunks"], reused_chunks=i["reused_chunks"],
+            reused_bytes_pct=round(i["reused_bytes"] * 100, 2)),
+        row(options, target, "dedupe", "logs-vs-zstd3", g["size"],
+            ops_per_s=round(1 / g["write_s"], 2), mb_per_s=round(g["write_mb_per_s"], 1),
+            gateway_cpu=round(g["cpu"], 2), value=round(g["vs_zstd"] * 100, 2),
+            unit="% of zstd -3 ratio", stored_bytes=g["stored_bytes"],
+            ratio=round(g["ratio"], 3), zstd_ratio=round(g["zstd_ratio"], 3), zstd=g["zstd"]),
+    ]
+
+
+def run_dedupe(options: dict) -> list[dict]:
+    size = DEDUPE_SIZE_QUICK if options.get("quick") else DEDUPE_SIZE
+    rows: list[dict] = []
+    for target, kind, conf in tqdm(backends(options), desc="dedupe", unit="backend", leave=False):
+        try:
+            result = asyncio.run(dedupe_bench.measure(kind, size=size, count=DEDUPE_VERSIONS,
+                                                      ceph_conf=conf))
+            rows += dedupe_rows(options, target, result)
+        except Exception as e:  # one backend failing must not lose the others' rows
+            rows.append(failed_row(options, target, "dedupe", size, e))
+    return rows
+
+
+PLUGINS: dict[str, Callable[[dict], list[dict]]] = {"list": run_list, "dedupe": run_dedupe}
+
+
+def register(registry: dict[str, Callable[[dict], list[dict]]] = EXTRA_SCENARIOS) -> None:
+    """Add the scenarios above to the suite's registry (idempotent)."""
+    for name, run in PLUGINS.items():
+        registry.setdefault(name, run)
