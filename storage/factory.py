@@ -12,7 +12,7 @@ def open_backend(
     *,
     data_dir: str | Path | None = None,
     ceph_conf: str | Path | None = None,
-    max_in_flight: int = 128,
+    max_in_flight: int = 512,
 ) -> Backend:
     """Return an unconnected backend of the given kind (call ``connect()`` next)."""
     if kind == "local":

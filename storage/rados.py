@@ -323,7 +323,7 @@ class RadosBackend:
     def __init__(
         self,
         conffile: str,
-        max_in_flight: int = 128,
+        max_in_flight: int = 512,
         connect_timeout: float = 10.0,
         *,
         op_timeout: float = 30.0,

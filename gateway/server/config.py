@@ -25,7 +25,9 @@ class Settings:
     log_level: str = "info"
     log_format: str = "text"  # text | json
     access_log: bool = True
-    max_in_flight: int = 128  # backend operations per process
+    # Backend operations in flight per process: 8 concurrent 4 MiB uploads keep
+    # 8 x write_window chunk writes going (512 measured ~20% faster than 128).
+    max_in_flight: int = 512
     inline_limit: int = 64 * 1024
     stripe_size: int = 4 * 1024 * 1024
     # Data path: dedupe new payloads (off: fixed stripes), default zstd level,
