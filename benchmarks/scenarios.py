@@ -91,9 +91,12 @@ def _requests_for(target, bucket, scenario, phase, rng) -> tuple[list, list[byte
         if phase.operation == "GET":
             prepare(target, bucket, keys, [phase.size] * len(keys))
             return [("GET", presign(target, bucket, "GET", k), 0) for k in keys], []
+        # Each key gets its own body (distinct objects, as real uploads are): one
+        # body for every PUT would make all clients write the very same chunks.
         put_keys = [k + ".put" for k in keys]
-        return ([("PUT", presign(target, bucket, "PUT", k), 1) for k in put_keys],
-                [os.urandom(phase.size)])
+        return ([("PUT", presign(target, bucket, "PUT", k), i + 1)
+                 for i, k in enumerate(put_keys)],
+                [os.urandom(phase.size) for _ in put_keys])
     # MIXED: 70% GET / 30% PUT over the size distribution.
     sizes = [rng.choice(scenario.sizes) for _ in range(scenario.objects)]
     keys = [f"{scenario.name}/mixed/{i:05d}" for i in range(scenario.objects)]

@@ -41,8 +41,14 @@ def _free_port() -> int:
 def cluster_dir():
     # short path: admin sockets must fit in sun_path (108 bytes)
     d = Path(tempfile.mkdtemp(prefix="atx-outage-", dir="/tmp")) / "c"
-    env = {**os.environ, "CEPH_MON_PORT": str(_free_port())}
-    subprocess.run([SCRIPT, "up", d], env=env, check=True, timeout=120, stdout=subprocess.PIPE)
+    for attempt in range(2):  # a start on a heavily loaded machine can fail once
+        env = {**os.environ, "CEPH_MON_PORT": str(_free_port())}
+        up = subprocess.run([SCRIPT, "up", d], env=env, timeout=120, stdout=subprocess.PIPE)
+        if up.returncode == 0:
+            break
+        subprocess.run([SCRIPT, "down", d], timeout=60, check=False)
+        shutil.rmtree(d, ignore_errors=True)
+        assert attempt == 0, "scripts/dev-cluster up failed twice (see the log above)"
     try:
         yield d
     finally:

@@ -84,6 +84,7 @@ def cmd_fsck(args: argparse.Namespace) -> int:
         "unreadable_manifests": result.unreadable_manifests,
         "orphan_manifests": result.orphan_manifests,
         "removed_manifests": result.removed_manifests,
+        "pending_release": result.pending_release,
         "repaired": r.repaired,
     }
     print(json.dumps(doc, indent=2))

@@ -15,6 +15,7 @@ from gateway.engine.multipart import UploadService
 from gateway.engine.objects import ObjectService
 from gateway.engine.payload import PayloadStore
 from gateway.engine.records import BucketDedupe
+from gateway.engine.release_queue import DEFAULT_INLINE_BYTES, ReleaseQueue
 from storage import Backend
 
 
@@ -36,6 +37,9 @@ class EngineSettings:
     # Decoded chunks kept in memory per process (S3-FIFO; 0 = no cache).
     cache_bytes: int = 64 * 1024 * 1024
     chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
+    # Payloads larger than this are released by a background task through a
+    # durable queue (a DeleteObject of a huge object must not wait for it).
+    release_inline_bytes: int = DEFAULT_INLINE_BYTES
     compression_min_saving: float = 0.03
     # Config-file policies per bucket name (a policy set with the admin CLI wins).
     bucket_dedupe: dict[str, BucketDedupe] = field(default_factory=dict)
@@ -85,6 +89,10 @@ class ObjectEngine:
             observer=observer,
         )
         self.payloads = PayloadStore(self.data, self.chunks)
+        self.releases = ReleaseQueue(
+            self.meta, self.payloads.remove, inline_bytes=self.settings.release_inline_bytes
+        )
+        self.payloads.queue = self.releases
         self.index = BucketIndex(self.meta, self.settings.index_settings())
         self.buckets = BucketService(self.meta, self.index)
         self.objects = ObjectService(

@@ -65,6 +65,7 @@ class FsckResult:
     unreadable_manifests: list[str] = field(default_factory=list)  # named but missing/corrupt
     orphan_manifests: list[str] = field(default_factory=list)
     removed_manifests: int = 0
+    pending_release: int = 0  # manifests of payloads waiting in the release queue
 
     @property
     def clean(self) -> bool:
@@ -76,6 +77,12 @@ async def run_fsck(
 ) -> FsckResult:
     chunks = engine.chunks
     stale = chunks.config.stale_ref_seconds if stale_seconds is None else stale_seconds
+    if repair:
+        await engine.releases.drain()  # finishing queued releases is the repair they need
+    pending = {
+        owner for seg in await engine.releases.pending() if seg.is_chunked
+        for owner in manifest_owners(seg)
+    }
     live: set[str] = set()
     unreadable: list[str] = []
 
@@ -91,8 +98,8 @@ async def run_fsck(
     report = await fsck(
         chunks.store, manifests(), cpu=chunks.cpu, repair=repair, stale_ref_seconds=stale
     )
-    result = FsckResult(report, len(live), unreadable)
-    await _orphan_manifests(engine, live, result, repair, stale)
+    result = FsckResult(report, len(live), unreadable, pending_release=len(pending))
+    await _orphan_manifests(engine, live | pending, result, repair, stale)
     return result
 
 
@@ -124,7 +131,9 @@ class GcResult:
 
 
 async def collect_garbage(engine: ObjectEngine, grace_seconds: float | None = None) -> GcResult:
-    """One collector pass over the chunk pool; counts the bytes it removed."""
+    """Finish queued releases, then one collector pass over the chunk pool; counts the
+    bytes it removed."""
+    await engine.releases.drain()
     store = engine.chunks.store
     grace = engine.chunks.config.gc_grace_seconds if grace_seconds is None else grace_seconds
     collector = ChunkCollector(store, grace_seconds=grace)

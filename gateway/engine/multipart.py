@@ -186,7 +186,7 @@ class UploadService:
             await writer.discard()
             raise
         if replaced is not None:
-            await self.payloads.remove([replaced.segment])
+            await self.payloads.release([replaced.segment])
         return record
 
     async def _commit_part(self, snap: UploadSnapshot, part: PartRecord) -> PartRecord | None:
@@ -263,7 +263,7 @@ class UploadService:
         used = {seg.data_prefix for seg in entry.segments}
         parts = await self.store.all_parts(snap.bucket_id, snap.upload_id)
         garbage += [p.segment for p in parts if p.segment.data_prefix not in used]
-        await self.payloads.remove(garbage)
+        await self.payloads.release(garbage)
         await self.store.remove(snap.bucket_id, snap.upload_id)
         return entry
 
@@ -320,7 +320,7 @@ class UploadService:
     async def _reclaim(self, bucket_id: str, key: str, upload_id: str) -> None:
         await self.registry.remove(bucket_id, key, upload_id)
         parts = await self.store.all_parts(bucket_id, upload_id)
-        await self.payloads.remove([p.segment for p in parts])
+        await self.payloads.release([p.segment for p in parts])
         await self.store.remove(bucket_id, upload_id)
 
     # -- listing and reading ------------------------------------------------------

@@ -160,7 +160,7 @@ class ObjectService:
             await writer.discard()
             raise
         if old is not None:
-            await self.payloads.remove(old.segments)
+            await self.payloads.release(old.segments)
         return entry
 
     def chunked_factory(self, bucket: str, data_prefix: str) -> ChunkedFactory | None:
@@ -256,7 +256,7 @@ class ObjectService:
 
         old = await self._with_bucket(bucket, remove)
         if old is not None:
-            await self.payloads.remove(old.segments)
+            await self.payloads.release(old.segments)
         return old
 
     async def delete_many(

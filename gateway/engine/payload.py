@@ -19,6 +19,7 @@ from gateway.engine import layout
 from gateway.engine.chunked import ChunkedPayloads, ChunkedWriter
 from gateway.engine.errors import BadDigest, EntityTooLarge, IncompleteBody
 from gateway.engine.records import Segment
+from gateway.engine.release_queue import ReleaseQueue
 from storage import ObjectNotFound, Pool
 
 # Hash pieces at least this large off the event loop; smaller ones are cheaper inline.
@@ -166,6 +167,15 @@ class PayloadStore:
 
     data: Pool
     chunked: ChunkedPayloads | None = None
+    # Large releases go through the durable queue (gateway.engine.release_queue).
+    queue: ReleaseQueue | None = None
+
+    async def release(self, segments: list[Segment]) -> None:
+        """Release what a committed change made garbage: inline, or queued when large."""
+        if self.queue is None:
+            await self.remove(segments)
+        else:
+            await self.queue.release(segments)
 
     async def read(self, segments: list[Segment], start: int, end: int) -> AsyncIterator[bytes]:
         base = 0

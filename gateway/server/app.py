@@ -49,6 +49,7 @@ def make_engine(settings: Settings, metrics: GatewayMetrics | None = None) -> Ob
                 settings.chunk_min_size, settings.chunk_avg_size, settings.chunk_max_size
             ),
             compression_min_saving=settings.compression_min_saving,
+            release_inline_bytes=settings.release_inline_bytes,
             bucket_dedupe={
                 name: BucketDedupe(bool(doc.get("enabled", True)), doc.get("compression_level"))
                 for name, doc in settings.bucket_dedupe.items()
@@ -107,7 +108,9 @@ def build_app(settings: Settings) -> web.Application:
         await engine.backend.connect()
         await engine.prepare()
         collector = start_collector(engine, settings.gc_interval_seconds)
+        engine.releases.start()  # releases queued by a process that stopped before them
         yield
+        await engine.releases.stop()
         if collector is not None:
             collector.cancel()
             with contextlib.suppress(asyncio.CancelledError):

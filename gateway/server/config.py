@@ -44,6 +44,9 @@ class Settings:
     chunk_avg_size: int = 24 * 1024
     chunk_max_size: int = 128 * 1024
     compression_min_saving: float = 0.03
+    # Overwritten or deleted payloads above this size are released in the
+    # background through a durable queue (the request does not wait for it).
+    release_inline_bytes: int = 64 * 1024 * 1024
     # Per bucket: {name: {enabled: bool, compression_level: int}}; a policy set
     # with `atonix-cli bucket set-dedupe` (stored with the bucket) wins.
     bucket_dedupe: dict[str, dict[str, Any]] = field(default_factory=dict)
