@@ -10,12 +10,12 @@ included) and every authenticated user (AuthenticatedUsers).
 How a grant maps onto operations, as AWS maps ACL permissions to actions:
 
 * READ on a bucket: listing it (objects, versions, multipart uploads) and
-  HeadBucket. As a simplification clients expect, it also lets the grantee
-  read the bucket's objects (GET/HEAD), which AWS would leave to each
-  object's own ACL.
+  HeadBucket. It does not extend to the bucket's objects: as in AWS, each
+  object's own ACL decides who may read it.
 * WRITE on a bucket: creating, overwriting and deleting its objects, every
   step of a multipart upload and POST uploads.
-* READ on an object: GET/HEAD of that object, even in a private bucket.
+* READ on an object: GET/HEAD of that object, in any bucket, private ones
+  included.
 
 Everything else (ACLs, tagging, configurations, attributes, location,
 deleting the bucket) stays with the bucket's owner. Every object is owned by
@@ -113,7 +113,7 @@ def is_allowed(
     if operation in BUCKET_WRITE_OPERATIONS:
         return grants_to(caller, bucket_acl, WRITE)
     if operation in OBJECT_READ_OPERATIONS:
-        return grants_to(caller, bucket_acl, READ) or grants_to(caller, object_acl, READ)
+        return grants_to(caller, object_acl, READ)
     return False
 
 

@@ -179,7 +179,7 @@ def test_get_acls(gateway, s3, bucket):
     assert resp["Owner"]["ID"] == "tester"
     assert resp["Grants"] == [
         {
-            "Grantee": {"ID": "tester", "DisplayName": "tester", "Type": "CanonicalUser"},
+            "Grantee": {"ID": "tester", "DisplayName": "Tester", "Type": "CanonicalUser"},
             "Permission": "FULL_CONTROL",
         }
     ]

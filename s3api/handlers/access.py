@@ -16,12 +16,18 @@ from aiohttp import web
 from gateway.engine.errors import NoSuchKey
 from gateway.engine.records import BucketRecord, ObjectEntry
 from s3api import access_policy as policy
+from s3api import xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
 
 BUCKET_ACL_ITEM = "acl"  # the bucket configuration document holding its canned ACL
 OBJECT_ACL_HEADER = "x-atonix-acl"  # the object's canned ACL, kept in ObjectEntry.headers
 _INVITED = "atonix.s3.invited"
+
+
+async def person(ctx: RequestContext, uid: str) -> list[xml.Node]:
+    """The ``ID`` and ``DisplayName`` children of an Owner, Initiator or grantee."""
+    return [("ID", uid), ("DisplayName", await ctx.engine.identities.display_name(uid))]
 
 
 def require_user(ctx: RequestContext) -> str:

@@ -112,9 +112,9 @@ def _grant(grantee: str, permission: str) -> str:
     return f"<Grant>{grantee}<Permission>{permission}</Permission></Grant>"
 
 
-def policy_document(owner: str, canned: str = policy.PRIVATE) -> bytes:
+def policy_document(owner: str, canned: str = policy.PRIVATE, name: str | None = None) -> bytes:
     """The AccessControlPolicy of a resource: its owner's FULL_CONTROL and the ACL's groups."""
-    who = f"<ID>{escape(owner)}</ID><DisplayName>{escape(owner)}</DisplayName>"
+    who = f"<ID>{escape(owner)}</ID><DisplayName>{escape(name or owner)}</DisplayName>"
     grants = [_grant(f'<Grantee xmlns:xsi="{XSI_NS}" xsi:type="CanonicalUser">{who}</Grantee>',
                      "FULL_CONTROL")]
     for uri, permission in sorted(policy.OBJECT_ACLS.get(canned, frozenset())):
@@ -187,7 +187,8 @@ async def _requested_acl(ctx: RequestContext, owner: str, level: str) -> str:
 async def get_bucket_acl(ctx: RequestContext) -> web.StreamResponse:
     record = await owned_bucket(ctx)
     record, canned = await bucket_acl(ctx, record.name)
-    return xml_response(policy_document(record.owner, canned))
+    name = await ctx.engine.identities.display_name(record.owner)
+    return xml_response(policy_document(record.owner, canned, name))
 
 
 async def put_bucket_acl(ctx: RequestContext) -> web.StreamResponse:
@@ -202,7 +203,8 @@ async def get_object_acl(ctx: RequestContext) -> web.StreamResponse:
     record = await owned_bucket(ctx)
     assert ctx.endpoint.key is not None
     entry = await ctx.engine.objects.head(record.name, ctx.endpoint.key)
-    return xml_response(policy_document(record.owner, object_acl(entry)))
+    name = await ctx.engine.identities.display_name(record.owner)
+    return xml_response(policy_document(record.owner, object_acl(entry), name))
 
 
 async def put_object_acl(ctx: RequestContext) -> web.StreamResponse:

@@ -114,8 +114,10 @@ async def list_parts(ctx: RequestContext) -> web.StreamResponse:
     page = await ctx.engine.uploads.list_parts(
         record.name, _key(ctx), _upload_id(ctx), marker, max_parts
     )
+    owner = page.upload.meta.info.owner
+    names = {owner: await ctx.engine.identities.display_name(owner)}
     body = mx.list_parts_result(
-        record.name, page.upload, page.parts, marker, max_parts, page.is_truncated
+        record.name, page.upload, page.parts, marker, max_parts, page.is_truncated, names
     )
     return xml_response(body)
 
@@ -135,7 +137,11 @@ async def list_multipart_uploads(ctx: RequestContext) -> web.StreamResponse:
         page = UploadsPage([], [], False, None, None)
     else:
         page = await ctx.engine.uploads.list_uploads(record.name, query)
-    body = mx.list_uploads_result(record.name, query, page, encode, "encoding-type" in q)
+    names = {
+        uid: await ctx.engine.identities.display_name(uid)
+        for uid in {info.owner for info in page.uploads}
+    }
+    body = mx.list_uploads_result(record.name, query, page, encode, "encoding-type" in q, names)
     return xml_response(body)
 
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from s3api import xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
-from s3api.handlers.access import require_user
+from s3api.handlers.access import person, require_user
 from s3api.responses import xml_response
 
 MAX_BUCKETS = 10000  # the most one page holds, and the page size when none is asked
@@ -78,7 +78,7 @@ async def list_buckets(ctx: RequestContext) -> web.StreamResponse:
     body = xml.render(
         "ListAllMyBucketsResult",
         [
-            ("Owner", [("ID", user), ("DisplayName", user)]),
+            ("Owner", await person(ctx, user)),
             ("Buckets", buckets),
             ("ContinuationToken", encode_token(records[-1].name) if more else None),
             ("Prefix", prefix if "prefix" in q else None),

@@ -39,7 +39,7 @@ def expected(operation, caller, bucket_acl, object_acl) -> bool:
     if operation in p.BUCKET_WRITE_OPERATIONS:
         return bucket_acl == "public-read-write"
     if operation in p.OBJECT_READ_OPERATIONS:
-        return bucket_read or object_read
+        return object_read
     return False
 
 
