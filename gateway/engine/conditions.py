@@ -37,14 +37,18 @@ class WriteCondition:
 
     ``if_match``: bare ETags (or ``*``), one of which the current entry must
     have (a missing key fails with NoSuchKey). ``if_none_match_any``: the key
-    must not exist.
+    must not exist. ``if_none_match``: bare ETags the current entry, if any,
+    must not have.
     """
 
     if_match: tuple[str, ...] | None = None
     if_none_match_any: bool = False
+    if_none_match: tuple[str, ...] = ()
 
     def check(self, current: ObjectEntry | None, key: str) -> None:
         if self.if_none_match_any and current is not None:
+            raise PreconditionFailed(Condition="If-None-Match")
+        if current is not None and etag_matches(self.if_none_match, current.etag):
             raise PreconditionFailed(Condition="If-None-Match")
         if self.if_match is not None:
             if current is None:

@@ -103,14 +103,19 @@ def check_copy_source(headers: Mapping[str, str], entry: ObjectEntry, now: float
 
 
 def write_condition(headers: Mapping[str, str]) -> WriteCondition | None:
-    """The condition of a write; ``If-None-Match`` other than ``*`` is NotImplemented, as AWS."""
+    """The condition of a write.
+
+    ``If-None-Match: *`` (the key must not exist) is what AWS supports; an
+    ETag list there (the current object must not have one of them) is
+    accepted too, as Ceph RGW does.
+    """
     if_match = headers.get("If-Match")
     if_none_match = headers.get("If-None-Match")
     if if_match is None and if_none_match is None:
         return None
-    if if_none_match is not None and if_none_match.strip() != ANY_ETAG:
-        raise S3Error(S3ErrorCode.NotImplemented, Header="If-None-Match")
+    any_etag = if_none_match is not None and if_none_match.strip() == ANY_ETAG
     return WriteCondition(
         if_match=parse_etags(if_match) if if_match is not None else None,
-        if_none_match_any=if_none_match is not None,
+        if_none_match_any=any_etag,
+        if_none_match=() if any_etag or if_none_match is None else parse_etags(if_none_match),
     )
