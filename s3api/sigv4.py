@@ -348,13 +348,16 @@ def _verify_presigned(
     if not re.fullmatch(r"-?\d{1,12}", raw_expires):
         raise query_error("X-Amz-Expires should be a number")
     expires = int(raw_expires)
+    # A lifetime out of range is refused as Ceph RGW refuses it (403), not with AWS's 400:
+    # such a URL never grants access, whatever its signature.
     if expires < 0:
-        raise query_error("X-Amz-Expires must be non-negative")
+        raise s3_error(S3ErrorCode.AccessDenied, "X-Amz-Expires must be non-negative")
     if expires == 0:
-        raise query_error("X-Amz-Expires must be greater than 0")
+        raise s3_error(S3ErrorCode.AccessDenied, "X-Amz-Expires must be greater than 0")
     if expires > MAX_PRESIGN_EXPIRES:
-        raise query_error(
-            f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_PRESIGN_EXPIRES}"
+        raise s3_error(
+            S3ErrorCode.AccessDenied,
+            f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_PRESIGN_EXPIRES}",
         )
     if date != amz_date[:8]:
         raise query_error(

@@ -85,6 +85,13 @@ class ObjectGate:
         return S3Error(S3ErrorCode.AccessDenied)
 
 
+def check_expected_owner(ctx: RequestContext, record: BucketRecord) -> None:
+    """``x-amz-expected-bucket-owner`` naming someone else than the owner: AccessDenied."""
+    expected = ctx.request.headers.get("x-amz-expected-bucket-owner")
+    if expected is not None and expected != record.owner:
+        raise S3Error(S3ErrorCode.AccessDenied)
+
+
 async def readable_bucket(
     ctx: RequestContext, name: str | None = None, operation: str = "GetObject"
 ) -> tuple[BucketRecord, ObjectGate]:
@@ -92,6 +99,7 @@ async def readable_bucket(
     name = name or ctx.endpoint.bucket
     assert name is not None
     record = await ctx.engine.buckets.get(name)
+    check_expected_owner(ctx, record)
     if ctx.user is not None and record.owner == ctx.user:
         return record, ObjectGate(operation, ctx.user, record.owner, None)
     record, acl = await bucket_acl(ctx, name)
@@ -107,6 +115,7 @@ async def owned_bucket(ctx: RequestContext) -> BucketRecord:
     """
     assert ctx.endpoint.bucket is not None
     record = await ctx.engine.buckets.get(ctx.endpoint.bucket)
+    check_expected_owner(ctx, record)
     if ctx.user is not None and record.owner == ctx.user:
         return record
     operation = ctx.endpoint.name

@@ -88,7 +88,8 @@ async def list_objects(ctx: RequestContext) -> web.StreamResponse:
     delimiter = q.get("delimiter", "")
     children: list[xml.Node] = [
         ("Name", record.name),
-        ("Prefix", encode(q.get("prefix", ""))),
+        # Not url-encoded in v1: clients decode Marker and Delimiter there, not Prefix.
+        ("Prefix", q.get("prefix", "")),
         ("Marker", encode(marker)),
         ("MaxKeys", max_keys),
         ("Delimiter", encode(delimiter) if delimiter else None),
@@ -125,7 +126,7 @@ async def list_objects_v2(ctx: RequestContext) -> web.StreamResponse:
     max_keys, encode = _max_keys(q), _encoder(q)
     token = q.get("continuation-token")
     start_after = q.get("start-after", "")
-    cursor = decode_token(token) if token is not None else start_after
+    cursor = decode_token(token) if token else start_after  # an empty token is no token
     page = await _page(ctx, record, max(cursor, start_after), max_keys)
     delimiter = q.get("delimiter", "")
     owner = await person(ctx, record.owner) if q.get("fetch-owner") == "true" else None

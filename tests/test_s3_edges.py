@@ -1,0 +1,86 @@
+"""Edge cases clients and conformance suites check: listing echoes, expected owners,
+stored Content-Encoding, presigned lifetimes."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from tests.test_s3_public_access import anon, error_of, unsigned_client  # noqa: F401
+
+
+def test_v1_prefix_is_echoed_as_sent(s3, bucket):
+    """boto3 asks for url encoding and decodes Marker/Delimiter, not Prefix, in v1."""
+    s3.put_object(Bucket=bucket, Key="a b", Body=b"x")
+    assert s3.list_objects(Bucket=bucket, Prefix="\n")["Prefix"] == "\n"
+    listed = s3.list_objects(Bucket=bucket, Prefix="a b", Marker="\n")
+    assert (listed["Prefix"], listed["Marker"]) == ("a b", "\n")
+    assert [o["Key"] for o in listed["Contents"]] == ["a b"]
+
+
+def test_empty_continuation_token_lists_from_the_start(s3, bucket):
+    for key in ("a", "b"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    listed = s3.list_objects_v2(Bucket=bucket, ContinuationToken="")
+    assert listed["ContinuationToken"] == ""
+    assert [o["Key"] for o in listed["Contents"]] == ["a", "b"]
+
+
+def test_expected_bucket_owner(s3, anon, bucket):  # noqa: F811
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read-write")
+    s3.list_objects(Bucket=bucket, ExpectedBucketOwner="tester")
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x", ExpectedBucketOwner="tester")
+    for call in (
+        lambda: s3.list_objects(Bucket=bucket, ExpectedBucketOwner="someone"),
+        lambda: s3.get_object(Bucket=bucket, Key="k", ExpectedBucketOwner="someone"),
+        lambda: anon.list_objects(Bucket=bucket, ExpectedBucketOwner="testerfoo"),
+        lambda: anon.put_object(Bucket=bucket, Key="n", Body=b"x", ExpectedBucketOwner="x"),
+    ):
+        assert error_of(call) == ("AccessDenied", 403)
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["k"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("gzip", "gzip"),
+        ("deflate, gzip", "deflate, gzip"),
+        ("gzip, aws-chunked", "gzip"),
+        ("aws-chunked, gzip", "gzip"),
+        ("aws-chunked", None),
+        ("aws-chunked, aws-chunked", None),
+    ],
+)
+def test_aws_chunked_is_not_an_object_encoding(s3, bucket, sent, stored):
+    s3.put_object(Bucket=bucket, Key="e", Body=b"x", ContentEncoding=sent)
+    assert s3.head_object(Bucket=bucket, Key="e").get("ContentEncoding") == stored
+
+
+def test_gzip_encoded_bodies_are_stored_as_sent(s3, bucket):
+    data = gzip.compress(b"hello world" * 100)
+    s3.put_object(Bucket=bucket, Key="g", Body=data, ContentEncoding="gzip")
+    got = s3.get_object(Bucket=bucket, Key="g")
+    assert got["ContentEncoding"] == "gzip"
+    assert got["Body"].read() == data
+    s3.put_object(Bucket=bucket, Key="d", Body=b"not deflate at all", ContentEncoding="deflate")
+    assert s3.get_object(Bucket=bucket, Key="d")["Body"].read() == b"not deflate at all"
+
+
+def test_presigned_lifetime_out_of_range_is_denied(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"},
+                                    ExpiresIn=3600)
+    assert requests.get(url, timeout=30).status_code == 200
+    for lifetime in ("0", "-7", "609901"):
+        resp = requests.get(url.replace("X-Amz-Expires=3600", f"X-Amz-Expires={lifetime}"),
+                            timeout=30)
+        assert resp.status_code == 403, lifetime
+
+
+def test_missing_object_in_missing_bucket(s3):
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="no-such-bucket-edges", Key="k")
+    assert e.value.response["Error"]["Code"] == "NoSuchBucket"
