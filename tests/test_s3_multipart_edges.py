@@ -1,0 +1,50 @@
+"""Multipart and service edges: a repeated Complete, anonymous ListBuckets."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from tests.test_s3_public_access import anon, error_of  # noqa: F401
+
+PART = 5 * 1024 * 1024
+
+
+def _upload(s3, bucket: str, key: str, parts: list[bytes]) -> tuple[str, list[dict]]:
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    done = []
+    for number, data in enumerate(parts, 1):
+        etag = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                              Body=data)["ETag"]
+        done.append({"PartNumber": number, "ETag": etag})
+    return upload_id, done
+
+
+def test_complete_again_answers_the_same_object(s3, bucket):
+    upload_id, parts = _upload(s3, bucket, "m", [b"a" * PART, b"tail"])
+    first = s3.complete_multipart_upload(Bucket=bucket, Key="m", UploadId=upload_id,
+                                         MultipartUpload={"Parts": parts})
+    again = s3.complete_multipart_upload(Bucket=bucket, Key="m", UploadId=upload_id,
+                                         MultipartUpload={"Parts": parts})
+    assert again["ETag"] == first["ETag"]
+    assert s3.get_object(Bucket=bucket, Key="m")["ContentLength"] == PART + 4
+    # Once the key holds something else, the old upload is gone for good.
+    s3.put_object(Bucket=bucket, Key="m", Body=b"new")
+    assert error_of(lambda: s3.complete_multipart_upload(
+        Bucket=bucket, Key="m", UploadId=upload_id, MultipartUpload={"Parts": parts}
+    )) == ("NoSuchUpload", 404)
+    # Another upload's id does not complete as this object either.
+    other_id, other_parts = _upload(s3, bucket, "o", [b"x"])
+    s3.complete_multipart_upload(Bucket=bucket, Key="o", UploadId=other_id,
+                                 MultipartUpload={"Parts": other_parts})
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="m", UploadId=other_id,
+                                     MultipartUpload={"Parts": other_parts})
+    assert e.value.response["Error"]["Code"] == "NoSuchUpload"
+
+
+def test_anonymous_list_buckets_is_empty(gateway, s3, anon, bucket):  # noqa: F811
+    assert anon.list_buckets()["Buckets"] == []
+    resp = requests.get(gateway.endpoint + "/", timeout=30)
+    assert resp.status_code == 200 and b"ListAllMyBucketsResult" in resp.content
