@@ -112,3 +112,16 @@ def test_anonymous_form_into_public_read_write_bucket(gateway, s3, bucket):
     s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
     resp = _post(gateway, bucket, {"key": "again.txt"})
     assert (resp.status_code, _code(resp)) == (403, "AccessDenied")
+
+
+def test_form_tagging_field(gateway, s3, bucket):
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read-write")
+    tagging = ("<Tagging><TagSet><Tag><Key>b</Key><Value>2</Value></Tag>"
+               "<Tag><Key>a</Key><Value>1</Value></Tag></TagSet></Tagging>")
+    resp = _post(gateway, bucket, {"key": "tagged", "tagging": tagging})
+    assert resp.status_code == 204, resp.text
+    assert s3.get_object_tagging(Bucket=bucket, Key="tagged")["TagSet"] == [
+        {"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}
+    ]
+    resp = _post(gateway, bucket, {"key": "bad", "tagging": "<Tagging><TagSet>"})
+    assert (resp.status_code, _code(resp)) == (400, "MalformedXML")

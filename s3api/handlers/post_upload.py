@@ -29,6 +29,7 @@ from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.handlers.access import owned_bucket
 from s3api.handlers.acl import check_request_acl, with_object_acl
+from s3api.handlers.tagging import parse_tagging_document
 from s3api.responses import empty, xml_response
 
 PRE_DATA_LIMIT = 20 * 1024
@@ -133,16 +134,18 @@ def _content_md5(fields: dict[str, str]) -> bytes | None:
     return digest
 
 
-def _check_supported(fields: dict[str, str]) -> str | None:
-    """The canned ACL the form asks for; NotImplemented for what is not supported."""
-    if "tagging" in fields:
-        raise S3Error(
-            S3ErrorCode.NotImplemented,
-            "Tagging in a POST upload is not implemented by this gateway yet.",
-        )
+def _canned_acl(fields: dict[str, str]) -> str | None:
+    """The canned ACL the form asks for, if any."""
     if "acl" in fields:
         return check_request_acl({"x-amz-acl": fields["acl"]}, "object")
     return None
+
+
+def _tags(fields: dict[str, str]) -> dict[str, str] | None:
+    """The ``tagging`` field: a Tagging XML document, as PutObjectTagging takes."""
+    if "tagging" not in fields:
+        return None
+    return parse_tagging_document(fields["tagging"].encode())
 
 
 async def _file_body(
@@ -244,7 +247,8 @@ async def post_object(ctx: RequestContext) -> web.StreamResponse:
         post_policy.check_policy(policy, fields, record.name, dt.datetime.now(dt.UTC))
         length_range = policy.length_range
     record = await owned_bucket(ctx)
-    canned = _check_supported(fields)
+    canned = _canned_acl(fields)
+    tags = _tags(fields)
     entry = await ctx.engine.objects.put(
         record.name,
         fields["key"],
@@ -255,6 +259,7 @@ async def post_object(ctx: RequestContext) -> web.StreamResponse:
             user_meta=h.user_metadata(fields),
             headers=with_object_acl(h.stored_headers(fields), canned),
             content_md5=_content_md5(fields),
+            tags=tags,
         ),
     )
     response = _answer(ctx, fields, record.name, fields["key"], entry.etag)
