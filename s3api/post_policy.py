@@ -34,6 +34,9 @@ FIELD_MISSING = (
 # Fields no condition needs to name.
 _EXEMPT = frozenset({"x-amz-signature", "file", "policy", "awsaccesskeyid", "signature"})
 _V2_FIELDS = ("AWSAccessKeyId", "Signature")
+# Field families no condition needs to name either: x-ignore-*, and the file's checksum
+# (x-amz-checksum-*), which is verified against the file itself.
+_UNNAMED_PREFIXES = ("x-ignore-", "x-amz-checksum-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,7 +308,7 @@ def check_policy(
     extra = [
         name
         for name in values
-        if name not in _EXEMPT and name not in covered and not name.startswith("x-ignore-")
+        if name not in _EXEMPT and name not in covered and not name.startswith(_UNNAMED_PREFIXES)
     ]
     if extra:
         raise _denied("Extra input fields: " + ", ".join(extra))

@@ -125,3 +125,23 @@ def test_form_tagging_field(gateway, s3, bucket):
     ]
     resp = _post(gateway, bucket, {"key": "bad", "tagging": "<Tagging><TagSet>"})
     assert (resp.status_code, _code(resp)) == (400, "MalformedXML")
+
+
+def test_form_checksum_field(gateway, s3, bucket):
+    """An x-amz-checksum-* field is the file's checksum: checked, stored, no condition needed."""
+    policy = _policy(bucket)
+    data = b"x" * 1000
+    good = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    resp = _post(gateway, bucket, _form(policy, **{"x-amz-checksum-sha256": good}), data)
+    assert resp.status_code == 204, resp.text
+    head = s3.head_object(Bucket=bucket, Key="up/a.txt", ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == good
+    wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+    resp = _post(gateway, bucket, _form(policy, key="up/b.txt", **{"x-amz-checksum-sha256": wrong}),
+                 data)
+    assert (resp.status_code, _code(resp)) == (400, "BadDigest")
+    resp = _post(gateway, bucket, _form(policy, key="up/c.txt",
+                                        **{"x-amz-checksum-sha256": "sailorjerry"}), data)
+    assert resp.status_code == 400
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert keys == ["up/a.txt"]

@@ -48,3 +48,34 @@ def test_anonymous_list_buckets_is_empty(gateway, s3, anon, bucket):  # noqa: F8
     assert anon.list_buckets()["Buckets"] == []
     resp = requests.get(gateway.endpoint + "/", timeout=30)
     assert resp.status_code == 200 and b"ListAllMyBucketsResult" in resp.content
+
+
+def _checksum_upload(s3, bucket, key, algorithm, kind):
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm=algorithm,
+                                           ChecksumType=kind)["UploadId"]
+    name, parts = "Checksum" + algorithm, []
+    for number, fill in enumerate(b"AB", 1):
+        got = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                             Body=bytes([fill]) * PART, ChecksumAlgorithm=algorithm)
+        parts.append({"PartNumber": number, "ETag": got["ETag"], name: got[name]})
+    return upload_id, name, parts
+
+
+@pytest.mark.parametrize(("algorithm", "kind"), [("SHA256", "COMPOSITE"), ("CRC32", "FULL_OBJECT")])
+def test_complete_names_the_object_checksum(s3, bucket, algorithm, kind):
+    """x-amz-checksum-* on CompleteMultipartUpload is the object's checksum (a composite one
+    with its -N suffix), checked against the parts; it says nothing of the XML body."""
+    upload_id, name, parts = _checksum_upload(s3, bucket, "a", algorithm, kind)
+    expected = s3.complete_multipart_upload(
+        Bucket=bucket, Key="a", UploadId=upload_id, MultipartUpload={"Parts": parts}
+    )[name]
+    upload_id, name, parts = _checksum_upload(s3, bucket, "b", algorithm, kind)
+    assert error_of(lambda: s3.complete_multipart_upload(
+        Bucket=bucket, Key="b", UploadId=upload_id, MultipartUpload={"Parts": parts},
+        **{name: "bad"},
+    )) == ("BadDigest", 400)
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="b", UploadId=upload_id,
+                                        MultipartUpload={"Parts": parts}, **{name: expected})
+    assert (done[name], done["ChecksumType"]) == (expected, kind)
+    head = s3.head_object(Bucket=bucket, Key="b", ChecksumMode="ENABLED")
+    assert head[name] == expected

@@ -23,8 +23,10 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.helpers import parse_mimetype
 
 from gateway.engine.objects import PutRequest
+from s3api import checksums, post_policy, xml
 from s3api import headers as h
-from s3api import post_policy, xml
+from s3api.body import hashed
+from s3api.checksums import ChecksumVerifier
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.handlers.access import owned_bucket
@@ -249,17 +251,20 @@ async def post_object(ctx: RequestContext) -> web.StreamResponse:
     record = await owned_bucket(ctx)
     canned = _canned_acl(fields)
     tags = _tags(fields)
+    # An x-amz-checksum-* field is the file's checksum: verified as it streams, then stored.
+    verifier = ChecksumVerifier(checksums.parse_request(fields), checksums.DEFAULT_ALGORITHM)
     entry = await ctx.engine.objects.put(
         record.name,
         fields["key"],
         PutRequest(
-            body=_file_body(ctx, file_part, length_range),
+            body=hashed(_file_body(ctx, file_part, length_range), verifier),
             size=None,
             content_type=fields.get("content-type"),
             user_meta=h.user_metadata(fields),
             headers=with_object_acl(h.stored_headers(fields), canned),
             content_md5=_content_md5(fields),
             tags=tags,
+            checksums=lambda: verifier.results,
         ),
     )
     response = _answer(ctx, fields, record.name, fields["key"], entry.etag)
