@@ -3,6 +3,7 @@ stored Content-Encoding, presigned lifetimes."""
 
 from __future__ import annotations
 
+import datetime
 import gzip
 
 import pytest
@@ -84,3 +85,38 @@ def test_missing_object_in_missing_bucket(s3):
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket="no-such-bucket-edges", Key="k")
     assert e.value.response["Error"]["Code"] == "NoSuchBucket"
+
+
+def test_delete_conditions_on_mtime_and_size(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"abc")
+    mtime = s3.head_object(Bucket=bucket, Key="k")["LastModified"]
+    long_ago = datetime.datetime(2015, 1, 1)
+    assert error_of(lambda: s3.delete_object(Bucket=bucket, Key="k",
+                                             IfMatchLastModifiedTime=long_ago)) == (
+        "PreconditionFailed", 412)
+    assert error_of(lambda: s3.delete_object(Bucket=bucket, Key="k", IfMatchSize=4)) == (
+        "PreconditionFailed", 412)
+    s3.delete_object(Bucket=bucket, Key="k", IfMatchLastModifiedTime=mtime, IfMatchSize=3)
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+    s3.delete_object(Bucket=bucket, Key="k", IfMatchSize=4)  # gone already: 204
+
+
+def test_delete_objects_entry_conditions(s3, bucket):
+    etag = s3.put_object(Bucket=bucket, Key="a", Body=b"abc")["ETag"]
+    s3.put_object(Bucket=bucket, Key="b", Body=b"abc")
+    mtime = s3.head_object(Bucket=bucket, Key="b")["LastModified"]
+    s3.put_object(Bucket=bucket, Key="c", Body=b"abc")
+    refused = s3.delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": "a", "ETag": '"0000"'},
+        {"Key": "b", "LastModifiedTime": datetime.datetime(2015, 1, 1)},
+        {"Key": "c", "Size": 9},
+    ]})
+    assert [(e["Key"], e["Code"]) for e in refused["Errors"]] == [
+        ("a", "PreconditionFailed"), ("b", "PreconditionFailed"), ("c", "PreconditionFailed")
+    ]
+    done = s3.delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": "a", "ETag": etag}, {"Key": "b", "LastModifiedTime": mtime},
+        {"Key": "c", "Size": 3},
+    ]})
+    assert sorted(d["Key"] for d in done["Deleted"]) == ["a", "b", "c"]
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)

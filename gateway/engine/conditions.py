@@ -57,6 +57,27 @@ class WriteCondition:
                 raise PreconditionFailed(Condition="If-Match")
 
 
+@dataclass(frozen=True, slots=True)
+class DeleteCondition:
+    """What the current entry must be for a delete to go ahead (a missing key passes:
+    it is deleted already). ``if_match``: bare ETags (or ``*``); ``last_modified``: the
+    entry's mtime, to the second; ``size``: its size in bytes."""
+
+    if_match: tuple[str, ...] | None = None
+    last_modified: int | None = None
+    size: int | None = None
+
+    def check(self, current: ObjectEntry | None, key: str) -> None:
+        if current is None:
+            return
+        if self.if_match is not None and not etag_matches(self.if_match, current.etag):
+            raise PreconditionFailed(Condition="If-Match")
+        if self.last_modified is not None and int(current.mtime) != self.last_modified:
+            raise PreconditionFailed(Condition="x-amz-if-match-last-modified-time")
+        if self.size is not None and current.size != self.size:
+            raise PreconditionFailed(Condition="x-amz-if-match-size")
+
+
 class EntryChanged(Exception):
     """The entry changed between the read and the guarded write (retry)."""
 
