@@ -326,6 +326,19 @@ def test_object_attributes_of_a_multipart_object(s3, bucket):
     assert got["ObjectParts"]["TotalPartsCount"] == 2
     assert got["ObjectSize"] == 5 * 1024 * 1024 + 4
     assert got["ETag"].endswith("-2")
+    # The parts are listed (as RGW lists them), paged like ListParts.
+    sizes = [(p["PartNumber"], p["Size"]) for p in got["ObjectParts"]["Parts"]]
+    assert sizes == [(1, 5 * 1024 * 1024), (2, 4)]
+    assert got["ObjectParts"]["IsTruncated"] is False
+    page = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=ALL, MaxParts=1)
+    parts_page = page["ObjectParts"]
+    assert (parts_page["MaxParts"], parts_page["IsTruncated"]) == (1, True)
+    assert parts_page["NextPartNumberMarker"] == 1
+    assert [p["PartNumber"] for p in parts_page["Parts"]] == [1]
+    rest = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=ALL,
+                                    PartNumberMarker=1)["ObjectParts"]
+    assert (rest["PartNumberMarker"], rest["IsTruncated"]) == (1, False)
+    assert [p["PartNumber"] for p in rest["Parts"]] == [2]
 
 
 @pytest.mark.parametrize(
