@@ -120,3 +120,19 @@ def test_delete_objects_entry_conditions(s3, bucket):
     ]})
     assert sorted(d["Key"] for d in done["Deleted"]) == ["a", "b", "c"]
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+
+
+def test_allow_unordered_listing(gateway, s3, bucket):
+    """RGW's allow-unordered: accepted (our listings are ordered anyway), not with a
+    delimiter."""
+    for key in ("b", "a/x", "c"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    client = gateway.client()
+    client.meta.events.register(
+        "before-call.s3.ListObjects",
+        lambda params, **kw: params.__setitem__("url", params["url"] + "&allow-unordered=true"),
+    )
+    listed = client.list_objects(Bucket=bucket)["Contents"]
+    assert [o["Key"] for o in listed] == ["a/x", "b", "c"]
+    assert error_of(lambda: client.list_objects(Bucket=bucket, Delimiter="/")) == (
+        "InvalidArgument", 400)

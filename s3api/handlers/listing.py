@@ -70,8 +70,21 @@ def _contents(page: ListPage, encode, owner: list[xml.Node] | None) -> list[xml.
     return nodes
 
 
+def _check_unordered(query) -> None:
+    """``allow-unordered=true`` (a Ceph RGW extension; our listings are always ordered,
+    which satisfies it) cannot be combined with a delimiter, as RGW refuses."""
+    if query.get("allow-unordered", "").lower() == "true" and query.get("delimiter"):
+        raise S3Error(
+            S3ErrorCode.InvalidArgument,
+            "allow-unordered cannot be used with a delimiter",
+            ArgumentName="allow-unordered",
+            ArgumentValue=query["allow-unordered"],
+        )
+
+
 async def _page(ctx: RequestContext, record: BucketRecord, start_after: str, max_keys: int):
     q = ctx.endpoint.query
+    _check_unordered(q)
     if max_keys == 0:
         return ListPage([], [], False, None)
     return await ctx.engine.objects.list(
