@@ -119,7 +119,10 @@ async def owned_bucket(ctx: RequestContext) -> BucketRecord:
     if ctx.user is not None and record.owner == ctx.user:
         return record
     operation = ctx.endpoint.name
-    if operation in policy.BUCKET_READ_OPERATIONS | policy.BUCKET_WRITE_OPERATIONS:
+    if (
+        operation in policy.BUCKET_READ_OPERATIONS | policy.BUCKET_WRITE_OPERATIONS
+        or operation in policy.BUCKET_ACP_OPERATIONS
+    ):
         record, acl = await bucket_acl(ctx, record.name)
         if policy.is_allowed(operation, ctx.user, record.owner, acl):
             await invite_body(ctx.request)
