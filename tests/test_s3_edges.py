@@ -136,3 +136,14 @@ def test_allow_unordered_listing(gateway, s3, bucket):
     assert [o["Key"] for o in listed] == ["a/x", "b", "c"]
     assert error_of(lambda: client.list_objects(Bucket=bucket, Delimiter="/")) == (
         "InvalidArgument", 400)
+
+
+@pytest.mark.parametrize("expect", ["200", ""])
+def test_unknown_expect_values_are_ignored(gateway, s3, bucket, expect):
+    client = gateway.client()
+    client.meta.events.register(
+        "before-call.s3.PutObject",
+        lambda params, **kw: params["headers"].update({"Expect": expect}),
+    )
+    client.put_object(Bucket=bucket, Key="k", Body=b"body")
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"body"
