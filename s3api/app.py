@@ -46,6 +46,9 @@ async def _defer_continue(request: web.Request) -> None:
     """
 
 
+_OBJECT_READS = frozenset({"GetObject", "HeadObject"})
+
+
 class _NullObserver:
     def observe(self, operation, status, seconds, bytes_in, bytes_out) -> None:
         pass
@@ -102,6 +105,9 @@ class S3Frontend:
         if err.code is S3ErrorCode.InternalError:
             log.exception("internal error in %s (request %s)", ctx.endpoint.name, ctx.request_id)
         headers: dict[str, str] = {}
+        if err.code is S3ErrorCode.NoSuchKey and ctx.endpoint.name in _OBJECT_READS:
+            # No version of ours is a delete marker (Ceph RGW says so on every miss).
+            headers["x-amz-delete-marker"] = "false"
         if ctx.request.method == "HEAD":
             # A HEAD answer carries no body; the status alone tells the client.
             return web.Response(status=err.status, headers=headers)

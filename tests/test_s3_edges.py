@@ -147,3 +147,21 @@ def test_unknown_expect_values_are_ignored(gateway, s3, bucket, expect):
     )
     client.put_object(Bucket=bucket, Key="k", Body=b"body")
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"body"
+
+
+def test_head_bucket_read_stats(s3, bucket):
+    """Ceph RGW's read-stats extension of HeadBucket: object count and bytes."""
+    s3.meta.events.register(
+        "request-created.s3.HeadBucket",
+        lambda request, **kw: request.params.__setitem__("read-stats", "true"),
+    )
+    for key in ("foo", "bar", "bazz"):
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    headers = s3.head_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPHeaders"]
+    assert (headers["x-rgw-object-count"], headers["x-rgw-bytes-used"]) == ("3", "10")
+
+
+def test_missing_object_says_it_is_no_delete_marker(s3, bucket):
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="gone")
+    assert e.value.response["ResponseMetadata"]["HTTPHeaders"]["x-amz-delete-marker"] == "false"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.engine.errors import BucketAlreadyOwnedByYou
+from gateway.engine.maintenance import bucket_entries
 from s3api import xml
 from s3api.access_policy import PRIVATE
 from s3api.body import read_small_body
@@ -44,9 +45,24 @@ async def create_bucket(ctx: RequestContext) -> web.StreamResponse:
     return empty(headers={"Location": "/" + ctx.endpoint.bucket})
 
 
+MAX_BUCKETS_PER_USER = 1000  # reported by read-stats (no quota is enforced)
+
+
 async def head_bucket(ctx: RequestContext) -> web.StreamResponse:
     record = await owned_bucket(ctx)
-    return empty(headers={"x-amz-bucket-region": record.region})
+    headers = {"x-amz-bucket-region": record.region}
+    if ctx.endpoint.query.get("read-stats") == "true":
+        # Ceph RGW's extension: the bucket's object count and bytes (a walk of its index).
+        count = size = 0
+        async for entry in bucket_entries(ctx.engine, record):
+            count += 1
+            size += entry.size
+        headers.update({
+            "X-RGW-Object-Count": str(count),
+            "X-RGW-Bytes-Used": str(size),
+            "X-RGW-Quota-Max-Buckets": str(MAX_BUCKETS_PER_USER),
+        })
+    return empty(headers=headers)
 
 
 async def delete_bucket(ctx: RequestContext) -> web.StreamResponse:
