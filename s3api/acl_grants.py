@@ -39,14 +39,14 @@ def _malformed() -> S3Error:
 
 
 def grants_of(acl: str | None, owner: str) -> list[Grant]:
-    """Every grant of an ACL: a canned one's owner FULL_CONTROL and groups, or its own list."""
+    """Every grant of an ACL: a canned one's groups then its owner's FULL_CONTROL (the order
+    Ceph RGW lists them in), or its own list as set."""
     explicit = policy.decode_grants(acl)
     if explicit is not None:
         return list(explicit)
     canned = policy.OBJECT_ACLS.get(acl or policy.PRIVATE, frozenset())
-    return [(USER, owner, policy.FULL_CONTROL)] + [
-        (GROUP, uri, permission) for uri, permission in sorted(canned)
-    ]
+    groups: list[Grant] = [(GROUP, uri, permission) for uri, permission in sorted(canned)]
+    return [*groups, (USER, owner, policy.FULL_CONTROL)]
 
 
 def to_acl(grants: Sequence[Grant], owner: str, level: str) -> str:

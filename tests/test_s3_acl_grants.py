@@ -139,3 +139,32 @@ def test_object_grants(s3, bucket, grantee):
     assert other.get_object_acl(Bucket=bucket, Key="k")["Owner"] == OWNER
     assert error_of(lambda: other.get_object(Bucket=bucket, Key="k"))[1] == 403
     assert error_of(lambda: other.put_object_acl(Bucket=bucket, Key="k", ACL="private"))[1] == 403
+
+
+def test_objects_written_by_another_user(s3, bucket, grantee):
+    """Another user's object keeps its writer's full control; bucket-owner-* add the owner."""
+    uid, other = grantee
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read-write")
+    other.put_object(Bucket=bucket, Key="theirs", Body=b"mine")
+    assert other.get_object(Bucket=bucket, Key="theirs")["Body"].read() == b"mine"
+    assert other.get_object_acl(Bucket=bucket, Key="theirs")["Grants"] == [
+        shown(uid, "FULL_CONTROL")
+    ]
+    for canned, permission in (("bucket-owner-read", "READ"),
+                               ("bucket-owner-full-control", "FULL_CONTROL")):
+        other.put_object(Bucket=bucket, Key="theirs", Body=b"x", ACL=canned)
+        assert other.get_object_acl(Bucket=bucket, Key="theirs")["Grants"] == [
+            shown(uid, "FULL_CONTROL"),
+            {"Grantee": {**OWNER, "Type": "CanonicalUser"}, "Permission": permission},
+        ]
+    other.put_object(Bucket=bucket, Key="open", Body=b"x", ACL="public-read")
+    grants = other.get_object_acl(Bucket=bucket, Key="open")["Grants"]
+    assert [g["Permission"] for g in grants] == ["READ", "FULL_CONTROL"]
+
+
+def test_canned_grants_list_groups_first(s3, bucket):
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read-write")
+    grants = s3.get_bucket_acl(Bucket=bucket)["Grants"]
+    assert [(g["Grantee"]["Type"], g["Permission"]) for g in grants] == [
+        ("Group", "READ"), ("Group", "WRITE"), ("CanonicalUser", "FULL_CONTROL")
+    ]

@@ -59,12 +59,25 @@ def _table(level: str) -> Mapping[str, policy.Grants]:
     return policy.BUCKET_ACLS if level == "bucket" else policy.OBJECT_ACLS
 
 
-def check_request_acl(headers: Mapping[str, str], level: str = "bucket") -> str | None:
+def check_request_acl(
+    headers: Mapping[str, str],
+    level: str = "bucket",
+    *,
+    writer: str | None = None,
+    bucket_owner: str | None = None,
+) -> str | None:
     """The ACL ``x-amz-acl`` / ``x-amz-grant-*`` of a create or put ask for, if any.
 
     Returns the ACL to store (``level`` is ``bucket`` or ``object``): a canned
-    name, or the header grants; unknown canned names are InvalidArgument.
+    name, or the header grants; unknown canned names are InvalidArgument. An
+    object written by another user than the bucket's owner (``writer``) gets
+    the canned ACL's grants with the writer in the owner's place, so it keeps
+    full control of what it wrote (``bucket-owner-*`` then grant the bucket's
+    owner READ or FULL_CONTROL too).
     """
+    if level == "object" and writer is not None and writer != bucket_owner:
+        assert bucket_owner is not None
+        return _written_by_another(headers, writer, bucket_owner)
     canned = headers.get("x-amz-acl")
     grants = acl_grants.header_grants(headers)
     if canned is not None:
@@ -86,6 +99,19 @@ def check_request_acl(headers: Mapping[str, str], level: str = "bucket") -> str 
     if grants is not None:
         return policy.encode_grants(grants)
     return None
+
+
+def _written_by_another(headers: Mapping[str, str], writer: str, bucket_owner: str) -> str:
+    acl = check_request_acl(headers, "object")
+    if policy.decode_grants(acl) is not None:
+        assert acl is not None
+        return acl  # header grants are exactly what was asked
+    canned = headers.get("x-amz-acl", policy.PRIVATE)
+    grants = acl_grants.grants_of(acl, writer)
+    extra = {"bucket-owner-read": policy.READ, "bucket-owner-full-control": policy.FULL_CONTROL}
+    if canned in extra:
+        grants.append((USER, bucket_owner, extra[canned]))
+    return policy.encode_grants(grants)
 
 
 def with_object_acl(headers: Mapping[str, str], canned: str | None) -> dict[str, str]:

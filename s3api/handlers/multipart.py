@@ -39,7 +39,7 @@ async def create_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
     headers = ctx.request.headers
     stored = with_object_acl(
         h.stored_headers({k.lower(): v for k, v in headers.items()}),
-        check_request_acl(headers, "object"),
+        check_request_acl(headers, "object", writer=ctx.user, bucket_owner=record.owner),
     )
     storage_class = mx.storage_class(headers)
     if storage_class != "STANDARD":

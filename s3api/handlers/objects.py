@@ -45,7 +45,7 @@ async def put_object(ctx: RequestContext) -> web.StreamResponse:
     headers = ctx.request.headers
     condition = write_condition(headers)
     tags = parse_tagging_header(headers.get("x-amz-tagging"))
-    canned = check_request_acl(headers, "object")
+    canned = check_request_acl(headers, "object", writer=ctx.user, bucket_owner=record.owner)
     md5 = content_md5(ctx)
     body = open_body(ctx, default_checksum=checksums.DEFAULT_ALGORITHM)
     entry = await ctx.engine.objects.put(

@@ -136,11 +136,10 @@ def _content_md5(fields: dict[str, str]) -> bytes | None:
     return digest
 
 
-def _canned_acl(fields: dict[str, str]) -> str | None:
-    """The canned ACL the form asks for, if any."""
-    if "acl" in fields:
-        return check_request_acl({"x-amz-acl": fields["acl"]}, "object")
-    return None
+def _canned_acl(fields: dict[str, str], writer: str | None, bucket_owner: str) -> str | None:
+    """The ACL the form asks for (its ``acl`` field), as the writer keeps it."""
+    asked = {"x-amz-acl": fields["acl"]} if "acl" in fields else {}
+    return check_request_acl(asked, "object", writer=writer, bucket_owner=bucket_owner)
 
 
 def _tags(fields: dict[str, str]) -> dict[str, str] | None:
@@ -249,7 +248,7 @@ async def post_object(ctx: RequestContext) -> web.StreamResponse:
         post_policy.check_policy(policy, fields, record.name, dt.datetime.now(dt.UTC))
         length_range = policy.length_range
     record = await owned_bucket(ctx)
-    canned = _canned_acl(fields)
+    canned = _canned_acl(fields, ctx.user, record.owner)
     tags = _tags(fields)
     # An x-amz-checksum-* field is the file's checksum: verified as it streams, then stored.
     verifier = ChecksumVerifier(checksums.parse_request(fields), checksums.DEFAULT_ALGORITHM)
