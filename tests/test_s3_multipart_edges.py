@@ -79,3 +79,24 @@ def test_complete_names_the_object_checksum(s3, bucket, algorithm, kind):
     assert (done[name], done["ChecksumType"]) == (expected, kind)
     head = s3.head_object(Bucket=bucket, Key="b", ChecksumMode="ENABLED")
     assert head[name] == expected
+
+
+def test_part_named_twice_in_a_row_counts_once(s3, bucket):
+    """As RGW: the later mention wins (a part re-sent while the first send was still on its
+    way is listed twice by clients that record both answers)."""
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="m")["UploadId"]
+    first = s3.upload_part(Bucket=bucket, Key="m", UploadId=upload_id, PartNumber=1,
+                           Body=b"B" * 8)["ETag"]
+    again = s3.upload_part(Bucket=bucket, Key="m", UploadId=upload_id, PartNumber=1,
+                           Body=b"A" * 8)["ETag"]
+    assert error_of(lambda: s3.complete_multipart_upload(
+        Bucket=bucket, Key="m", UploadId=upload_id,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": again},
+                                   {"PartNumber": 1, "ETag": first}]},
+    )) == ("InvalidPart", 400)  # the later mention names the replaced part
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key="m", UploadId=upload_id,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": first},
+                                   {"PartNumber": 1, "ETag": again}]},
+    )
+    assert s3.get_object(Bucket=bucket, Key="m")["Body"].read() == b"A" * 8

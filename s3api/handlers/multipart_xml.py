@@ -123,7 +123,11 @@ def parse_complete(body: bytes) -> list[CompletedPart]:
             for alg in checksums.ALGORITHMS
             if (value := xml.child_text(elem, checksums.element_name(alg))) is not None
         }
-        parts.append(CompletedPart(int(number), etag.strip(), named))
+        part = CompletedPart(int(number), etag.strip(), named)
+        if parts and parts[-1].number == part.number:
+            parts[-1] = part  # named again right away: the later mention counts (as RGW)
+        else:
+            parts.append(part)
     if not parts:
         raise S3Error(S3ErrorCode.MalformedXML)
     return parts
