@@ -10,26 +10,33 @@ included) and every authenticated user (AuthenticatedUsers).
 How a grant maps onto operations, as AWS maps ACL permissions to actions:
 
 * READ on a bucket: listing it (objects, versions, multipart uploads) and
-  HeadBucket. As a simplification clients expect, it also lets the grantee
-  read the bucket's objects (GET/HEAD), which AWS would leave to each
-  object's own ACL.
+  HeadBucket. It does not extend to the bucket's objects: as in AWS, each
+  object's own ACL decides who may read it.
 * WRITE on a bucket: creating, overwriting and deleting its objects, every
   step of a multipart upload and POST uploads.
-* READ on an object: GET/HEAD of that object, even in a private bucket.
+* READ on an object: GET/HEAD of that object, in any bucket, private ones
+  included.
 
-Everything else (ACLs, tagging, configurations, attributes, location,
-deleting the bucket) stays with the bucket's owner. Every object is owned by
+* READ_ACP / WRITE_ACP: reading / replacing the ACL they are granted on
+  (a bucket's or an object's); FULL_CONTROL is all of the above.
+
+Besides the canned ACLs, an ACL may hold any grants to users and groups
+(``encode_grants``: a JSON list of [kind, grantee, permission]; see
+``s3api.acl_grants``). Everything else (tagging, configurations,
+attributes, location, deleting the bucket) stays with the bucket's owner. Every object is owned by
 its bucket's owner, even one written anonymously into a public-read-write
 bucket, so the ``bucket-owner-*`` ACLs grant nothing beyond ``private``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
 READ, WRITE = "READ", "WRITE"
+READ_ACP, WRITE_ACP, FULL_CONTROL = "READ_ACP", "WRITE_ACP", "FULL_CONTROL"
 PRIVATE = "private"
 
 Grants = frozenset[tuple[str, str]]  # (group URI, permission)
@@ -70,6 +77,21 @@ BUCKET_WRITE_OPERATIONS = frozenset(
     }
 )
 OBJECT_READ_OPERATIONS = frozenset({"GetObject", "HeadObject"})
+# Operations on an ACL itself, and the permission each needs on the ACL's resource.
+BUCKET_ACP_OPERATIONS: Mapping[str, str] = {"GetBucketAcl": READ_ACP, "PutBucketAcl": WRITE_ACP}
+OBJECT_ACP_OPERATIONS: Mapping[str, str] = {"GetObjectAcl": READ_ACP, "PutObjectAcl": WRITE_ACP}
+
+
+def encode_grants(grants: Sequence[tuple[str, str, str]]) -> str:
+    """An ACL of explicit grants, (kind, grantee, permission) each, as kept."""
+    return json.dumps([list(g) for g in grants], separators=(",", ":"))
+
+
+def decode_grants(acl: str | None) -> list[tuple[str, str, str]] | None:
+    """The explicit grants of an ACL; None for a canned ACL (or none)."""
+    if not acl or not acl.startswith("["):
+        return None
+    return [(str(k), str(w), str(p)) for k, w, p in json.loads(acl)]
 
 
 def effective_acl(canned: str, level: str) -> str:
@@ -89,9 +111,18 @@ def _groups(caller: str | None) -> tuple[str, ...]:
 
 
 def grants_to(caller: str | None, acl: str | None, permission: str) -> bool:
-    """Whether the canned ACL ``acl`` (None: private) grants ``permission`` to ``caller``."""
-    given = OBJECT_ACLS.get(acl or PRIVATE, frozenset())  # a superset of BUCKET_ACLS
-    return any((group, permission) in given for group in _groups(caller))
+    """Whether the ACL ``acl`` (None: private) grants ``permission`` to ``caller``."""
+    explicit = decode_grants(acl)
+    if explicit is None:
+        given = OBJECT_ACLS.get(acl or PRIVATE, frozenset())  # a superset of BUCKET_ACLS
+        return any((group, permission) in given for group in _groups(caller))
+    groups = _groups(caller)
+    for kind, who, granted in explicit:
+        if granted not in (permission, FULL_CONTROL):
+            continue
+        if (kind == "group" and who in groups) or (kind == "user" and who == caller):
+            return True
+    return False
 
 
 def is_allowed(
@@ -113,7 +144,11 @@ def is_allowed(
     if operation in BUCKET_WRITE_OPERATIONS:
         return grants_to(caller, bucket_acl, WRITE)
     if operation in OBJECT_READ_OPERATIONS:
-        return grants_to(caller, bucket_acl, READ) or grants_to(caller, object_acl, READ)
+        return grants_to(caller, object_acl, READ)
+    if operation in BUCKET_ACP_OPERATIONS:
+        return grants_to(caller, bucket_acl, BUCKET_ACP_OPERATIONS[operation])
+    if operation in OBJECT_ACP_OPERATIONS:
+        return grants_to(caller, object_acl, OBJECT_ACP_OPERATIONS[operation])
     return False
 
 

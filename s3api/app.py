@@ -41,11 +41,12 @@ async def _defer_continue(request: web.Request) -> None:
     """Hold back ``100 Continue`` until the request is admitted (see ``invite_body``).
 
     aiohttp's default answers 100 before any handler runs, so a client would
-    send a whole body only to be refused; S3 refuses first.
+    send a whole body only to be refused; S3 refuses first. Any other Expect
+    value is ignored, as S3 (and Ceph RGW) ignore it: aiohttp's 417 is not S3's.
     """
-    expect = request.headers.get("Expect", "")
-    if expect and expect.lower() != "100-continue":
-        raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
+
+
+_OBJECT_READS = frozenset({"GetObject", "HeadObject"})
 
 
 class _NullObserver:
@@ -104,6 +105,9 @@ class S3Frontend:
         if err.code is S3ErrorCode.InternalError:
             log.exception("internal error in %s (request %s)", ctx.endpoint.name, ctx.request_id)
         headers: dict[str, str] = {}
+        if err.code is S3ErrorCode.NoSuchKey and ctx.endpoint.name in _OBJECT_READS:
+            # No version of ours is a delete marker (Ceph RGW says so on every miss).
+            headers["x-amz-delete-marker"] = "false"
         if ctx.request.method == "HEAD":
             # A HEAD answer carries no body; the status alone tells the client.
             return web.Response(status=err.status, headers=headers)

@@ -161,15 +161,22 @@ async def hashed(
     verifier.finish(trailers())
 
 
-async def read_small_body(ctx: RequestContext, limit: int = MAX_SMALL_BODY) -> bytes:
+async def read_small_body(
+    ctx: RequestContext, limit: int = MAX_SMALL_BODY, *, checksums_describe_body: bool = True
+) -> bytes:
     """A whole (configuration) body, verified like any other, at most ``limit`` bytes.
 
     Content-MD5 is checked here too: S3 verifies it on every request that has one.
+    ``checksums_describe_body=False``: the request's ``x-amz-checksum-*`` headers
+    are about something else (CompleteMultipartUpload: the object), not this body.
     """
     md5 = content_md5(ctx)
     if not ctx.request.can_read_body:
         return b""
-    stream, _ = request_body(ctx)
+    if checksums_describe_body:
+        stream, _ = request_body(ctx)
+    else:
+        stream, _, _ = _decoded_body(ctx)
     out = bytearray()
     async for piece in stream:
         out += piece

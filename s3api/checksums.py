@@ -268,7 +268,11 @@ def parse_request(headers: Mapping[str, str]) -> ChecksumRequest | None:
     if values:
         algorithm, value = values[0]
         if decode_value(algorithm, value) is None:
-            raise _invalid(f"Value for {header_name(algorithm)} header is invalid.")
+            # Not a digest at all, so it cannot match: BadDigest, as Ceph RGW answers
+            # (AWS says InvalidRequest; both are 400).
+            raise S3Error(
+                S3ErrorCode.BadDigest, f"Value for {header_name(algorithm)} header is invalid."
+            )
         found = ChecksumRequest(algorithm, value)
     elif trailed:
         found = ChecksumRequest(trailed[0], trailer=True)

@@ -142,6 +142,9 @@ class S3ErrorCode(Enum):
         "Check your key and signing method.",
     )
     UnexpectedContent = (400, "This request does not support content")
+    UnresolvableGrantByEmailAddress = (
+        400, "The e-mail address you provided does not match any account on record.",
+    )
     XAmzContentSHA256Mismatch = (
         400,
         "The provided 'x-amz-content-sha256' header does not match what was computed.",

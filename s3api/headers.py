@@ -63,7 +63,17 @@ def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {h: headers[h] for h in STORED_HEADERS if h in headers}
+    """The headers kept with an object; ``aws-chunked`` (the request's framing, not the
+    object's encoding) is dropped from Content-Encoding, and with it an emptied header."""
+    out = {h: headers[h] for h in STORED_HEADERS if h in headers}
+    if "content-encoding" in out:
+        codings = [c.strip() for c in out["content-encoding"].split(",")]
+        kept = [c for c in codings if c and c.lower() != "aws-chunked"]
+        if kept:
+            out["content-encoding"] = ", ".join(kept)
+        else:
+            del out["content-encoding"]
+    return out
 
 
 def object_headers(entry: ObjectEntry) -> dict[str, str]:

@@ -2,7 +2,9 @@
 
 A form POST carries no signed request; it carries a base64 JSON *policy*
 (expiration + conditions on the form fields) and ``x-amz-signature``, the
-SigV4 HMAC of that base64 text under the signing key of ``x-amz-credential``.
+SigV4 HMAC of that base64 text under the signing key of ``x-amz-credential``,
+or (the older form S3 still accepts) ``AWSAccessKeyId`` and ``signature``,
+the base64 HMAC-SHA1 of the policy text under the secret key itself.
 The checks run in S3's order: required fields, signature (over the policy as
 received), policy syntax (InvalidPolicyDocument), expiration, conditions,
 uncovered fields. ``content-length-range`` is enforced while the file streams.
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,7 +24,7 @@ from datetime import UTC, datetime
 
 from s3api import sigv4_canonical as canon
 from s3api.errors import S3Error, S3ErrorCode
-from s3api.sigv4_parse import SIGV2_NOT_SUPPORTED, parse_amz_date, parse_credential
+from s3api.sigv4_parse import parse_amz_date, parse_credential
 
 SERVICE = "s3"
 FIELD_MISSING = (
@@ -28,7 +32,11 @@ FIELD_MISSING = (
     "If it is specified, please check the order of the fields."
 )
 # Fields no condition needs to name.
-_EXEMPT = frozenset({"x-amz-signature", "file", "policy"})
+_EXEMPT = frozenset({"x-amz-signature", "file", "policy", "awsaccesskeyid", "signature"})
+_V2_FIELDS = ("AWSAccessKeyId", "Signature")
+# Field families no condition needs to name either: x-ignore-*, and the file's checksum
+# (x-amz-checksum-*), which is verified against the file itself.
+_UNNAMED_PREFIXES = ("x-ignore-", "x-amz-checksum-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +72,23 @@ def missing_field(name: str) -> S3Error:
     )
 
 
+def is_v2_form(fields: Mapping[str, str]) -> bool:
+    """Whether the form is signed the older way (``AWSAccessKeyId`` + ``signature``)."""
+    return any(name.lower() in fields for name in _V2_FIELDS)
+
+
+def access_key_of(fields: Mapping[str, str], region: str) -> str:
+    """The access key that claims to have signed the form; S3's errors for missing fields."""
+    if is_v2_form(fields):
+        for name in _V2_FIELDS:
+            if name.lower() not in fields:
+                raise missing_field(name)
+        return fields["awsaccesskeyid"]
+    return credential_of(fields, region)[0]
+
+
 def credential_of(fields: Mapping[str, str], region: str) -> tuple[str, str, str]:
     """(access key, credential date, credential region) of a SigV4 form; S3's errors if not."""
-    if "awsaccesskeyid" in fields or "signature" in fields:
-        raise S3Error(S3ErrorCode.InvalidRequest, SIGV2_NOT_SUPPORTED)
     for name in ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Signature"):
         if name.lower() not in fields:
             raise missing_field(name)
@@ -107,18 +128,32 @@ def credential_of(fields: Mapping[str, str], region: str) -> tuple[str, str, str
     return access_key, date, cred_region
 
 
+def _v2_signature(secret: str, policy: str) -> str:
+    digest = hmac.new(secret.encode(), policy.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
 def verify_signature(
     fields: Mapping[str, str], region: str, lookup_secret: Callable[[str], str | None]
 ) -> str:
-    """Check ``x-amz-signature`` over the policy text; the access key that signed it."""
-    access_key, date, cred_region = credential_of(fields, region)
+    """Check the form's signature over the policy text; the access key that signed it."""
+    if is_v2_form(fields):
+        access_key = access_key_of(fields, region)
+        date = cred_region = ""
+    else:
+        access_key, date, cred_region = credential_of(fields, region)
     secret = lookup_secret(access_key)
     if secret is None:
         raise S3Error(S3ErrorCode.InvalidAccessKeyId, AWSAccessKeyId=access_key)
     policy = fields["policy"]
-    key = canon.signing_key(secret, date, cred_region, SERVICE)
-    provided = fields["x-amz-signature"]
-    if not canon.signatures_equal(canon.sign(key, policy), provided):
+    if is_v2_form(fields):
+        expected, provided = _v2_signature(secret, policy), fields["signature"]
+        matches = hmac.compare_digest(expected.encode(), provided.encode())
+    else:
+        key = canon.signing_key(secret, date, cred_region, SERVICE)
+        provided = fields["x-amz-signature"]
+        matches = canon.signatures_equal(canon.sign(key, policy), provided)
+    if not matches:
         raise S3Error(
             S3ErrorCode.SignatureDoesNotMatch,
             AWSAccessKeyId=access_key,
@@ -261,7 +296,7 @@ def check_policy(
     if now >= policy.expiration:
         raise _denied("Policy expired.")
     values = {**fields, "bucket": bucket}
-    covered = {"bucket"}
+    covered: set[str] = set()
     for condition in policy.conditions:
         if condition.operation == "content-length-range":
             if condition.bounds is None:
@@ -272,8 +307,8 @@ def check_policy(
         covered.add(condition.field)
     extra = [
         name
-        for name in fields
-        if name not in _EXEMPT and name not in covered and not name.startswith("x-ignore-")
+        for name in values
+        if name not in _EXEMPT and name not in covered and not name.startswith(_UNNAMED_PREFIXES)
     ]
     if extra:
         raise _denied("Extra input fields: " + ", ".join(extra))

@@ -31,6 +31,7 @@ from s3api.sigv4_parse import (
     AuthHeader,
     PayloadMode,
     iso8601,
+    lifetime_problem,
     parse_amz_date,
     parse_authorization_header,
     parse_credential,
@@ -348,14 +349,8 @@ def _verify_presigned(
     if not re.fullmatch(r"-?\d{1,12}", raw_expires):
         raise query_error("X-Amz-Expires should be a number")
     expires = int(raw_expires)
-    if expires < 0:
-        raise query_error("X-Amz-Expires must be non-negative")
-    if expires == 0:
-        raise query_error("X-Amz-Expires must be greater than 0")
-    if expires > MAX_PRESIGN_EXPIRES:
-        raise query_error(
-            f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_PRESIGN_EXPIRES}"
-        )
+    if not 0 < expires <= MAX_PRESIGN_EXPIRES:  # 403 as Ceph RGW (AWS: 400): never valid
+        raise s3_error(S3ErrorCode.AccessDenied, lifetime_problem(expires, MAX_PRESIGN_EXPIRES))
     if date != amz_date[:8]:
         raise query_error(
             f'Invalid credential date "{date}". '

@@ -189,3 +189,12 @@ def payload_mode_of(value: str) -> tuple[PayloadMode, str | None]:
         ArgumentName="x-amz-content-sha256",
         ArgumentValue=value,
     )
+
+
+def lifetime_problem(expires: int, longest: int) -> str:
+    """Why a presigned URL's X-Amz-Expires is out of range (0 < expires <= longest)."""
+    if expires < 0:
+        return "X-Amz-Expires must be non-negative"
+    if expires == 0:
+        return "X-Amz-Expires must be greater than 0"
+    return f"X-Amz-Expires must be less than a week (in seconds) that is {longest}"

@@ -259,7 +259,8 @@ def test_anonymous_requests_are_denied(gateway, s3, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"secret")
     base = f"{gateway.endpoint}/{bucket}"
     attempts = [
-        ("GET", "/", ""), ("GET", f"/{bucket}", ""), ("GET", f"/{bucket}", "versions"),
+        # (GET / answers an anonymous caller an empty bucket list: test_s3_multipart_edges.py)
+        ("GET", f"/{bucket}", ""), ("GET", f"/{bucket}", "versions"),
         ("GET", f"/{bucket}", "acl"), ("GET", f"/{bucket}", "tagging"),
         ("GET", f"/{bucket}", "cors"), ("HEAD", f"/{bucket}", ""),
         ("GET", f"/{bucket}/k", ""), ("GET", f"/{bucket}/k", "acl"),

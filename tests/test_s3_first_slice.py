@@ -40,9 +40,19 @@ def test_bucket_lifecycle(s3):
 
 
 def test_create_existing_bucket(s3, bucket):
+    """Creating one's own bucket again succeeds and keeps it (us-east-1, RGW) unless the ACL
+    asked for differs from the bucket's: then BucketAlreadyExists, as RGW answers."""
+    s3.put_object(Bucket=bucket, Key="kept", Body=b"x")
+    s3.create_bucket(Bucket=bucket)
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["kept"]
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket=bucket, ACL="public-read")
+    assert error_of(e) == ("BucketAlreadyExists", 409)
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    s3.create_bucket(Bucket=bucket, ACL="public-read")
     with pytest.raises(ClientError) as e:
         s3.create_bucket(Bucket=bucket)
-    assert error_of(e) == ("BucketAlreadyOwnedByYou", 409)
+    assert error_of(e) == ("BucketAlreadyExists", 409)
 
 
 @pytest.mark.parametrize(

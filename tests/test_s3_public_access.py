@@ -76,7 +76,12 @@ def test_private_bucket_denies_everything_anonymous(gateway, s3, anon, bucket):
 
 def test_public_read_bucket(gateway, s3, anon, bucket):
     s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
-    s3.put_object(Bucket=bucket, Key="dir/obj", Body=b"hello", ContentType="text/plain")
+    s3.put_object(Bucket=bucket, Key="dir/obj", Body=b"hello", ContentType="text/plain",
+                  ACL="public-read")
+    # Bucket READ lists; reading an object takes that object's own READ grant.
+    s3.put_object(Bucket=bucket, Key="dir/private", Body=b"mine")
+    assert requests.get(url(gateway, bucket, "dir/private")).status_code == 403
+    s3.delete_object(Bucket=bucket, Key="dir/private")
     resp = requests.get(url(gateway, bucket, "dir/obj"))
     assert resp.status_code == 200 and resp.content == b"hello"
     assert resp.headers["Content-Type"] == "text/plain"
@@ -100,8 +105,11 @@ def test_public_read_bucket(gateway, s3, anon, bucket):
     assert error_of(lambda: anon.get_object_tagging(Bucket=bucket, Key="dir/obj"))[1] == 403
     assert error_of(lambda: anon.delete_bucket(Bucket=bucket))[1] == 403
     assert error_of(lambda: anon.create_multipart_upload(Bucket=bucket, Key="m"))[1] == 403
-    # Back to private: anonymous reads end.
+    # Back to private: anonymous listing ends; the object's own ACL still admits readers.
     s3.put_bucket_acl(Bucket=bucket, ACL="private")
+    assert requests.get(url(gateway, bucket)).status_code == 403
+    assert requests.get(url(gateway, bucket, "dir/obj")).status_code == 200
+    s3.put_object_acl(Bucket=bucket, Key="dir/obj", ACL="private")
     assert requests.get(url(gateway, bucket, "dir/obj")).status_code == 403
 
 
@@ -125,7 +133,9 @@ def test_public_read_write_bucket(gateway, s3, anon, bucket):
         Bucket=bucket, Key="big", UploadId=upload["UploadId"],
         MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
     )
-    assert anon.get_object(Bucket=bucket, Key="big")["Body"].read() == b"p1"
+    assert s3.get_object(Bucket=bucket, Key="big")["Body"].read() == b"p1"
+    # The objects are the owner's and private: their anonymous writer may not read them.
+    assert error_of(lambda: anon.get_object(Bucket=bucket, Key="big"))[1] == 403
     assert requests.delete(url(gateway, bucket, "anon.txt")).status_code == 204
     anon.delete_object(Bucket=bucket, Key="boto.txt")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
@@ -173,7 +183,7 @@ def test_object_public_read_in_private_bucket(gateway, s3, anon, bucket):
 
 def test_authenticated_read(gateway, s3, anon, other, bucket):
     s3.put_bucket_acl(Bucket=bucket, ACL="authenticated-read")
-    s3.put_object(Bucket=bucket, Key="obj", Body=b"members only")
+    s3.put_object(Bucket=bucket, Key="obj", Body=b"members only", ACL="authenticated-read")
     assert other.get_object(Bucket=bucket, Key="obj")["Body"].read() == b"members only"
     assert [o["Key"] for o in other.list_objects_v2(Bucket=bucket)["Contents"]] == ["obj"]
     other.head_bucket(Bucket=bucket)
@@ -194,7 +204,7 @@ def test_authenticated_read(gateway, s3, anon, other, bucket):
     try:
         other.copy_object(Bucket=mine, Key="c", CopySource={"Bucket": bucket, "Key": "obj"})
         assert other.get_object(Bucket=mine, Key="c")["Body"].read() == b"members only"
-        s3.put_bucket_acl(Bucket=bucket, ACL="private")
+        s3.put_object_acl(Bucket=bucket, Key="obj", ACL="private")
         assert error_of(lambda: other.copy_object(
             Bucket=mine, Key="d", CopySource={"Bucket": bucket, "Key": "obj"}
         ))[1] == 403
@@ -268,10 +278,8 @@ def test_making_private_takes_effect_on_every_gateway(two_gateways):
     owner_a.create_bucket(Bucket=name)
     owner_a.put_object(Bucket=name, Key="obj", Body=b"x")
     owner_a.put_bucket_acl(Bucket=name, ACL="public-read")
-    assert requests.get(url(b, name, "obj")).status_code == 200  # B has now read it once
-    assert requests.get(url(b, name)).status_code == 200
+    assert requests.get(url(b, name)).status_code == 200  # B has now read the ACL once
     owner_a.put_bucket_acl(Bucket=name, ACL="private")
-    assert requests.get(url(b, name, "obj")).status_code == 403
     assert requests.get(url(b, name)).status_code == 403
     owner_a.put_object_acl(Bucket=name, Key="obj", ACL="public-read")
     assert requests.get(url(b, name, "obj")).status_code == 200

@@ -37,20 +37,45 @@ class WriteCondition:
 
     ``if_match``: bare ETags (or ``*``), one of which the current entry must
     have (a missing key fails with NoSuchKey). ``if_none_match_any``: the key
-    must not exist.
+    must not exist. ``if_none_match``: bare ETags the current entry, if any,
+    must not have.
     """
 
     if_match: tuple[str, ...] | None = None
     if_none_match_any: bool = False
+    if_none_match: tuple[str, ...] = ()
 
     def check(self, current: ObjectEntry | None, key: str) -> None:
         if self.if_none_match_any and current is not None:
+            raise PreconditionFailed(Condition="If-None-Match")
+        if current is not None and etag_matches(self.if_none_match, current.etag):
             raise PreconditionFailed(Condition="If-None-Match")
         if self.if_match is not None:
             if current is None:
                 raise NoSuchKey(Key=key)
             if not etag_matches(self.if_match, current.etag):
                 raise PreconditionFailed(Condition="If-Match")
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteCondition:
+    """What the current entry must be for a delete to go ahead (a missing key passes:
+    it is deleted already). ``if_match``: bare ETags (or ``*``); ``last_modified``: the
+    entry's mtime, to the second; ``size``: its size in bytes."""
+
+    if_match: tuple[str, ...] | None = None
+    last_modified: int | None = None
+    size: int | None = None
+
+    def check(self, current: ObjectEntry | None, key: str) -> None:
+        if current is None:
+            return
+        if self.if_match is not None and not etag_matches(self.if_match, current.etag):
+            raise PreconditionFailed(Condition="If-Match")
+        if self.last_modified is not None and int(current.mtime) != self.last_modified:
+            raise PreconditionFailed(Condition="x-amz-if-match-last-modified-time")
+        if self.size is not None and current.size != self.size:
+            raise PreconditionFailed(Condition="x-amz-if-match-size")
 
 
 class EntryChanged(Exception):

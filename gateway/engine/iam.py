@@ -61,6 +61,7 @@ class IdentityStore:
     def __init__(self, meta: Pool) -> None:
         self.meta = meta
         self._key_cache: dict[str, tuple[float, AccessKey | None]] = {}
+        self._name_cache: dict[str, tuple[float, str]] = {}
 
     async def create_user(
         self,
@@ -149,6 +150,19 @@ class IdentityStore:
             self._key_cache.clear()
         self._key_cache[access_key] = (now, key)
         return key
+
+    async def display_name(self, uid: str) -> str:
+        """The user's display name (the uid for an unknown user), from a short-lived cache."""
+        now = time.monotonic()
+        hit = self._name_cache.get(uid)
+        if hit is not None and now - hit[0] < KEY_CACHE_SECONDS:
+            return hit[1]
+        user = await self._get_user(uid)
+        name = user.display_name if user is not None and user.display_name else uid
+        if len(self._name_cache) > 10_000:
+            self._name_cache.clear()
+        self._name_cache[uid] = (now, name)
+        return name
 
     async def ensure_admin(self) -> AccessKey | None:
         """Create the admin user on first start; return its key only when just created."""

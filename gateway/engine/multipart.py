@@ -224,7 +224,13 @@ class UploadService:
     ) -> ObjectEntry:
         """Make the object from the named parts; the parts' stripes become its payload."""
         wanted = [(n, normalize_etag(tag)) for n, tag in requested]
-        record, snap = await self._find(bucket, key, upload_id)
+        try:
+            record, snap = await self._find(bucket, key, upload_id)
+        except NoSuchUpload:
+            made = await self._made_by(bucket, key, upload_id)
+            if made is None:
+                raise
+            return made  # completed before: a repeated Complete answers the same object
         for _ in range(_RETRIES):
             if snap.state is UploadState.OPEN:
                 parts = await self.store.all_parts(snap.bucket_id, upload_id)
@@ -347,6 +353,19 @@ class UploadService:
             )
         start = sum(sizes[: number - 1])
         return ObjectReader(entry, start, start + sizes[number - 1], self.payloads)
+
+    async def _made_by(self, bucket: str, key: str, upload_id: str) -> ObjectEntry | None:
+        """The object ``key`` holds if that upload made it (its parts' data prefixes say so)."""
+        if not _UPLOAD_ID.match(upload_id):
+            return None
+        record = await self.buckets.get(bucket)
+        entry = await self.index.get(record.bucket_id, key)
+        marker = f"{record.bucket_id}.{upload_id}."
+        if entry is None or not entry.parts or not entry.segments:
+            return None
+        if all(seg.data_prefix.startswith(marker) for seg in entry.segments):
+            return entry
+        return None
 
     async def _find(
         self, bucket: str, key: str, upload_id: str, part: int | None = None

@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
 from gateway.engine.buckets import BucketService
 from gateway.engine.chunked import ChunkedWriter
-from gateway.engine.conditions import EntryChanged, SameEntry, WriteCondition
+from gateway.engine.conditions import DeleteCondition, EntryChanged, SameEntry, WriteCondition
 from gateway.engine.errors import ConcurrentUpdate, InvalidRange, NoSuchBucket, NoSuchKey
 from gateway.engine.index import BucketIndex, ListPage, StaleBucket
 from gateway.engine.names import validate_key
@@ -239,7 +239,7 @@ class ObjectService:
         return ObjectReader(entry, start, end, self.payloads)
 
     async def delete(
-        self, bucket: str, key: str, condition: WriteCondition | None = None
+        self, bucket: str, key: str, condition: WriteCondition | DeleteCondition | None = None
     ) -> ObjectEntry | None:
         """Remove key; deleting a missing key succeeds (S3 semantics) unless a condition says no."""
         validate_key(key)
@@ -260,16 +260,17 @@ class ObjectService:
         return old
 
     async def delete_many(
-        self, bucket: str, keys: list[str]
+        self, bucket: str, keys: list[str], conditions: Mapping[str, DeleteCondition] | None = None
     ) -> list[tuple[str, Exception | None]]:
-        """Delete each key (bounded concurrency); per key, the error it met or None."""
+        """Delete each key (bounded concurrency, each under its condition if it has one);
+        per key, the error it met or None."""
         await self.buckets.get(bucket)  # a missing bucket fails the whole request
         limit = asyncio.Semaphore(DELETE_CONCURRENCY)
 
         async def one(key: str) -> tuple[str, Exception | None]:
             async with limit:
                 try:
-                    await self.delete(bucket, key)
+                    await self.delete(bucket, key, (conditions or {}).get(key))
                 except NoSuchBucket:
                     raise
                 except Exception as exc:  # reported per key, as S3 does

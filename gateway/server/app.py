@@ -89,9 +89,15 @@ def build_app(settings: Settings) -> web.Application:
     # Bodies stream through handlers; aiohttp's own limit only guards non-streamed reads.
     # read_bufsize: aiohttp pauses the socket once 2x this much body is buffered; its
     # 64 KiB default stalls a large upload every 128 KiB (pause/resume per piece).
+    # auto_decompress off: a body sent with Content-Encoding: gzip is the object's bytes,
+    # stored (and signed) as sent, never inflated on the way in.
     app = web.Application(
         client_max_size=1024**2,
-        handler_args={"max_field_size": 65536, "read_bufsize": 512 * 1024},
+        handler_args={
+            "max_field_size": 65536,
+            "read_bufsize": 512 * 1024,
+            "auto_decompress": False,
+        },
     )
     failpoints.arm_from_env()  # ATONIX_FAILPOINTS: crash tests end the process at a step
     metrics = GatewayMetrics()

@@ -16,12 +16,18 @@ from aiohttp import web
 from gateway.engine.errors import NoSuchKey
 from gateway.engine.records import BucketRecord, ObjectEntry
 from s3api import access_policy as policy
+from s3api import xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
 
 BUCKET_ACL_ITEM = "acl"  # the bucket configuration document holding its canned ACL
 OBJECT_ACL_HEADER = "x-atonix-acl"  # the object's canned ACL, kept in ObjectEntry.headers
 _INVITED = "atonix.s3.invited"
+
+
+async def person(ctx: RequestContext, uid: str) -> list[xml.Node]:
+    """The ``ID`` and ``DisplayName`` children of an Owner, Initiator or grantee."""
+    return [("ID", uid), ("DisplayName", await ctx.engine.identities.display_name(uid))]
 
 
 def require_user(ctx: RequestContext) -> str:
@@ -79,6 +85,13 @@ class ObjectGate:
         return S3Error(S3ErrorCode.AccessDenied)
 
 
+def check_expected_owner(ctx: RequestContext, record: BucketRecord) -> None:
+    """``x-amz-expected-bucket-owner`` naming someone else than the owner: AccessDenied."""
+    expected = ctx.request.headers.get("x-amz-expected-bucket-owner")
+    if expected is not None and expected != record.owner:
+        raise S3Error(S3ErrorCode.AccessDenied)
+
+
 async def readable_bucket(
     ctx: RequestContext, name: str | None = None, operation: str = "GetObject"
 ) -> tuple[BucketRecord, ObjectGate]:
@@ -86,6 +99,7 @@ async def readable_bucket(
     name = name or ctx.endpoint.bucket
     assert name is not None
     record = await ctx.engine.buckets.get(name)
+    check_expected_owner(ctx, record)
     if ctx.user is not None and record.owner == ctx.user:
         return record, ObjectGate(operation, ctx.user, record.owner, None)
     record, acl = await bucket_acl(ctx, name)
@@ -104,10 +118,14 @@ async def owned_bucket(ctx: RequestContext, fresh: bool = False) -> BucketRecord
     """
     assert ctx.endpoint.bucket is not None
     record = await ctx.engine.buckets.get(ctx.endpoint.bucket, use_cache=not fresh)
+    check_expected_owner(ctx, record)
     if ctx.user is not None and record.owner == ctx.user:
         return record
     operation = ctx.endpoint.name
-    if operation in policy.BUCKET_READ_OPERATIONS | policy.BUCKET_WRITE_OPERATIONS:
+    if (
+        operation in policy.BUCKET_READ_OPERATIONS | policy.BUCKET_WRITE_OPERATIONS
+        or operation in policy.BUCKET_ACP_OPERATIONS
+    ):
         record, acl = await bucket_acl(ctx, record.name)
         if policy.is_allowed(operation, ctx.user, record.owner, acl):
             await invite_body(ctx.request)

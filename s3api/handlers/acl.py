@@ -1,29 +1,31 @@
-"""Bucket and object ACLs: the canned ACLs of ``s3api.access_policy``, set and shown.
+"""Bucket and object ACLs: set with canned ACLs or any grants, and shown.
 
 An ACL is set with ``x-amz-acl`` (on CreateBucket, PutObject, CopyObject,
-CreateMultipartUpload, POST uploads, PutBucketAcl, PutObjectAcl) or with an
-AccessControlPolicy body whose grants are exactly those of a supported
-canned ACL: the owner's FULL_CONTROL plus READ/WRITE for the AllUsers or
-AuthenticatedUsers group. Any other ACL (grants to other users, by e-mail,
-``x-amz-grant-*`` headers, ``aws-exec-read``, ``log-delivery-write``)
-answers NotImplemented rather than pretending.
+CreateMultipartUpload, POST uploads, PutBucketAcl, PutObjectAcl), with
+``x-amz-grant-*`` headers (``id=`` / ``uri=`` grantees; the ACL is then
+exactly those grants), or with an AccessControlPolicy body (grants to users
+by ID or e-mail address and to groups; user IDs must exist, e-mail
+addresses must resolve). ``aws-exec-read`` and ``log-delivery-write`` answer
+NotImplemented. See ``s3api.acl_grants`` for how an ACL is kept.
 
 A bucket's ACL is its ``acl`` configuration document (absent: private); an
 object's lives in its entry's headers under ``OBJECT_ACL_HEADER`` (absent:
-private), never shown to clients as a header.
+private), never shown to clients as a header. The bucket's owner may read
+and set both; others need READ_ACP / WRITE_ACP granted on the resource.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from xml.etree.ElementTree import Element
-from xml.sax.saxutils import escape
+from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
+from gateway.engine.errors import NoSuchUser
+from gateway.engine.records import BucketRecord
 from s3api import access_policy as policy
-from s3api import xml
+from s3api import acl_grants
+from s3api.acl_grants import EMAIL, USER, Grant
 from s3api.body import read_small_body
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
@@ -33,11 +35,10 @@ from s3api.handlers.access import (
     bucket_acl,
     object_acl,
     owned_bucket,
+    readable_bucket,
 )
-from s3api.handlers.bucket_config import write_owned_config
 from s3api.responses import empty, xml_response
 
-XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 CANNED_ACLS = frozenset(
     {
         "private",
@@ -50,170 +51,174 @@ CANNED_ACLS = frozenset(
         "log-delivery-write",
     }
 )
-GRANT_HEADERS = (
-    "x-amz-grant-read",
-    "x-amz-grant-write",
-    "x-amz-grant-read-acp",
-    "x-amz-grant-write-acp",
-    "x-amz-grant-full-control",
-)
+GRANT_HEADERS = tuple(acl_grants.GRANT_HEADERS)
 MAX_ACL_BODY = 64 * 1024
-_GROUP_PERMISSIONS = (policy.READ, policy.WRITE)
 
 
 def _table(level: str) -> Mapping[str, policy.Grants]:
     return policy.BUCKET_ACLS if level == "bucket" else policy.OBJECT_ACLS
 
 
-def _not_implemented(what: str) -> S3Error:
-    return S3Error(
-        S3ErrorCode.NotImplemented,
-        f"{what} is not implemented by this gateway yet: only the canned ACLs private, "
-        "public-read, public-read-write and authenticated-read (and their equivalent "
-        "grants) are supported.",
-    )
-
-
-def check_request_acl(headers: Mapping[str, str], level: str = "bucket") -> str | None:
+def check_request_acl(
+    headers: Mapping[str, str],
+    level: str = "bucket",
+    *,
+    writer: str | None = None,
+    bucket_owner: str | None = None,
+) -> str | None:
     """The ACL ``x-amz-acl`` / ``x-amz-grant-*`` of a create or put ask for, if any.
 
-    Returns the canned ACL to store (``level`` is ``bucket`` or ``object``);
-    unsupported ACLs are NotImplemented, unknown names InvalidArgument.
+    Returns the ACL to store (``level`` is ``bucket`` or ``object``): a canned
+    name, or the header grants; unknown canned names are InvalidArgument. An
+    object written by another user than the bucket's owner (``writer``) gets
+    the canned ACL's grants with the writer in the owner's place, so it keeps
+    full control of what it wrote (``bucket-owner-*`` then grant the bucket's
+    owner READ or FULL_CONTROL too).
     """
+    if level == "object" and writer is not None and writer != bucket_owner:
+        assert bucket_owner is not None
+        return _written_by_another(headers, writer, bucket_owner)
     canned = headers.get("x-amz-acl")
-    grants = [name for name in GRANT_HEADERS if name in headers]
+    grants = acl_grants.header_grants(headers)
     if canned is not None:
         if canned not in CANNED_ACLS:
             raise S3Error(
                 S3ErrorCode.InvalidArgument, ArgumentName="x-amz-acl", ArgumentValue=canned
             )
-        if grants:
+        if grants is not None:
             raise S3Error(
                 S3ErrorCode.InvalidRequest,
                 "Specifying both Canned ACLs and Header Grants is not allowed",
             )
         if canned not in _table(level):
-            raise _not_implemented(f"The canned ACL {canned}")
+            raise S3Error(
+                S3ErrorCode.NotImplemented,
+                f"The canned ACL {canned} is not implemented by this gateway yet.",
+            )
         return policy.effective_acl(canned, level)
-    if grants:
-        raise _not_implemented("Granting access with " + grants[0])
+    if grants is not None:
+        return policy.encode_grants(grants)
     return None
 
 
+def _written_by_another(headers: Mapping[str, str], writer: str, bucket_owner: str) -> str:
+    acl = check_request_acl(headers, "object")
+    if policy.decode_grants(acl) is not None:
+        assert acl is not None
+        return acl  # header grants are exactly what was asked
+    canned = headers.get("x-amz-acl", policy.PRIVATE)
+    grants = acl_grants.grants_of(acl, writer)
+    extra = {"bucket-owner-read": policy.READ, "bucket-owner-full-control": policy.FULL_CONTROL}
+    if canned in extra:
+        grants.append((USER, bucket_owner, extra[canned]))
+    return policy.encode_grants(grants)
+
+
 def with_object_acl(headers: Mapping[str, str], canned: str | None) -> dict[str, str]:
-    """An object's stored headers carrying ``canned`` (private, the default, is not stored)."""
+    """An object's stored headers carrying ACL ``canned`` (private, the default, is not kept)."""
     out = {k: v for k, v in headers.items() if k != OBJECT_ACL_HEADER}
     if canned is not None and canned != policy.PRIVATE:
         out[OBJECT_ACL_HEADER] = canned
     return out
 
 
-def _grant(grantee: str, permission: str) -> str:
-    return f"<Grant>{grantee}<Permission>{permission}</Permission></Grant>"
-
-
-def policy_document(owner: str, canned: str = policy.PRIVATE) -> bytes:
-    """The AccessControlPolicy of a resource: its owner's FULL_CONTROL and the ACL's groups."""
-    who = f"<ID>{escape(owner)}</ID><DisplayName>{escape(owner)}</DisplayName>"
-    grants = [_grant(f'<Grantee xmlns:xsi="{XSI_NS}" xsi:type="CanonicalUser">{who}</Grantee>',
-                     "FULL_CONTROL")]
-    for uri, permission in sorted(policy.OBJECT_ACLS.get(canned, frozenset())):
-        group = f'<Grantee xmlns:xsi="{XSI_NS}" xsi:type="Group"><URI>{uri}</URI></Grantee>'
-        grants.append(_grant(group, permission))
-    return (
-        b'<?xml version="1.0" encoding="UTF-8"?>\n'
-        + (
-            f'<AccessControlPolicy xmlns="{xml.S3_NS}">'
-            f"<Owner>{who}</Owner>"
-            f"<AccessControlList>{''.join(grants)}</AccessControlList>"
-            "</AccessControlPolicy>"
-        ).encode()
-    )
-
-
-def _grant_of(grant: Element, owner: str) -> tuple[str, str] | None:
-    """(group URI, permission) of a group grant; None for the owner's FULL_CONTROL."""
-    grantees = xml.children(grant, "Grantee")
-    permission = xml.child_text(grant, "Permission")
-    if len(grantees) != 1 or permission is None:
-        raise S3Error(S3ErrorCode.MalformedACLError)
-    grantee = grantees[0]
-    kind = grantee.get(f"{{{XSI_NS}}}type")
-    if kind == "CanonicalUser" and xml.child_text(grantee, "ID") == owner:
-        if permission == "FULL_CONTROL":
-            return None
-    elif kind == "Group" and permission in _GROUP_PERMISSIONS:
-        uri = xml.child_text(grantee, "URI")
-        if uri in (policy.ALL_USERS, policy.AUTHENTICATED_USERS):
-            return uri, permission
-    raise _not_implemented("An ACL granting this")
-
-
 def check_policy_body(body: bytes, owner: str, level: str = "bucket") -> str:
-    """The canned ACL an AccessControlPolicy body expresses exactly (NotImplemented if none)."""
-    try:
-        root = xml.parse(body)
-    except S3Error:
-        raise S3Error(S3ErrorCode.MalformedACLError) from None
-    acls = xml.children(root, "AccessControlList")
-    if xml.local_name(root.tag) != "AccessControlPolicy" or len(acls) != 1:
-        raise S3Error(S3ErrorCode.MalformedACLError)
-    owners = xml.children(root, "Owner")
-    if owners and xml.child_text(owners[0], "ID") not in (None, owner):
+    """The ACL an AccessControlPolicy body sets (pure: its grants must need no lookup)."""
+    named_owner, grants = acl_grants.policy_grants(body)
+    if named_owner not in (None, owner):
         raise S3Error(S3ErrorCode.AccessDenied)
-    found = [_grant_of(grant, owner) for grant in xml.children(acls[0], "Grant")]
-    if found.count(None) != 1:
-        raise _not_implemented("An ACL without exactly the owner's FULL_CONTROL")
-    canned = policy.canned_for_grants(frozenset(g for g in found if g is not None), level)
-    if canned is None:
-        raise _not_implemented("This combination of grants")
-    return canned
+    if any(kind == EMAIL for kind, _, _ in grants):
+        raise S3Error(S3ErrorCode.UnresolvableGrantByEmailAddress)
+    return acl_grants.to_acl(grants, owner, level)
+
+
+async def _resolve(ctx: RequestContext, grants: Sequence[Grant]) -> list[Grant]:
+    """Grants to existing users only: e-mail addresses become user ids."""
+    identities = ctx.engine.identities
+    out: list[Grant] = []
+    emails: dict[str, str] | None = None
+    for kind, who, permission in grants:
+        if kind == EMAIL:
+            if emails is None:
+                emails = {u.email.lower(): u.uid for u in await identities.list_users() if u.email}
+            if who.lower() not in emails:
+                raise S3Error(S3ErrorCode.UnresolvableGrantByEmailAddress, EmailAddress=who)
+            out.append((USER, emails[who.lower()], permission))
+            continue
+        if kind == USER:
+            try:
+                await identities.get_user(who)
+            except NoSuchUser:
+                raise S3Error(S3ErrorCode.InvalidArgument, "Invalid id",
+                              ArgumentName="CanonicalUser/ID", ArgumentValue=who) from None
+        out.append((kind, who, permission))
+    return out
 
 
 async def _requested_acl(ctx: RequestContext, owner: str, level: str) -> str:
     headers = ctx.request.headers
     body = await read_small_body(ctx, MAX_ACL_BODY)
-    canned = check_request_acl(headers, level)
-    has_grants = any(name in headers for name in GRANT_HEADERS)
+    acl = check_request_acl(headers, level)
     if body.strip():
-        if canned is not None or has_grants:
+        if acl is not None:
             raise S3Error(S3ErrorCode.UnexpectedContent)
-        return check_policy_body(body, owner, level)
-    if canned is None:
+        named_owner, grants = acl_grants.policy_grants(body)
+        if named_owner not in (None, owner):
+            raise S3Error(S3ErrorCode.AccessDenied)
+        return acl_grants.to_acl(await _resolve(ctx, grants), owner, level)
+    if acl is None:
         raise S3Error(S3ErrorCode.MissingSecurityHeader, MissingHeaderName="x-amz-acl")
-    return canned
+    return acl
+
+
+async def _document(ctx: RequestContext, owner: str, acl: str | None) -> web.StreamResponse:
+    grants = acl_grants.grants_of(acl, owner)
+    users = {owner} | {who for kind, who, _ in grants if kind == USER}
+    names = {uid: await ctx.engine.identities.display_name(uid) for uid in users}
+    return xml_response(acl_grants.policy_document(owner, grants, names))
 
 
 async def get_bucket_acl(ctx: RequestContext) -> web.StreamResponse:
     record = await owned_bucket(ctx)
-    record, canned = await bucket_acl(ctx, record.name)
-    return xml_response(policy_document(record.owner, canned))
+    record, acl = await bucket_acl(ctx, record.name)
+    return await _document(ctx, record.owner, acl)
 
 
 async def put_bucket_acl(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
-    canned = await _requested_acl(ctx, record.owner, "bucket")
-    value = None if canned == policy.PRIVATE else canned.encode()
-    await write_owned_config(ctx, BUCKET_ACL_ITEM, value)
+    record = await owned_bucket(ctx)  # the owner, or a WRITE_ACP grantee
+    acl = await _requested_acl(ctx, record.owner, "bucket")
+    value = None if acl == policy.PRIVATE else acl.encode()
+
+    def same_bucket(current: BucketRecord) -> None:
+        if current.bucket_id != record.bucket_id:
+            raise S3Error(S3ErrorCode.NoSuchBucket)
+
+    await ctx.engine.buckets.write_config(record.name, BUCKET_ACL_ITEM, value, same_bucket)
     return empty()
 
 
-async def get_object_acl(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
+async def _object(ctx: RequestContext):
+    """The bucket and entry of an object ACL request, once the caller may make it."""
     assert ctx.endpoint.key is not None
+    record, gate = await readable_bucket(ctx, operation=ctx.endpoint.name)
     entry = await ctx.engine.objects.head(record.name, ctx.endpoint.key)
-    return xml_response(policy_document(record.owner, object_acl(entry)))
+    gate.check(entry)
+    return record, entry
+
+
+async def get_object_acl(ctx: RequestContext) -> web.StreamResponse:
+    record, entry = await _object(ctx)
+    return await _document(ctx, record.owner, object_acl(entry))
 
 
 async def put_object_acl(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
+    record, _ = await _object(ctx)  # NoSuchKey before body errors
     assert ctx.endpoint.key is not None
-    await ctx.engine.objects.head(record.name, ctx.endpoint.key)  # NoSuchKey before body errors
-    canned = await _requested_acl(ctx, record.owner, "object")
+    acl = await _requested_acl(ctx, record.owner, "object")
     await ctx.engine.objects.update(
         record.name,
         ctx.endpoint.key,
-        lambda e: dataclasses.replace(e, headers=with_object_acl(e.headers, canned)),
+        lambda e: dataclasses.replace(e, headers=with_object_acl(e.headers, acl)),
     )
     return empty()
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.engine.errors import BucketAlreadyOwnedByYou
+from gateway.engine.maintenance import bucket_entries
 from s3api import xml
 from s3api.access_policy import PRIVATE
 from s3api.body import read_small_body
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
-from s3api.handlers.access import BUCKET_ACL_ITEM, owned_bucket, require_user
+from s3api.handlers.access import BUCKET_ACL_ITEM, bucket_acl, owned_bucket, require_user
 from s3api.handlers.acl import check_request_acl
 from s3api.responses import empty, xml_response
 
@@ -32,13 +34,35 @@ async def create_bucket(ctx: RequestContext) -> web.StreamResponse:
     assert ctx.endpoint.bucket is not None
     # The ACL is written with the bucket itself: no instant where it has the wrong one.
     configs = {BUCKET_ACL_ITEM: canned.encode()} if canned not in (None, PRIVATE) else None
-    await ctx.engine.buckets.create(ctx.endpoint.bucket, user, ctx.settings.region, configs)
+    try:
+        await ctx.engine.buckets.create(ctx.endpoint.bucket, user, ctx.settings.region, configs)
+    except BucketAlreadyOwnedByYou:
+        # As us-east-1 (and Ceph RGW) answer: creating one's own bucket again succeeds and
+        # changes nothing, unless it asks for another ACL than the bucket has.
+        _, current = await bucket_acl(ctx, ctx.endpoint.bucket)
+        if current != (canned or PRIVATE):
+            raise S3Error(S3ErrorCode.BucketAlreadyExists) from None
     return empty(headers={"Location": "/" + ctx.endpoint.bucket})
+
+
+MAX_BUCKETS_PER_USER = 1000  # reported by read-stats (no quota is enforced)
 
 
 async def head_bucket(ctx: RequestContext) -> web.StreamResponse:
     record = await owned_bucket(ctx, fresh=True)
-    return empty(headers={"x-amz-bucket-region": record.region})
+    headers = {"x-amz-bucket-region": record.region}
+    if ctx.endpoint.query.get("read-stats") == "true":
+        # Ceph RGW's extension: the bucket's object count and bytes (a walk of its index).
+        count = size = 0
+        async for entry in bucket_entries(ctx.engine, record):
+            count += 1
+            size += entry.size
+        headers.update({
+            "X-RGW-Object-Count": str(count),
+            "X-RGW-Bytes-Used": str(size),
+            "X-RGW-Quota-Max-Buckets": str(MAX_BUCKETS_PER_USER),
+        })
+    return empty(headers=headers)
 
 
 async def delete_bucket(ctx: RequestContext) -> web.StreamResponse:

@@ -22,9 +22,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import Enum
 
-from gateway.engine.conditions import ANY_ETAG, WriteCondition, bare_etag, etag_matches
+from gateway.engine.conditions import (
+    ANY_ETAG,
+    DeleteCondition,
+    WriteCondition,
+    bare_etag,
+    etag_matches,
+)
 from gateway.engine.records import ObjectEntry
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.headers import parse_http_date
@@ -103,14 +110,63 @@ def check_copy_source(headers: Mapping[str, str], entry: ObjectEntry, now: float
 
 
 def write_condition(headers: Mapping[str, str]) -> WriteCondition | None:
-    """The condition of a write; ``If-None-Match`` other than ``*`` is NotImplemented, as AWS."""
+    """The condition of a write.
+
+    ``If-None-Match: *`` (the key must not exist) is what AWS supports; an
+    ETag list there (the current object must not have one of them) is
+    accepted too, as Ceph RGW does.
+    """
     if_match = headers.get("If-Match")
     if_none_match = headers.get("If-None-Match")
     if if_match is None and if_none_match is None:
         return None
-    if if_none_match is not None and if_none_match.strip() != ANY_ETAG:
-        raise S3Error(S3ErrorCode.NotImplemented, Header="If-None-Match")
+    any_etag = if_none_match is not None and if_none_match.strip() == ANY_ETAG
     return WriteCondition(
         if_match=parse_etags(if_match) if if_match is not None else None,
-        if_none_match_any=if_none_match is not None,
+        if_none_match_any=any_etag,
+        if_none_match=() if any_etag or if_none_match is None else parse_etags(if_none_match),
     )
+
+
+def _bad_condition(name: str, value: str) -> S3Error:
+    return S3Error(
+        S3ErrorCode.InvalidArgument, f"Invalid {name}", ArgumentName=name, ArgumentValue=value
+    )
+
+
+def delete_condition(
+    etag: str | None, last_modified: str | None, size: str | None
+) -> DeleteCondition | None:
+    """The condition of a delete (as Ceph RGW takes them): If-Match, the object's last
+    modified time (an HTTP date, as SDKs send it, or ISO 8601) and its size; None when
+    none is given."""
+    if etag is None and last_modified is None and size is None:
+        return None
+    moment = None
+    if last_modified is not None:
+        stamp = parse_http_date(last_modified)
+        if stamp is None:
+            stamp = _iso_seconds(last_modified)
+        if stamp is None:
+            raise _bad_condition("LastModifiedTime", last_modified)
+        moment = int(stamp)
+    length = None
+    if size is not None:
+        if not size.strip().isdigit():
+            raise _bad_condition("Size", size)
+        length = int(size)
+    return DeleteCondition(
+        if_match=parse_etags(etag) if etag is not None else None,
+        last_modified=moment,
+        size=length,
+    )
+
+
+def _iso_seconds(value: str) -> float | None:
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()

@@ -171,7 +171,7 @@ async def copy_object(ctx: RequestContext) -> web.StreamResponse:
         tagging_directive=parse_directive(headers, "x-amz-tagging-directive", "tagging"),
         new_tags=parse_tagging_header(headers.get("x-amz-tagging")),
         headers=headers,
-        acl=check_request_acl(headers, "object"),
+        acl=check_request_acl(headers, "object", writer=ctx.user, bucket_owner=record.owner),
     )
     write_condition(headers)  # an unsupported condition fails before any read
     if (source.bucket, source.key) == (record.name, ctx.endpoint.key):

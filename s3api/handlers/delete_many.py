@@ -14,11 +14,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from gateway.engine.conditions import DeleteCondition
 from s3api import checksums, xml
 from s3api.body import read_small_body
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode, to_s3_error
 from s3api.handlers.access import owned_bucket
+from s3api.handlers.conditions import delete_condition
 from s3api.headers import NULL_VERSION
 from s3api.responses import xml_response
 
@@ -30,6 +32,7 @@ MAX_DELETE_BODY = 4 * 1024 * 1024  # 1,000 keys of 1,024 bytes, escaped, fit
 class DeleteItem:
     key: str
     version_id: str | None = None
+    condition: DeleteCondition | None = None  # ETag, LastModifiedTime, Size (as RGW)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +61,12 @@ def parse_delete(body: bytes) -> DeleteRequest:
         key = xml.child_text(obj, "Key")
         if key is None:
             raise S3Error(S3ErrorCode.MalformedXML)
-        items.append(DeleteItem(key, xml.child_text(obj, "VersionId")))
+        condition = delete_condition(
+            xml.child_text(obj, "ETag"),
+            xml.child_text(obj, "LastModifiedTime"),
+            xml.child_text(obj, "Size"),
+        )
+        items.append(DeleteItem(key, xml.child_text(obj, "VersionId"), condition))
     if not items or len(items) > MAX_KEYS:
         raise S3Error(S3ErrorCode.MalformedXML)
     quiet = (xml.child_text(root, "Quiet") or "").strip().lower() == "true"
@@ -103,13 +111,16 @@ async def delete_objects(ctx: RequestContext) -> web.StreamResponse:
     request = parse_delete(await read_small_body(ctx, MAX_DELETE_BODY))
     outcomes: dict[DeleteItem, Exception | None] = {}
     to_delete: list[str] = []
+    conditions: dict[str, DeleteCondition] = {}
     for item in request.items:
         outcomes[item] = _version_error(item)
         if outcomes[item] is None:
             to_delete.append(item.key)
-    # A key named twice is deleted once and reported for each mention.
+            if item.condition is not None:
+                conditions.setdefault(item.key, item.condition)
+    # A key named twice is deleted once (under its first condition) and reported for each.
     unique = list(dict.fromkeys(to_delete))
-    results = dict(await ctx.engine.objects.delete_many(record.name, unique))
+    results = dict(await ctx.engine.objects.delete_many(record.name, unique, conditions))
     for item in request.items:
         if outcomes[item] is None:
             outcomes[item] = results.get(item.key)

@@ -13,7 +13,7 @@ from gateway.engine.records import BucketRecord
 from s3api import xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
-from s3api.handlers.access import owned_bucket
+from s3api.handlers.access import owned_bucket, person
 from s3api.responses import xml_response
 
 MAX_KEYS = 1000
@@ -53,7 +53,7 @@ def _encoder(query):
     return lambda s: quote(s, safe="/") if s is not None else None
 
 
-def _contents(page: ListPage, encode, owner: str | None) -> list[xml.Node]:
+def _contents(page: ListPage, encode, owner: list[xml.Node] | None) -> list[xml.Node]:
     nodes: list[xml.Node] = []
     for key, entry in page.entries:
         fields: list[xml.Node] = [
@@ -64,14 +64,27 @@ def _contents(page: ListPage, encode, owner: str | None) -> list[xml.Node]:
             ("StorageClass", "STANDARD"),
         ]
         if owner is not None:
-            fields.append(("Owner", [("ID", owner), ("DisplayName", owner)]))
+            fields.append(("Owner", owner))
         nodes.append(("Contents", fields))
     nodes += [("CommonPrefixes", [("Prefix", encode(p))]) for p in page.common_prefixes]
     return nodes
 
 
+def _check_unordered(query) -> None:
+    """``allow-unordered=true`` (a Ceph RGW extension; our listings are always ordered,
+    which satisfies it) cannot be combined with a delimiter, as RGW refuses."""
+    if query.get("allow-unordered", "").lower() == "true" and query.get("delimiter"):
+        raise S3Error(
+            S3ErrorCode.InvalidArgument,
+            "allow-unordered cannot be used with a delimiter",
+            ArgumentName="allow-unordered",
+            ArgumentValue=query["allow-unordered"],
+        )
+
+
 async def _page(ctx: RequestContext, record: BucketRecord, start_after: str, max_keys: int):
     q = ctx.endpoint.query
+    _check_unordered(q)
     if max_keys == 0:
         return ListPage([], [], False, None)
     return await ctx.engine.objects.list(
@@ -88,7 +101,8 @@ async def list_objects(ctx: RequestContext) -> web.StreamResponse:
     delimiter = q.get("delimiter", "")
     children: list[xml.Node] = [
         ("Name", record.name),
-        ("Prefix", encode(q.get("prefix", ""))),
+        # Not url-encoded in v1: clients decode Marker and Delimiter there, not Prefix.
+        ("Prefix", q.get("prefix", "")),
         ("Marker", encode(marker)),
         ("MaxKeys", max_keys),
         ("Delimiter", encode(delimiter) if delimiter else None),
@@ -96,7 +110,7 @@ async def list_objects(ctx: RequestContext) -> web.StreamResponse:
         ("NextMarker", encode(page.next_marker) if page.is_truncated and delimiter else None),
         ("EncodingType", "url" if "encoding-type" in q else None),
     ]
-    children += _contents(page, encode, record.owner)
+    children += _contents(page, encode, await person(ctx, record.owner))
     return xml_response(xml.render("ListBucketResult", children))
 
 
@@ -125,10 +139,10 @@ async def list_objects_v2(ctx: RequestContext) -> web.StreamResponse:
     max_keys, encode = _max_keys(q), _encoder(q)
     token = q.get("continuation-token")
     start_after = q.get("start-after", "")
-    cursor = decode_token(token) if token is not None else start_after
+    cursor = decode_token(token) if token else start_after  # an empty token is no token
     page = await _page(ctx, record, max(cursor, start_after), max_keys)
     delimiter = q.get("delimiter", "")
-    owner = record.owner if q.get("fetch-owner") == "true" else None
+    owner = await person(ctx, record.owner) if q.get("fetch-owner") == "true" else None
     children: list[xml.Node] = [
         ("Name", record.name),
         ("Prefix", encode(q.get("prefix", ""))),

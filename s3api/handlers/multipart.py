@@ -39,7 +39,7 @@ async def create_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
     headers = ctx.request.headers
     stored = with_object_acl(
         h.stored_headers({k.lower(): v for k, v in headers.items()}),
-        check_request_acl(headers, "object"),
+        check_request_acl(headers, "object", writer=ctx.user, bucket_owner=record.owner),
     )
     storage_class = mx.storage_class(headers)
     if storage_class != "STANDARD":
@@ -87,7 +87,8 @@ def _location(ctx: RequestContext, bucket: str, key: str) -> str:
 
 async def complete_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
     record = await owned_bucket(ctx)
-    requested = mx.parse_complete(await read_small_body(ctx, limit=mx.MAX_COMPLETE_BODY))
+    body = await read_small_body(ctx, mx.MAX_COMPLETE_BODY, checksums_describe_body=False)
+    requested = mx.parse_complete(body)
     key = _key(ctx)
     entry = await ctx.engine.uploads.complete(
         record.name,
@@ -114,8 +115,10 @@ async def list_parts(ctx: RequestContext) -> web.StreamResponse:
     page = await ctx.engine.uploads.list_parts(
         record.name, _key(ctx), _upload_id(ctx), marker, max_parts
     )
+    owner = page.upload.meta.info.owner
+    names = {owner: await ctx.engine.identities.display_name(owner)}
     body = mx.list_parts_result(
-        record.name, page.upload, page.parts, marker, max_parts, page.is_truncated
+        record.name, page.upload, page.parts, marker, max_parts, page.is_truncated, names
     )
     return xml_response(body)
 
@@ -135,7 +138,11 @@ async def list_multipart_uploads(ctx: RequestContext) -> web.StreamResponse:
         page = UploadsPage([], [], False, None, None)
     else:
         page = await ctx.engine.uploads.list_uploads(record.name, query)
-    body = mx.list_uploads_result(record.name, query, page, encode, "encoding-type" in q)
+    names = {
+        uid: await ctx.engine.identities.display_name(uid)
+        for uid in {info.owner for info in page.uploads}
+    }
+    body = mx.list_uploads_result(record.name, query, page, encode, "encoding-type" in q, names)
     return xml_response(body)
 
 

@@ -66,9 +66,9 @@ def parse_copy_range(value: str | None, size: int) -> tuple[int, int] | None:
             ArgumentValue=value,
         )
     first, last = int(m.group(1)), int(m.group(2))
-    if last >= size:
+    if last >= size:  # well formed, but past the source's end: unsatisfiable
         raise S3Error(
-            S3ErrorCode.InvalidArgument,
+            S3ErrorCode.InvalidRange,
             f"Range specified is not valid for source object of size: {size}",
             ArgumentName="x-amz-copy-source-range",
             ArgumentValue=value,

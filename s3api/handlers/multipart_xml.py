@@ -123,7 +123,11 @@ def parse_complete(body: bytes) -> list[CompletedPart]:
             for alg in checksums.ALGORITHMS
             if (value := xml.child_text(elem, checksums.element_name(alg))) is not None
         }
-        parts.append(CompletedPart(int(number), etag.strip(), named))
+        part = CompletedPart(int(number), etag.strip(), named)
+        if parts and parts[-1].number == part.number:
+            parts[-1] = part  # named again right away: the later mention counts (as RGW)
+        else:
+            parts.append(part)
     if not parts:
         raise S3Error(S3ErrorCode.MalformedXML)
     return parts
@@ -132,8 +136,8 @@ def parse_complete(body: bytes) -> list[CompletedPart]:
 # -- responses --------------------------------------------------------------------
 
 
-def _person(uid: str) -> list[xml.Node]:
-    return [("ID", uid), ("DisplayName", uid)]
+def _person(uid: str, names: Mapping[str, str] | None = None) -> list[xml.Node]:
+    return [("ID", uid), ("DisplayName", (names or {}).get(uid, uid))]
 
 
 def initiate_result(bucket: str, key: str, upload_id: str) -> bytes:
@@ -179,14 +183,15 @@ def list_parts_result(
     marker: int,
     max_parts: int,
     truncated: bool,
+    names: Mapping[str, str] | None = None,
 ) -> bytes:
     info = upload.meta.info
     children: list[xml.Node] = [
         ("Bucket", bucket),
         ("Key", info.key),
         ("UploadId", info.upload_id),
-        ("Initiator", _person(info.owner)),
-        ("Owner", _person(info.owner)),
+        ("Initiator", _person(info.owner, names)),
+        ("Owner", _person(info.owner, names)),
         ("StorageClass", info.storage_class),
         ("PartNumberMarker", marker),
         ("NextPartNumberMarker", parts[-1].number if parts else marker),
@@ -199,14 +204,16 @@ def list_parts_result(
     return xml.render("ListPartsResult", children)
 
 
-def _upload(info: UploadInfo, encode: Callable[[str], str]) -> xml.Node:
+def _upload(
+    info: UploadInfo, encode: Callable[[str], str], names: Mapping[str, str] | None
+) -> xml.Node:
     return (
         "Upload",
         [
             ("Key", encode(info.key)),
             ("UploadId", info.upload_id),
-            ("Initiator", _person(info.owner)),
-            ("Owner", _person(info.owner)),
+            ("Initiator", _person(info.owner, names)),
+            ("Owner", _person(info.owner, names)),
             ("StorageClass", info.storage_class),
             ("Initiated", xml.timestamp(info.initiated)),
             ("ChecksumAlgorithm", info.checksum_algorithm or None),
@@ -216,7 +223,12 @@ def _upload(info: UploadInfo, encode: Callable[[str], str]) -> xml.Node:
 
 
 def list_uploads_result(
-    bucket: str, q: UploadsQuery, page: UploadsPage, encode: Callable[[str], str], url: bool
+    bucket: str,
+    q: UploadsQuery,
+    page: UploadsPage,
+    encode: Callable[[str], str],
+    url: bool,
+    names: Mapping[str, str] | None = None,
 ) -> bytes:
     children: list[xml.Node] = [
         ("Bucket", bucket),
@@ -233,6 +245,6 @@ def list_uploads_result(
         ("IsTruncated", page.is_truncated),
         ("EncodingType", "url" if url else None),
     ]
-    children += [_upload(info, encode) for info in page.uploads]
+    children += [_upload(info, encode, names) for info in page.uploads]
     children += [("CommonPrefixes", [("Prefix", encode(p))]) for p in page.common_prefixes]
     return xml.render("ListMultipartUploadsResult", children)

@@ -2,8 +2,10 @@
 
 Answers only the attributes named (ETag, Checksum, ObjectParts,
 StorageClass, ObjectSize) that the object has: the ETag bare (without
-quotes), as AWS does; ObjectParts only for a multipart object (its part
-count; S3 lists the parts themselves only when they carry checksums).
+quotes), as AWS does; ObjectParts only for a multipart object: its part
+count and a page of its parts (number and size), paged by
+``x-amz-max-parts`` / ``x-amz-part-number-marker`` as ListParts is, and
+listed whether or not they carry checksums (as Ceph RGW lists them).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from s3api.responses import xml_response
 HEADER = "x-amz-object-attributes"
 ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
 STORAGE_CLASS = "STANDARD"
+MAX_PARTS = 1000
 
 
 def parse_attributes(headers: Mapping[str, str]) -> frozenset[str]:
@@ -53,11 +56,43 @@ def _checksum(entry: ObjectEntry) -> list[xml.Node] | None:
     return children
 
 
-def attributes_document(entry: ObjectEntry, wanted: frozenset[str]) -> bytes:
+def _count(headers: Mapping[str, str], name: str, default: int) -> int:
+    raw = headers.get(name)
+    if raw is None:
+        return default
+    if not raw.strip().isdigit():
+        raise S3Error(
+            S3ErrorCode.InvalidArgument, f"Invalid {name}", ArgumentName=name, ArgumentValue=raw
+        )
+    return int(raw)
+
+
+def _parts(entry: ObjectEntry, headers: Mapping[str, str]) -> list[xml.Node] | None:
+    """A multipart object's parts page (each part is one segment of the entry)."""
+    if not entry.parts:
+        return None
+    max_parts = min(_count(headers, "x-amz-max-parts", MAX_PARTS), MAX_PARTS)
+    marker = _count(headers, "x-amz-part-number-marker", 0)
+    numbered = list(enumerate(entry.segments, 1))[marker:]
+    page, truncated = numbered[:max_parts], len(numbered) > max_parts
+    children: list[xml.Node] = [
+        ("PartsCount", entry.parts),
+        ("PartNumberMarker", marker),
+        ("NextPartNumberMarker", page[-1][0] if page else marker),
+        ("MaxParts", max_parts),
+        ("IsTruncated", truncated),
+    ]
+    children += [("Part", [("PartNumber", n), ("Size", seg.size)]) for n, seg in page]
+    return children
+
+
+def attributes_document(
+    entry: ObjectEntry, wanted: frozenset[str], headers: Mapping[str, str] | None = None
+) -> bytes:
     values: dict[str, object] = {
         "ETag": entry.etag.strip('"'),
         "Checksum": _checksum(entry),
-        "ObjectParts": [("PartsCount", entry.parts)] if entry.parts else None,
+        "ObjectParts": _parts(entry, headers or {}),
         "StorageClass": STORAGE_CLASS,
         "ObjectSize": entry.size,
     }
@@ -73,7 +108,7 @@ async def get_object_attributes(ctx: RequestContext) -> web.StreamResponse:
     check_version_id(ctx.endpoint.query)
     wanted = parse_attributes(ctx.request.headers)
     entry = await ctx.engine.objects.head(record.name, ctx.endpoint.key)
-    response = xml_response(attributes_document(entry, wanted))
+    response = xml_response(attributes_document(entry, wanted, ctx.request.headers))
     response.headers["Last-Modified"] = xml.http_date(entry.mtime)
     return response
 

@@ -16,7 +16,6 @@ import time
 
 from aiohttp import web
 
-from gateway.engine.conditions import WriteCondition
 from gateway.engine.errors import NoSuchKey
 from gateway.engine.objects import ObjectReader, PutRequest
 from gateway.engine.records import ObjectEntry
@@ -29,7 +28,7 @@ from s3api.handlers.acl import check_request_acl, with_object_acl
 from s3api.handlers.conditions import (
     Outcome,
     ReadConditions,
-    parse_etags,
+    delete_condition,
     precondition_failed,
     write_condition,
 )
@@ -46,7 +45,7 @@ async def put_object(ctx: RequestContext) -> web.StreamResponse:
     headers = ctx.request.headers
     condition = write_condition(headers)
     tags = parse_tagging_header(headers.get("x-amz-tagging"))
-    canned = check_request_acl(headers, "object")
+    canned = check_request_acl(headers, "object", writer=ctx.user, bucket_owner=record.owner)
     md5 = content_md5(ctx)
     body = open_body(ctx, default_checksum=checksums.DEFAULT_ALGORITHM)
     entry = await ctx.engine.objects.put(
@@ -158,8 +157,12 @@ async def delete_object(ctx: RequestContext) -> web.StreamResponse:
     record = await owned_bucket(ctx)
     assert ctx.endpoint.key is not None
     h.check_version_id(ctx.endpoint.query)
-    if_match = ctx.request.headers.get("If-Match")
-    condition = WriteCondition(if_match=parse_etags(if_match)) if if_match is not None else None
+    headers = ctx.request.headers
+    condition = delete_condition(
+        headers.get("If-Match"),
+        headers.get("x-amz-if-match-last-modified-time"),
+        headers.get("x-amz-if-match-size"),
+    )
     await ctx.engine.objects.delete(record.name, ctx.endpoint.key, condition)
     return empty(204)
 

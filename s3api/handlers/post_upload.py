@@ -5,8 +5,9 @@ the ``file`` part is then streamed straight into the engine, never buffered
 whole, with ``content-length-range`` enforced on the way (a body outside the
 range raises before the engine commits, so nothing is stored). Fields after
 the file are ignored. The caller is whoever signed the policy
-(``s3api.post_policy``); a form without a policy is anonymous and refused,
-since no bucket allows anonymous writes yet.
+(``s3api.post_policy``, SigV4 or the older HMAC-SHA1 form); a form without a
+policy or credentials is anonymous, admitted only where the bucket's ACL
+grants everyone WRITE (``public-read-write``).
 """
 
 from __future__ import annotations
@@ -22,18 +23,23 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.helpers import parse_mimetype
 
 from gateway.engine.objects import PutRequest
+from s3api import checksums, post_policy, xml
 from s3api import headers as h
-from s3api import post_policy, xml
+from s3api.body import hashed
+from s3api.checksums import ChecksumVerifier
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.handlers.access import owned_bucket
 from s3api.handlers.acl import check_request_acl, with_object_acl
+from s3api.handlers.tagging import parse_tagging_document
 from s3api.responses import empty, xml_response
 
 PRE_DATA_LIMIT = 20 * 1024
 READ_SIZE = 256 * 1024
 DRAIN_LIMIT = 64 * 1024  # trailing form bytes read (and ignored) to keep the connection
-_CREDENTIAL_FIELDS = ("x-amz-credential", "x-amz-signature", "x-amz-algorithm", "awsaccesskeyid")
+_CREDENTIAL_FIELDS = (
+    "x-amz-credential", "x-amz-signature", "x-amz-algorithm", "awsaccesskeyid", "signature"
+)
 _FILENAME_RE = re.compile(r'(?:^|;)\s*filename="([^"]*)"', re.IGNORECASE)
 _FORM_READ_ERRORS = (ValueError, RuntimeError, AssertionError, UnicodeDecodeError)
 
@@ -94,8 +100,8 @@ async def _read_form(reader: MultipartReader) -> tuple[dict[str, str], BodyPartR
     return fields, None
 
 
-async def _authenticate(ctx: RequestContext, fields: dict[str, str], region: str) -> None:
-    """Verify the policy signature and make its signer the caller."""
+async def _authenticate(ctx: RequestContext, fields: dict[str, str], region: str) -> bool:
+    """Verify the policy signature and make its signer the caller; False if anonymous."""
     if "policy" not in fields:
         if any(name in fields for name in _CREDENTIAL_FIELDS):
             raise S3Error(
@@ -104,8 +110,8 @@ async def _authenticate(ctx: RequestContext, fields: dict[str, str], region: str
                 ArgumentName="Policy",
                 ArgumentValue="",
             )
-        raise S3Error(S3ErrorCode.AccessDenied)  # anonymous: no bucket is public-write
-    access_key, _, _ = post_policy.credential_of(fields, region)
+        return False  # anonymous: the bucket's ACL decides
+    access_key = post_policy.access_key_of(fields, region)
     key = await ctx.engine.identities.lookup_key(access_key)
 
     def lookup_secret(candidate: str) -> str | None:
@@ -114,6 +120,7 @@ async def _authenticate(ctx: RequestContext, fields: dict[str, str], region: str
     post_policy.verify_signature(fields, region, lookup_secret)
     assert key is not None
     ctx.user = key.uid
+    return True
 
 
 def _content_md5(fields: dict[str, str]) -> bytes | None:
@@ -129,16 +136,17 @@ def _content_md5(fields: dict[str, str]) -> bytes | None:
     return digest
 
 
-def _check_supported(fields: dict[str, str]) -> str | None:
-    """The canned ACL the form asks for; NotImplemented for what is not supported."""
-    if "tagging" in fields:
-        raise S3Error(
-            S3ErrorCode.NotImplemented,
-            "Tagging in a POST upload is not implemented by this gateway yet.",
-        )
-    if "acl" in fields:
-        return check_request_acl({"x-amz-acl": fields["acl"]}, "object")
-    return None
+def _canned_acl(fields: dict[str, str], writer: str | None, bucket_owner: str) -> str | None:
+    """The ACL the form asks for (its ``acl`` field), as the writer keeps it."""
+    asked = {"x-amz-acl": fields["acl"]} if "acl" in fields else {}
+    return check_request_acl(asked, "object", writer=writer, bucket_owner=bucket_owner)
+
+
+def _tags(fields: dict[str, str]) -> dict[str, str] | None:
+    """The ``tagging`` field: a Tagging XML document, as PutObjectTagging takes."""
+    if "tagging" not in fields:
+        return None
+    return parse_tagging_document(fields["tagging"].encode())
 
 
 async def _file_body(
@@ -229,25 +237,33 @@ async def post_object(ctx: RequestContext) -> web.StreamResponse:
         )
     if "key" not in raw_fields:
         raise post_policy.missing_field("key")
-    await _authenticate(ctx, raw_fields, record.region)
+    signed = await _authenticate(ctx, raw_fields, record.region)
     fields = {
         name: post_policy.expand_filename(value, _file_name(file_part))
         for name, value in raw_fields.items()
     }
-    policy = post_policy.parse_policy(raw_fields["policy"])
-    post_policy.check_policy(policy, fields, record.name, dt.datetime.now(dt.UTC))
+    length_range = None
+    if signed:
+        policy = post_policy.parse_policy(raw_fields["policy"])
+        post_policy.check_policy(policy, fields, record.name, dt.datetime.now(dt.UTC))
+        length_range = policy.length_range
     record = await owned_bucket(ctx)
-    canned = _check_supported(fields)
+    canned = _canned_acl(fields, ctx.user, record.owner)
+    tags = _tags(fields)
+    # An x-amz-checksum-* field is the file's checksum: verified as it streams, then stored.
+    verifier = ChecksumVerifier(checksums.parse_request(fields), checksums.DEFAULT_ALGORITHM)
     entry = await ctx.engine.objects.put(
         record.name,
         fields["key"],
         PutRequest(
-            body=_file_body(ctx, file_part, policy.length_range),
+            body=hashed(_file_body(ctx, file_part, length_range), verifier),
             size=None,
             content_type=fields.get("content-type"),
             user_meta=h.user_metadata(fields),
             headers=with_object_acl(h.stored_headers(fields), canned),
             content_md5=_content_md5(fields),
+            tags=tags,
+            checksums=lambda: verifier.results,
         ),
     )
     response = _answer(ctx, fields, record.name, fields["key"], entry.etag)

@@ -10,7 +10,7 @@ from aiohttp import web
 from s3api import xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
-from s3api.handlers.access import require_user
+from s3api.handlers.access import person
 from s3api.responses import xml_response
 
 MAX_BUCKETS = 10000  # the most one page holds, and the page size when none is asked
@@ -52,7 +52,10 @@ def decode_token(token: str) -> str:
 
 
 async def list_buckets(ctx: RequestContext) -> web.StreamResponse:
-    user = require_user(ctx)
+    if ctx.user is None:
+        # Anonymous callers own nothing: an empty list, as Ceph RGW answers.
+        return xml_response(xml.render("ListAllMyBucketsResult", [("Buckets", [])]))
+    user = ctx.user
     q = ctx.endpoint.query
     limit = _max_buckets(q)
     token = q.get("continuation-token")
@@ -78,7 +81,7 @@ async def list_buckets(ctx: RequestContext) -> web.StreamResponse:
     body = xml.render(
         "ListAllMyBucketsResult",
         [
-            ("Owner", [("ID", user), ("DisplayName", user)]),
+            ("Owner", await person(ctx, user)),
             ("Buckets", buckets),
             ("ContinuationToken", encode_token(records[-1].name) if more else None),
             ("Prefix", prefix if "prefix" in q else None),

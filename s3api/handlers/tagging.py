@@ -1,7 +1,8 @@
 """Object tagging: Put/Get/DeleteObjectTagging and the ``x-amz-tagging`` header.
 
 The parsing and S3's rules are pure functions (usable for any tag set):
-at most 10 tags on an object (BadRequest), keys of 1..128 and values of
+at most 10 tags on an object (InvalidTag, as Ceph RGW; AWS says BadRequest),
+keys of 1..128 and values of
 0..256 characters from ``[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]``, unique keys, no
 ``aws:`` prefix (InvalidTag, naming the offending key and value).
 
@@ -47,7 +48,7 @@ def _invalid_tag(message: str, **details: str) -> S3Error:
 def validate_tags(pairs: list[tuple[str, str]], max_tags: int = MAX_OBJECT_TAGS) -> dict[str, str]:
     """The tag set as a dict (order kept), or the S3 error for the first rule it breaks."""
     if len(pairs) > max_tags:
-        raise S3Error(S3ErrorCode.BadRequest, f"Object tags cannot be greater than {max_tags}")
+        raise _invalid_tag(f"Object tags cannot be greater than {max_tags}")
     tags: dict[str, str] = {}
     for key, value in pairs:
         if not key or len(key) > MAX_KEY_LENGTH or not _allowed_text(key):
@@ -112,7 +113,8 @@ def parse_tagging_document(body: bytes, max_tags: int = MAX_OBJECT_TAGS) -> dict
 
 
 def tagging_document(tags: dict[str, str]) -> bytes:
-    tag_set = [("Tag", [("Key", k), ("Value", v)]) for k, v in tags.items()]
+    """The tag set, ordered by key (as Ceph RGW lists it, whatever order it was set in)."""
+    tag_set = [("Tag", [("Key", k), ("Value", tags[k])]) for k in sorted(tags)]
     return xml.render("Tagging", [("TagSet", tag_set)])
 
 

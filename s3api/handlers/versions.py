@@ -16,7 +16,7 @@ from gateway.engine.index import ListPage
 from s3api import xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
-from s3api.handlers.access import owned_bucket
+from s3api.handlers.access import owned_bucket, person
 from s3api.handlers.bucket_config import read_config_body, read_owned_config, write_owned_config
 from s3api.handlers.listing import _encoder, _max_keys
 from s3api.responses import empty, xml_response
@@ -47,7 +47,7 @@ def _start_after(query) -> str:
     return key_marker
 
 
-def _versions(page: ListPage, encode, owner: str) -> list[xml.Node]:
+def _versions(page: ListPage, encode, owner: list[xml.Node]) -> list[xml.Node]:
     nodes: list[xml.Node] = []
     for key, entry in page.entries:
         nodes.append(
@@ -61,7 +61,7 @@ def _versions(page: ListPage, encode, owner: str) -> list[xml.Node]:
                     ("ETag", entry.etag),
                     ("Size", entry.size),
                     ("StorageClass", "STANDARD"),
-                    ("Owner", [("ID", owner), ("DisplayName", owner)]),
+                    ("Owner", owner),
                 ],
             )
         )
@@ -92,7 +92,7 @@ async def list_object_versions(ctx: RequestContext) -> web.StreamResponse:
         ("IsTruncated", truncated),
         ("EncodingType", "url" if "encoding-type" in q else None),
     ]
-    children += _versions(page, encode, record.owner)
+    children += _versions(page, encode, await person(ctx, record.owner))
     return xml_response(xml.render("ListVersionsResult", children))
 
 

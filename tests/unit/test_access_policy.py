@@ -39,7 +39,7 @@ def expected(operation, caller, bucket_acl, object_acl) -> bool:
     if operation in p.BUCKET_WRITE_OPERATIONS:
         return bucket_acl == "public-read-write"
     if operation in p.OBJECT_READ_OPERATIONS:
-        return bucket_read or object_read
+        return object_read
     return False
 
 
@@ -103,9 +103,14 @@ def test_canned_headers():
         S3ErrorCode.NotImplemented
     )
     assert code_of(lambda: check_request_acl({"x-amz-acl": "nope"})) is S3ErrorCode.InvalidArgument
-    assert code_of(lambda: check_request_acl({"x-amz-grant-read": "id=x"})) is (
+    granted = check_request_acl({"x-amz-grant-read": 'id="x", uri=' + p.ALL_USERS})
+    assert p.decode_grants(granted) == [("user", "x", "READ"), ("group", p.ALL_USERS, "READ")]
+    assert code_of(lambda: check_request_acl({"x-amz-grant-read": "emailAddress=a@b.c"})) is (
         S3ErrorCode.NotImplemented
     )
+    assert code_of(
+        lambda: check_request_acl({"x-amz-acl": "private", "x-amz-grant-read": "id=x"})
+    ) is S3ErrorCode.InvalidRequest
 
 
 def test_object_acl_is_stored_only_when_not_private():
@@ -143,12 +148,31 @@ def test_policy_bodies_map_to_canned_acls():
     assert check_policy_body(body(group(p.AUTHENTICATED_USERS, "READ")), OWNER) == (
         "authenticated-read"
     )
-    unsupported = [
-        body(group(p.ALL_USERS, "WRITE")),
-        body(group(p.ALL_USERS, "READ_ACP")),
-        body(group("http://acs.amazonaws.com/groups/s3/LogDelivery", "WRITE")),
-        body(owner="someone-else"),
-    ]
-    for doc in unsupported:
-        assert code_of(lambda doc=doc: check_policy_body(doc, OWNER)) is S3ErrorCode.NotImplemented
+    explicit = {
+        body(group(p.ALL_USERS, "WRITE")): [
+            ("user", OWNER, "FULL_CONTROL"), ("group", p.ALL_USERS, "WRITE")
+        ],
+        body(group(p.ALL_USERS, "READ_ACP")): [
+            ("user", OWNER, "FULL_CONTROL"), ("group", p.ALL_USERS, "READ_ACP")
+        ],
+        body(owner="someone-else"): [("user", "someone-else", "FULL_CONTROL")],
+    }
+    for doc, grants in explicit.items():
+        assert p.decode_grants(check_policy_body(doc, OWNER)) == grants
     assert code_of(lambda: check_policy_body(b"<nope", OWNER)) is S3ErrorCode.MalformedACLError
+
+
+@pytest.mark.parametrize("permission", ["READ", "WRITE", "READ_ACP", "WRITE_ACP", "FULL_CONTROL"])
+def test_user_grants(permission):
+    acl = p.encode_grants([("user", OTHER, permission)])
+    need = {"ListObjects": "READ", "PutObject": "WRITE", "GetBucketAcl": "READ_ACP",
+            "PutBucketAcl": "WRITE_ACP"}
+    for operation, wanted in need.items():
+        allowed = permission in (wanted, "FULL_CONTROL")
+        assert p.is_allowed(operation, OTHER, OWNER, acl) is allowed, operation
+        assert not p.is_allowed(operation, ANON, OWNER, acl)
+    object_need = {"GetObject": "READ", "GetObjectAcl": "READ_ACP", "PutObjectAcl": "WRITE_ACP"}
+    for operation, wanted in object_need.items():
+        allowed = permission in (wanted, "FULL_CONTROL")
+        assert p.is_allowed(operation, OTHER, OWNER, None, acl) is allowed, operation
+    assert not p.is_allowed("DeleteBucket", OTHER, OWNER, acl)

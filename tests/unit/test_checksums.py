@@ -146,6 +146,7 @@ def test_parse_errors():
     assert two.code is S3ErrorCode.InvalidRequest
     assert two.message.startswith("Expecting a single x-amz-checksum- header")
     bad = error_of(parse, x_amz_checksum_crc32="abc")
+    assert bad.code is S3ErrorCode.BadDigest  # as RGW (AWS: InvalidRequest)
     assert bad.message == "Value for x-amz-checksum-crc32 header is invalid."
     lonely = error_of(parse, x_amz_sdk_checksum_algorithm="CRC32")
     assert lonely.message.startswith("x-amz-sdk-checksum-algorithm specified, but no")

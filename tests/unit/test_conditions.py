@@ -115,11 +115,9 @@ def test_write_condition_parsing():
     assert write_condition(CIMultiDict({"If-Match": HELLO})) == WriteCondition(
         if_match=(HELLO.strip('"'),)
     )
-    for value in (HELLO, OTHER):
-        with pytest.raises(S3Error) as info:
-            write_condition(CIMultiDict({"If-None-Match": value}))
-        assert info.value.code is S3ErrorCode.NotImplemented
-        assert info.value.details == {"Header": "If-None-Match"}
+    assert write_condition(CIMultiDict({"If-None-Match": f"{HELLO}, x"})) == WriteCondition(
+        if_none_match=(HELLO.strip('"'), "x")
+    )
 
 
 @pytest.mark.parametrize(
@@ -131,6 +129,10 @@ def test_write_condition_parsing():
         (WriteCondition(if_match=("*",)), ENTRY, None, None),
         (WriteCondition(if_match=(OTHER.strip('"'),)), ENTRY, PreconditionFailed, "If-Match"),
         (WriteCondition(if_match=("*",)), None, NoSuchKey, None),
+        (WriteCondition(if_none_match=(HELLO.strip('"'),)), ENTRY, PreconditionFailed,
+         "If-None-Match"),
+        (WriteCondition(if_none_match=(OTHER.strip('"'),)), ENTRY, None, None),
+        (WriteCondition(if_none_match=(HELLO.strip('"'),)), None, None, None),
     ],
 )
 def test_write_condition_check(condition, current, error, details):

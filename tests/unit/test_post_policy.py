@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 from datetime import UTC, datetime
 
@@ -88,12 +90,30 @@ def test_aws_example_policy_holds_until_it_expires():
         ({"x-amz-credential": "AKIAIOSFODNN7EXAMPLE/bad"}, "InvalidArgument"),
         ({"x-amz-algorithm": "AWS4-HMAC-SHA1"}, "InvalidArgument"),
         ({"x-amz-date": "yesterday"}, "InvalidArgument"),
-        ({"awsaccesskeyid": "AKIAIOSFODNN7EXAMPLE"}, "InvalidRequest"),
+        ({"awsaccesskeyid": "AKIAIOSFODNN7EXAMPLE"}, "InvalidArgument"),  # no "signature"
     ],
 )
 def test_signature_refusals(change, code):
     fields = {**AWS_FIELDS, **change}
     assert code_of(lambda: post_policy.verify_signature(fields, "us-east-1", lookup))[0] == code
+
+
+def test_v2_form_signature():
+    """The older form: base64 HMAC-SHA1 of the policy text under the secret key."""
+    secret = lookup("AKIAIOSFODNN7EXAMPLE")
+    policy = AWS_FIELDS["policy"]
+    good = base64.b64encode(hmac.new(secret.encode(), policy.encode(), hashlib.sha1).digest())
+    fields = {"awsaccesskeyid": "AKIAIOSFODNN7EXAMPLE", "policy": policy,
+              "signature": good.decode()}
+    assert post_policy.verify_signature(fields, "us-east-1", lookup) == "AKIAIOSFODNN7EXAMPLE"
+    bad = {**fields, "signature": good.decode()[::-1]}
+    assert code_of(lambda: post_policy.verify_signature(bad, "us-east-1", lookup))[0] == (
+        "SignatureDoesNotMatch"
+    )
+    no_key = {k: v for k, v in fields.items() if k != "awsaccesskeyid"}
+    with pytest.raises(S3Error) as e:
+        post_policy.access_key_of(no_key, "us-east-1")
+    assert e.value.details["ArgumentName"] == "AWSAccessKeyId"
 
 
 def test_missing_signature_field_is_named():
@@ -146,7 +166,9 @@ def test_invalid_policies(policy, message):
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
 
-def check(conditions, fields, bucket="b"):
+def check(conditions, fields, bucket="b", name_bucket=True):
+    if name_bucket:
+        conditions = [{"bucket": bucket}, *conditions]
     policy = post_policy.parse_policy(
         encoded({"expiration": "2031-01-01T00:00:00.000Z", "conditions": conditions})
     )
@@ -186,6 +208,11 @@ def test_condition_failures(conditions, fields, failed):
 def test_extra_fields():
     _, message = code_of(lambda: check([["eq", "$key", "k"]], {"key": "k", "x-amz-meta-a": "1"}))
     assert message == "Invalid according to Policy: Extra input fields: x-amz-meta-a"
+
+
+def test_bucket_must_be_named_by_a_condition():
+    _, message = code_of(lambda: check([["eq", "$key", "k"]], {"key": "k"}, name_bucket=False))
+    assert message == "Invalid according to Policy: Extra input fields: bucket"
 
 
 def test_length_range_is_the_tightest():
