@@ -22,6 +22,12 @@ from collections.abc import Awaitable, Callable, Hashable
 _MAX_FREQ = 3
 
 
+def _retrieve(task: asyncio.Future) -> None:
+    """Mark a failed load's exception retrieved: its callers re-raise it themselves."""
+    if not task.cancelled():
+        task.exception()
+
+
 class ChunkCache:
     def __init__(
         self,
@@ -67,17 +73,18 @@ class ChunkCache:
             self.on_access(True, self.size)
             return await asyncio.shield(pending)
         self.misses += 1
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._loading[key] = future
+        # The read runs in its own task: a caller that is cancelled (its client hung
+        # up) must not cancel the read the other callers of the burst are waiting for.
+        task = asyncio.ensure_future(self._load(key, load))
+        task.add_done_callback(_retrieve)
+        self._loading[key] = task
+        return await asyncio.shield(task)
+
+    async def _load(self, key: Hashable, load: Callable[[], Awaitable[bytes]]) -> bytes:
         try:
             value = await load()
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it themselves
-            raise
         finally:
             self._loading.pop(key, None)
-        future.set_result(value)
         self.put(key, value)
         self.on_access(False, self.size)
         return value

@@ -91,3 +91,28 @@ def test_crash_while_draining_is_finished_by_the_next_start(backend_kind, tmp_pa
     d.gc_until_stable()
     assert d.chunk_ids() == set()
     d.gw.stop()
+
+
+def test_a_corrupt_manifest_never_blocks_the_queue(backend_kind, tmp_path):
+    d = _queued_gateway(backend_kind, tmp_path)
+    d.gw.start()
+    s3 = d.gw.client()
+    s3.create_bucket(Bucket="queued")
+    before = set(d.manifests())
+    s3.put_object(Bucket="queued", Key="bad", Body=os.urandom(2 * MiB))
+    [bad_oid] = set(d.manifests()) - before
+    s3.put_object(Bucket="queued", Key="good", Body=os.urandom(2 * MiB))
+
+    async def corrupt(_chunks, _data, meta):
+        await meta.write_full(bad_oid, b"not a manifest")
+
+    d.pools(corrupt)
+    s3.delete_object(Bucket="queued", Key="bad")
+    s3.delete_object(Bucket="queued", Key="good")
+    _wait_until_drained(d)  # both records go: the corrupt one does not stall the other
+    assert d.metric("atonix_integrity_errors_total") >= 1
+    d.cli("fsck", "--repair", "--stale-after", "0")  # drops the references nothing names
+    d.gc_until_stable()
+    assert d.cli("fsck")["clean"]
+    assert d.chunk_ids() == set()
+    d.gw.stop()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 from collections.abc import AsyncIterator
 
 from dedupe import (
@@ -39,6 +40,8 @@ from dedupe import (
 from gateway.engine import layout
 from gateway.engine.records import MANIFESTS, BucketDedupe, Segment
 from storage import ObjectNotFound, Pool
+
+log = logging.getLogger("atonix.dedupe")
 
 
 class DataPathObserver:
@@ -141,6 +144,14 @@ class ChunkedPayloads:
                 manifest = decode_manifest(await self.meta.read(oid))
             except ObjectNotFound:
                 continue  # released before
+            except ManifestCorrupt:
+                # Which references it held is unknown: they become stale references
+                # that no live manifest names, and fsck --repair drops them.
+                log.warning("released a corrupt manifest %s; fsck drops its references", oid)
+                self.observer.integrity_error()
+                with contextlib.suppress(ObjectNotFound):
+                    await self.meta.remove(oid)
+                continue
             await self.store.release(manifest)
             await failpoints.hit("engine.before_manifest_remove")
             with contextlib.suppress(ObjectNotFound):

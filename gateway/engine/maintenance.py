@@ -94,6 +94,11 @@ async def run_fsck(
                     yield await chunks.load(owner)
                 except Exception:  # missing or corrupt: reported, not fatal to the walk
                     unreadable.append(owner)
+        # Queued for release: their references are still expected (not stale) until
+        # the queue drops them; one already half released is simply skipped.
+        for owner in pending - live:
+            with contextlib.suppress(Exception):
+                yield await chunks.load(owner)
 
     report = await fsck(
         chunks.store, manifests(), cpu=chunks.cpu, repair=repair, stale_ref_seconds=stale

@@ -42,6 +42,7 @@ QUEUE_SHARDS = 8
 QUEUE_PREFIX = "release."
 DEFAULT_INLINE_BYTES = 64 * 1024 * 1024
 _PAGE = 100
+RECHECK_SECONDS = 60.0
 
 
 def queue_object(shard: int) -> str:
@@ -73,6 +74,8 @@ class ReleaseQueue:
         self.inline_bytes = inline_bytes
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
+        self._lock: asyncio.Lock | None = None  # one drain at a time per process
+        self.failed = 0  # records whose release failed (kept, retried later)
 
     async def release(self, segments: list[Segment]) -> None:
         """Release what a committed change made garbage (now, or soon in the background)."""
@@ -90,19 +93,34 @@ class ReleaseQueue:
         """Every segment waiting in the queue (for fsck)."""
         out: list[Segment] = []
         for shard in range(QUEUE_SHARDS):
-            async for _key, value in self._records(shard):
-                out += decode_segments(value)
+            async for key, value in self._records(shard):
+                try:
+                    out += decode_segments(value)
+                except (ValueError, TypeError):
+                    log.warning("release queue: unreadable record %s", key)
         return out
 
     async def drain(self) -> int:
-        """Release every queued record; the number released."""
+        """Release every queued record; the number released.
+
+        A record that fails (backend trouble, an unreadable record) is logged and
+        kept for a later drain; it never stops the records after it.
+        """
+        if self._lock is None:
+            self._lock = asyncio.Lock()
         done = 0
-        for shard in range(QUEUE_SHARDS):
-            async for key, value in self._records(shard):
-                await self.remove(decode_segments(value))
-                with contextlib.suppress(ObjectNotFound):
-                    await self.meta.omap_rm(queue_object(shard), [key])
-                done += 1
+        async with self._lock:
+            for shard in range(QUEUE_SHARDS):
+                async for key, value in self._records(shard):
+                    try:
+                        await self.remove(decode_segments(value))
+                    except Exception:
+                        self.failed += 1
+                        log.exception("release queue: record %s failed; kept for later", key)
+                        continue
+                    with contextlib.suppress(ObjectNotFound):
+                        await self.meta.omap_rm(queue_object(shard), [key])
+                    done += 1
         return done
 
     def start(self) -> None:
@@ -141,15 +159,16 @@ class ReleaseQueue:
         self._wakeup.set()
 
     async def _drain_forever(self) -> None:
+        """Drain when kicked, and every ``RECHECK_SECONDS`` for records other
+        (perhaps crashed) gateways left behind."""
         assert self._wakeup is not None
         while True:
-            await self._wakeup.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), RECHECK_SECONDS)
             self._wakeup.clear()
             try:
                 await self.drain()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("release queue: drain failed; retrying in 10 s")
-                await asyncio.sleep(10)
-                self._wakeup.set()
+            except Exception:  # e.g. the backend is unreachable: try again later
+                log.exception("release queue: drain failed")

@@ -82,3 +82,25 @@ async def test_values_larger_than_half_the_cache_are_not_kept(size):
     cache = ChunkCache(8 * KiB + size)
     await cache.get_or_load("big", _load(bytes(5 * KiB), []))
     assert cache.size == 0
+
+
+async def test_a_cancelled_first_caller_does_not_fail_the_others():
+    cache = ChunkCache(100 * KiB)
+    gate = asyncio.Event()
+    calls: list[int] = []
+
+    async def slow() -> bytes:
+        calls.append(1)
+        await gate.wait()
+        return b"v" * KiB
+
+    first = asyncio.ensure_future(cache.get_or_load("k", slow))
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(cache.get_or_load("k", slow))
+    await asyncio.sleep(0)
+    first.cancel()  # its client hung up
+    await asyncio.sleep(0)
+    gate.set()
+    assert await second == b"v" * KiB
+    assert first.cancelled() and calls == [1]
+    assert cache.get("k") == b"v" * KiB
