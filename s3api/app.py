@@ -14,6 +14,7 @@ import time
 
 from aiohttp import web
 
+from gateway.engine.buckets import new_request
 from gateway.engine.engine import ObjectEngine
 from s3api import xml
 from s3api.auth import authenticate
@@ -71,6 +72,7 @@ class S3Frontend:
         endpoint = Endpoint("Unknown", S3Target(None, None))
         ctx = RequestContext(request, endpoint, self.engine, self.settings)
         request[CTX_KEY] = ctx
+        new_request()  # keep-alive requests share a task: no bucket pinned by the last one
         try:
             target = parse_target(request.host, raw_path, self.settings.domains)
             query = parse_query(raw_query)

@@ -137,3 +137,50 @@ def test_removed_key_is_refused_by_every_gateway(two_gateways):
                 break
             assert time.monotonic() - removed_at < KEY_CACHE_SECONDS + 3, "removed key still works"
             time.sleep(0.2)
+
+
+def test_a_put_in_flight_never_lands_in_a_bucket_recreated_by_another_owner(two_gateways):
+    """Access was decided for alice's bucket; while her body streams, the bucket is
+    deleted and bob re-creates the name, and gateway A's cache learns bob's record.
+    Her PUT must fail, not land in bob's bucket."""
+    import concurrent.futures
+    import http.client
+    import threading
+    import urllib.parse
+
+    from tests.support.gateway_process import create_test_user
+
+    ga, gb = two_gateways
+    bob_key, bob_secret = "ATONIXBOBKEY00000002", "bob-secret-1111111111111111111111"
+    create_test_user(ga.options, "bob", bob_key, bob_secret)
+    alice_a, alice_b = ga.client(), gb.client()
+    bob_a, bob_b = ga.client(bob_key, bob_secret), gb.client(bob_key, bob_secret)
+    name = "mg-" + uuid.uuid4().hex[:12]
+    alice_a.create_bucket(Bucket=name)
+    url = urllib.parse.urlsplit(alice_a.generate_presigned_url(
+        "put_object", Params={"Bucket": name, "Key": "intruder"}, ExpiresIn=600))
+    halfway, resume = threading.Event(), threading.Event()
+    piece, pieces = b"x" * 65536, 32
+
+    def body():
+        for i in range(pieces):
+            if i == pieces // 2:
+                halfway.set()
+                assert resume.wait(60)
+            yield piece
+
+    def put() -> int:
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+        conn.request("PUT", f"{url.path}?{url.query}", body=body(),
+                     headers={"Content-Length": str(len(piece) * pieces)})
+        return conn.getresponse().status
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        status = pool.submit(put)
+        assert halfway.wait(30)
+        alice_b.delete_bucket(Bucket=name)
+        bob_b.create_bucket(Bucket=name)
+        bob_a.head_bucket(Bucket=name)  # gateway A now caches bob's record
+        resume.set()
+        assert status.result(timeout=60) == 404  # NoSuchBucket: alice's bucket is gone
+    assert bob_b.list_objects_v2(Bucket=name).get("Contents", []) == []

@@ -26,6 +26,7 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 
 from gateway.engine import layout
 from gateway.engine.errors import (
@@ -45,6 +46,29 @@ CONFIG_ID_KEY = "id"
 CONFIG_PREFIX = "cfg."
 DEDUPE_CONFIG = "dedupe"  # JSON {"enabled": bool, "compression_level": int | null}
 _REGISTRY_PAGE = 1000
+
+
+# The bucket records this request was authorised against (name -> record). Set by
+# the front end once it decided access (``authorise``), cleared when a request
+# starts (``new_request``). Engine calls made for the request then act on exactly
+# that bucket (its id): a bucket deleted and re-created meanwhile, by anyone,
+# answers NoSuchBucket instead of receiving a request decided for another.
+_AUTHORISED: ContextVar[Mapping[str, BucketRecord] | None] = ContextVar(
+    "atonix_authorised_buckets", default=None
+)
+
+
+def new_request() -> None:
+    _AUTHORISED.set({})
+
+
+def authorise(record: BucketRecord) -> None:
+    _AUTHORISED.set({**(_AUTHORISED.get() or {}), record.name: record})
+
+
+def authorised(name: str) -> BucketRecord | None:
+    pinned = _AUTHORISED.get()
+    return pinned.get(name) if pinned else None
 
 
 class BucketService:
@@ -90,6 +114,8 @@ class BucketService:
         return record
 
     async def get(self, name: str, use_cache: bool = True) -> BucketRecord:
+        if use_cache and (pinned := authorised(name)) is not None:
+            return pinned
         if use_cache and (cached := self._cache.get(name)) is not None:
             return cached
         try:
@@ -112,6 +138,8 @@ class BucketService:
         reach it, so the bucket it was meant for is reported gone.
         """
         self.forget(name)
+        if authorised(name) is not None:
+            raise NoSuchBucket(BucketName=name)  # the bucket access was decided for is gone
         fresh = await self.get(name, use_cache=False)
         if fresh.owner != stale.owner:
             self.forget(name)  # the next request authorises against the new owner
@@ -204,6 +232,8 @@ class BucketService:
             if stored_id == record.bucket_id.encode() or (stored_id is None and not use_cache):
                 return record, got.get(CONFIG_PREFIX + item)
             self.forget(name)
+            if authorised(name) is not None:
+                raise NoSuchBucket(BucketName=name)
         raise NoSuchBucket(BucketName=name)
 
     async def write_config(
@@ -234,6 +264,8 @@ class BucketService:
                 raise NoSuchBucket(BucketName=name) from None
             except GuardFailed:
                 self.forget(name)  # deleted and re-created elsewhere: retry on the new record
+                if authorised(name) is not None:
+                    break  # ... unless access was decided for the old one
         raise NoSuchBucket(BucketName=name)
 
     async def dedupe_policy(self, name: str, default: BucketDedupe | None = None) -> BucketDedupe:

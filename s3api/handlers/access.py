@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from gateway.engine.buckets import authorise
 from gateway.engine.errors import NoSuchKey
 from gateway.engine.records import BucketRecord, ObjectEntry
 from s3api import access_policy as policy
@@ -101,8 +102,10 @@ async def readable_bucket(
     record = await ctx.engine.buckets.get(name)
     check_expected_owner(ctx, record)
     if ctx.user is not None and record.owner == ctx.user:
+        authorise(record)
         return record, ObjectGate(operation, ctx.user, record.owner, None)
     record, acl = await bucket_acl(ctx, name)
+    authorise(record)
     await invite_body(ctx.request)
     return record, ObjectGate(operation, ctx.user, record.owner, acl)
 
@@ -118,8 +121,13 @@ async def owned_bucket(ctx: RequestContext, fresh: bool = False) -> BucketRecord
     """
     assert ctx.endpoint.bucket is not None
     record = await ctx.engine.buckets.get(ctx.endpoint.bucket, use_cache=not fresh)
+    if ctx.user is not None and record.owner != ctx.user and not fresh:
+        # A cached record naming someone else may be of a bucket since re-created
+        # by the caller: decide on the current one (non-owners pay a read anyway).
+        record = await ctx.engine.buckets.get(ctx.endpoint.bucket, use_cache=False)
     check_expected_owner(ctx, record)
     if ctx.user is not None and record.owner == ctx.user:
+        authorise(record)
         return record
     operation = ctx.endpoint.name
     if (
@@ -128,6 +136,7 @@ async def owned_bucket(ctx: RequestContext, fresh: bool = False) -> BucketRecord
     ):
         record, acl = await bucket_acl(ctx, record.name)
         if policy.is_allowed(operation, ctx.user, record.owner, acl):
+            authorise(record)
             await invite_body(ctx.request)
             return record
     raise S3Error(S3ErrorCode.AccessDenied)
