@@ -100,3 +100,38 @@ def test_kill_mid_complete_multipart(backend_kind, tmp_path, point, monkeypatch)
     _repair_and_check_clean(d)
     assert d.chunk_ids() == set()
     d.gw.stop()
+
+
+def test_a_resumed_complete_never_undoes_a_later_write(backend_kind, tmp_path, monkeypatch):
+    """Complete commits, the process dies before finishing, a PUT then replaces the
+    object (releasing the completed payload); the client's retried Complete must
+    leave the PUT's object in place, not re-commit the released payload."""
+    d = DedupeGateway(backend_kind, tmp_path)
+    d.gw.start()
+    s3 = d.gw.client()
+    s3.create_bucket(Bucket="crash")
+    parts = [os.urandom(5 * MiB), os.urandom(MiB)]
+    up = s3.create_multipart_upload(Bucket="crash", Key="big")["UploadId"]
+    done = [
+        {"PartNumber": n, "ETag": s3.upload_part(Bucket="crash", Key="big", UploadId=up,
+                                                 PartNumber=n, Body=body)["ETag"]}
+        for n, body in enumerate(parts, 1)
+    ]
+
+    def complete(c):
+        c.complete_multipart_upload(Bucket="crash", Key="big", UploadId=up,
+                                    MultipartUpload={"Parts": done})
+
+    _crash_then_recover(d, monkeypatch, "multipart.committed", complete)
+    s3 = d.gw.client()
+    later = os.urandom(2 * MiB)
+    s3.put_object(Bucket="crash", Key="big", Body=later)  # releases the completed payload
+    complete(s3)  # the retry
+    assert _get(s3, "crash", "big") == later
+    assert s3.list_multipart_uploads(Bucket="crash").get("Uploads", []) == []
+    _repair_and_check_clean(d)
+    assert _get(s3, "crash", "big") == later
+    s3.delete_object(Bucket="crash", Key="big")
+    _repair_and_check_clean(d)
+    assert d.chunk_ids() == set()
+    d.gw.stop()

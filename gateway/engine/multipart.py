@@ -49,6 +49,7 @@ from gateway.engine.upload_records import (
     UploadMeta,
     UploadState,
     completed_entry,
+    entry_identity,
     new_upload_id,
     normalize_etag,
     part_data_prefix,
@@ -100,6 +101,15 @@ class PartsPage:
 
 class _AlreadyCommitted(Exception):
     """The index already holds this completion's entry (a resumed Complete)."""
+
+
+class _Superseded(Exception):
+    """The key was written after the upload froze: the completion must not commit."""
+
+
+# _commit_entry's answer when a later write won: every part is then garbage (if the
+# entry was committed before, that write released its payload already; again is harmless).
+SUPERSEDED = ObjectEntry(0, '""', 0.0)
 
 
 class UploadService:
@@ -238,7 +248,11 @@ class UploadService:
                 entry = completed_entry(snap.meta, chosen)
                 if object_checksums is not None:
                     entry.checksums = object_checksums(snap.meta, chosen)
-                manifest = Manifest(wanted, entry)
+                try:
+                    current = await self.index.get(snap.bucket_id, key)
+                except StaleBucket:
+                    raise NoSuchBucket(BucketName=bucket) from None
+                manifest = Manifest(wanted, entry, entry_identity(current))
                 if await self.store.freeze(snap, UploadState.COMPLETING, manifest):
                     await failpoints.hit("multipart.frozen")
                     return await self._finish(record, snap, manifest, committed=False)
@@ -259,14 +273,18 @@ class UploadService:
     ) -> ObjectEntry:
         entry = manifest.entry
         garbage: list[Segment] = []
+        superseded = False
         if not committed:
-            replaced = await self._commit_entry(record, snap.key, entry)
+            replaced = await self._commit_entry(record, snap.key, entry, manifest.replaces)
+            superseded = replaced is SUPERSEDED
+            if superseded:
+                replaced = None
             await failpoints.hit("multipart.committed")
             await self.store.set_state(snap.bucket_id, snap.upload_id, UploadState.COMMITTED)
             if replaced is not None:
                 garbage += replaced.segments
         await self.registry.remove(snap.bucket_id, snap.key, snap.upload_id)
-        used = {seg.data_prefix for seg in entry.segments}
+        used = set() if superseded else {seg.data_prefix for seg in entry.segments}
         parts = await self.store.all_parts(snap.bucket_id, snap.upload_id)
         garbage += [p.segment for p in parts if p.segment.data_prefix not in used]
         await self.payloads.release(garbage)
@@ -274,19 +292,28 @@ class UploadService:
         return entry
 
     async def _commit_entry(
-        self, record: BucketRecord, key: str, entry: ObjectEntry
+        self, record: BucketRecord, key: str, entry: ObjectEntry, replaces: str | None
     ) -> ObjectEntry | None:
-        """Write the completed entry; the entry it replaced, if any (the commit point)."""
+        """Write the completed entry; the entry it replaced, if any (the commit point).
+
+        Only over the entry the key held when the upload froze: anything else means
+        a later write won (perhaps over this very entry, committed before a crash,
+        whose payload that write then released), so the completion must not undo it.
+        """
 
         def check(current: ObjectEntry | None) -> None:
             if current is not None and _same_payload(current, entry):
                 raise _AlreadyCommitted
+            if replaces is not None and entry_identity(current) != replaces:
+                raise _Superseded
 
         for _ in range(3):
             try:
                 return await self.index.put_if(record.bucket_id, key, entry, check)
             except _AlreadyCommitted:
                 return None
+            except _Superseded:
+                return SUPERSEDED
             except StaleBucket:
                 fresh = await self.buckets.get(record.name, use_cache=False)
                 if fresh.bucket_id != record.bucket_id:

@@ -122,16 +122,31 @@ class Manifest:
 
     requested: list[tuple[int, str]]
     entry: ObjectEntry
+    # entry_identity() of the entry the key held when the upload froze: a resumed
+    # completion commits only over that one (None: written before this was kept).
+    replaces: str | None = None
 
     def encode(self) -> bytes:
-        head = json.dumps([list(p) for p in self.requested], separators=(",", ":")).encode()
+        doc = {"requested": [list(p) for p in self.requested], "replaces": self.replaces}
+        head = json.dumps(doc, separators=(",", ":")).encode()
         return len(head).to_bytes(4, "big") + head + self.entry.encode()
 
     @classmethod
     def decode(cls, raw: bytes) -> Manifest:
         n = int.from_bytes(raw[:4], "big")
-        requested = [(int(num), str(tag)) for num, tag in json.loads(raw[4 : 4 + n])]
-        return cls(requested, ObjectEntry.decode(raw[4 + n :]))
+        doc = json.loads(raw[4 : 4 + n])
+        if isinstance(doc, list):  # the older form: the requested parts only
+            doc = {"requested": doc, "replaces": None}
+        requested = [(int(num), str(tag)) for num, tag in doc["requested"]]
+        return cls(requested, ObjectEntry.decode(raw[4 + n :]), doc.get("replaces"))
+
+
+def entry_identity(entry: ObjectEntry | None) -> str:
+    """Tells one committed entry from any other of the same key ("" for none)."""
+    if entry is None:
+        return ""
+    prefixes = ",".join(s.data_prefix for s in entry.segments)
+    return f"{entry.etag}|{entry.mtime!r}|{prefixes}"
 
 
 def new_upload_id() -> str:
