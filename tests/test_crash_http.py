@@ -15,6 +15,25 @@ from tests.test_dedupe_engine import DedupeGateway, _get
 MiB = 1024 * 1024
 
 
+def _gateway_with_bucket(kind: str, tmp_path) -> tuple[DedupeGateway, object]:
+    d = DedupeGateway(kind, tmp_path)
+    d.gw.start()
+    s3 = d.gw.client()
+    s3.create_bucket(Bucket="crash")
+    return d, s3
+
+
+def _upload_parts(s3, parts: list[bytes]) -> tuple[str, list[dict]]:
+    """A multipart upload of "big" with these parts, not completed: (id, part list)."""
+    up = s3.create_multipart_upload(Bucket="crash", Key="big")["UploadId"]
+    done = [
+        {"PartNumber": n, "ETag": s3.upload_part(Bucket="crash", Key="big", UploadId=up,
+                                                 PartNumber=n, Body=body)["ETag"]}
+        for n, body in enumerate(parts, 1)
+    ]
+    return up, done
+
+
 def _crash_then_recover(d: DedupeGateway, monkeypatch, point: str, request) -> None:
     """Restart armed at ``point``, run ``request`` (which must kill the process), restart."""
     d.gw.stop()
@@ -38,10 +57,7 @@ def _repair_and_check_clean(d: DedupeGateway) -> None:
 
 @pytest.mark.parametrize("point", ["store.after_drop_ref", "engine.before_manifest_remove"])
 def test_kill_mid_delete(backend_kind, tmp_path, point, monkeypatch):
-    d = DedupeGateway(backend_kind, tmp_path)
-    d.gw.start()
-    s3 = d.gw.client()
-    s3.create_bucket(Bucket="crash")
+    d, s3 = _gateway_with_bucket(backend_kind, tmp_path)
     kept, doomed = os.urandom(MiB), os.urandom(2 * MiB)
     s3.put_object(Bucket="crash", Key="kept", Body=kept)
     s3.put_object(Bucket="crash", Key="doomed", Body=doomed)
@@ -65,18 +81,10 @@ def test_kill_mid_delete(backend_kind, tmp_path, point, monkeypatch):
 
 @pytest.mark.parametrize("point", ["multipart.frozen", "multipart.committed"])
 def test_kill_mid_complete_multipart(backend_kind, tmp_path, point, monkeypatch):
-    d = DedupeGateway(backend_kind, tmp_path)
-    d.gw.start()
-    s3 = d.gw.client()
-    s3.create_bucket(Bucket="crash")
+    d, s3 = _gateway_with_bucket(backend_kind, tmp_path)
     s3.put_object(Bucket="crash", Key="big", Body=b"old version " * 10_000)
     parts = [os.urandom(5 * MiB), os.urandom(MiB)]
-    up = s3.create_multipart_upload(Bucket="crash", Key="big")["UploadId"]
-    done = [
-        {"PartNumber": n, "ETag": s3.upload_part(Bucket="crash", Key="big", UploadId=up,
-                                                 PartNumber=n, Body=body)["ETag"]}
-        for n, body in enumerate(parts, 1)
-    ]
+    up, done = _upload_parts(s3, parts)
     # An unused third part: Complete must reclaim it.
     s3.upload_part(Bucket="crash", Key="big", UploadId=up, PartNumber=3, Body=os.urandom(MiB))
 
@@ -106,17 +114,9 @@ def test_a_resumed_complete_never_undoes_a_later_write(backend_kind, tmp_path, m
     """Complete commits, the process dies before finishing, a PUT then replaces the
     object (releasing the completed payload); the client's retried Complete must
     leave the PUT's object in place, not re-commit the released payload."""
-    d = DedupeGateway(backend_kind, tmp_path)
-    d.gw.start()
-    s3 = d.gw.client()
-    s3.create_bucket(Bucket="crash")
+    d, s3 = _gateway_with_bucket(backend_kind, tmp_path)
     parts = [os.urandom(5 * MiB), os.urandom(MiB)]
-    up = s3.create_multipart_upload(Bucket="crash", Key="big")["UploadId"]
-    done = [
-        {"PartNumber": n, "ETag": s3.upload_part(Bucket="crash", Key="big", UploadId=up,
-                                                 PartNumber=n, Body=body)["ETag"]}
-        for n, body in enumerate(parts, 1)
-    ]
+    up, done = _upload_parts(s3, parts)
 
     def complete(c):
         c.complete_multipart_upload(Bucket="crash", Key="big", UploadId=up,
