@@ -213,17 +213,18 @@ def _record(w: int, i: int) -> bytes:
 # --- (2) several processes on one data directory --------------------------------------
 
 RACE_CHILD = """
-import asyncio, random, sys, time
+import asyncio, random, sys
 from pathlib import Path
 from storage import GuardFailed, ObjectExists, WriteOp
 from storage.local import LocalBackend
 
 async def main():
-    root, pool_name, me, start_at = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+    root, pool_name, me = sys.argv[1], sys.argv[2], sys.argv[3]
     b = LocalBackend(Path(root))
     await b.connect()
     pool = b.pool(pool_name)
-    time.sleep(max(0.0, start_at - time.time()))
+    print("ready", flush=True)
+    sys.stdin.readline()  # the parent's "go": every child is connected by then
 
     order = list(range(200))
     random.Random(me).shuffle(order)  # each process claims in its own order
@@ -264,8 +265,16 @@ async def test_processes_race_exclusive_creates_and_guarded_counter(tmp_path):
     await b.pool("race").omap_set("ctr", {"n": b"%08d" % 0})
     await b.close()
 
-    start_at = time.time() + 1.5  # all children start hammering at the same instant
-    children = [run_child(RACE_CHILD, str(root), "race", f"p{k}", str(start_at)) for k in range(3)]
+    # All children start hammering at once: released together once each is connected
+    # (a start time on the clock could pass before a slow child had even started).
+    children = [
+        run_child(RACE_CHILD, str(root), "race", f"p{k}", stdin=subprocess.PIPE) for k in range(3)
+    ]
+    for child in children:
+        assert child.stdout.readline().strip() == "ready", child.stderr.read()
+    for child in children:
+        child.stdin.write("go\n")
+        child.stdin.flush()
     wins: dict[int, list[str]] = {}
     for k, child in enumerate(children):
         out, err = child.communicate(timeout=120)

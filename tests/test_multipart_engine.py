@@ -7,7 +7,7 @@ import os
 import uuid
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.engine.engine import EngineSettings, ObjectEngine
@@ -127,6 +127,11 @@ _keys = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=
                 min_size=1, max_size=12)
 
 
+# No deadline or speed check: a loaded CI machine can stall any example past 200 ms.
+_PURE = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@_PURE
 @given(st.lists(st.tuples(_keys, st.sampled_from(["0a", "0b", "1f"])), min_size=2, max_size=20))
 def test_registry_keys_sort_by_key_then_upload_id(pairs):
     encoded = sorted(pairs, key=lambda p: registry_key(*p).encode())
@@ -134,6 +139,7 @@ def test_registry_keys_sort_by_key_then_upload_id(pairs):
     assert all(split_registry_key(registry_key(k, u)) == (k, u) for k, u in pairs)
 
 
+@_PURE
 @given(_keys, _keys)
 def test_registry_seek_points(key, other):
     if other.startswith(key):

@@ -86,7 +86,8 @@ def test_memory_is_bounded_by_the_tail():
 
 
 def test_insert_at_start_keeps_most_chunks():
-    data = os.urandom(400_000)
+    # Seeded: with arbitrary bytes, about 1 draw in 3,000 needs a few more cuts to resync.
+    data = random.Random(11).randbytes(400_000)
     before = set(chunk_all(data, SMALL))
     after = chunk_all(b"!" + data, SMALL)
     reused = sum(1 for c in after if c in before)

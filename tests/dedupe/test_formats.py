@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dedupe import (
@@ -88,7 +88,7 @@ entries = st.builds(
 )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(owner=st.text(min_size=1, max_size=80), items=st.lists(entries, max_size=40))
 def test_manifest_round_trip(owner, items):
     m = Manifest(owner, items)
@@ -97,7 +97,7 @@ def test_manifest_round_trip(owner, items):
     assert back.size == sum(e.length for e in items)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(items=st.lists(entries, min_size=1, max_size=10), data=st.data())
 def test_manifest_damage_is_detected(items, data):
     blob = bytearray(encode_manifest(Manifest("o", items)))

@@ -38,7 +38,9 @@ async def test_corrupt_chunk_fails_read_and_is_found_by_fsck(store, pool, cpu):
     data = os.urandom(50_000)
     manifest = await write_manifest(store, cpu, data)
     victim = manifest.entries[2].fingerprint
-    await pool.write(chunk_oid(victim), b"\xff\xfe", 200)  # flip payload bytes
+    # Flip payload bytes (XOR: writing fixed bytes would change nothing if they were there).
+    payload = await pool.read(chunk_oid(victim), 200, 2)
+    await pool.write(chunk_oid(victim), bytes(b ^ 0xFF for b in payload), 200)
     with pytest.raises(ChunkCorrupt):
         await read_all(store, manifest, cpu=cpu)
     assert store.stats.checksum_failures == 1

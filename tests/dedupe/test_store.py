@@ -63,7 +63,8 @@ async def test_incompressible_data_is_stored_raw(store, cpu):
 
 
 async def test_shifted_data_reuses_chunks(store, cpu):
-    data = os.urandom(400_000)
+    # Seeded: with arbitrary bytes, about 1 draw in 3,000 needs a few more cuts to resync.
+    data = random.Random(12).randbytes(400_000)
     first = await write_manifest(store, cpu, data)
     created = store.stats.chunks_created
     second = await write_manifest(store, cpu, b"inserted!" + data)

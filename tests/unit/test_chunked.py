@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from s3api.chunked import MAX_LINE, ChunkedDecoder
@@ -396,7 +396,7 @@ def test_constructor_checks():
 # -- property: any chunking, any split, every mode ----------------------------------------------
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     data=st.binary(max_size=40000),
     sizes=st.lists(st.integers(1, 20000), min_size=1, max_size=8),
