@@ -137,6 +137,19 @@ def encode_chunk(
     return EncodedChunk(fingerprint(raw), len(raw), codec, header + payload)
 
 
+def object_size(blob: bytes) -> int | None:
+    """The chunk object's whole size as its header declares it (None: no valid header).
+
+    Reads a prefix: lets a reader that fetched too little know how much is left.
+    """
+    if len(blob) < HEADER_SIZE:
+        return None
+    fields = _HEADER.unpack_from(blob)
+    if fields[0] != MAGIC or fields[1] != FORMAT_VERSION:
+        return None
+    return HEADER_SIZE + fields[6]
+
+
 def parse_header(blob: bytes, fp: bytes = b"") -> ChunkHeader:
     if len(blob) < HEADER_SIZE:
         raise ChunkCorrupt(fp, f"short object ({len(blob)} bytes)")

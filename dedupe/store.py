@@ -32,7 +32,14 @@ from dataclasses import dataclass
 
 from dedupe import failpoints
 from dedupe.cache import ChunkCache
-from dedupe.chunk_format import Codec, EncodedChunk, decode_chunk, parse_header
+from dedupe.chunk_format import (
+    HEADER_SIZE,
+    Codec,
+    EncodedChunk,
+    decode_chunk,
+    object_size,
+    parse_header,
+)
 from dedupe.dictionary import Dictionaries
 from dedupe.errors import ChunkCorrupt, ChunkMissing, DedupeError
 from dedupe.manifest import Manifest
@@ -187,14 +194,34 @@ class ChunkStore:
         await asyncio.gather(*(drop(t, fp) for t, fp in sorted(manifest.chunk_refs())))
 
     # --- reads ----------------------------------------------------------------
-    async def read_blob(self, tier: str, fp: bytes) -> bytes:
+    async def read_blob(self, tier: str, fp: bytes, size_hint: int = 0) -> bytes:
+        """The chunk object's bytes; ``size_hint`` (from the manifest) sizes the read.
+
+        A read of unknown length makes the backend reserve a large buffer; the
+        manifest knows the size. The hint can be short: a chunk collected and
+        stored again by another writer may be encoded differently, so when the
+        header says there is more, the rest is read too.
+        """
+        pool, oid = self.pool(tier), chunk_oid(fp)
         try:
-            return await self.pool(tier).read(chunk_oid(fp))
+            if size_hint <= HEADER_SIZE:
+                return await pool.read(oid)
+            blob = await pool.read(oid, 0, size_hint)
+            full = object_size(blob)  # an invalid header is left for decoding to report
+            if len(blob) == size_hint and full is not None and full > size_hint:
+                blob += await pool.read(oid, size_hint, full - size_hint)
+            return blob
         except ObjectNotFound:
             raise ChunkMissing(fp, tier) from None
 
     async def read_chunk(
-        self, tier: str, fp: bytes, cpu: CpuPool, *, verify_identity: bool = False
+        self,
+        tier: str,
+        fp: bytes,
+        cpu: CpuPool,
+        *,
+        verify_identity: bool = False,
+        size_hint: int = 0,
     ) -> bytes:
         """Raw bytes of a chunk, checksum verified (``ChunkCorrupt`` is counted).
 
@@ -204,14 +231,14 @@ class ChunkStore:
         """
         if self.cache is not None and not verify_identity:
             return await self.cache.get_or_load(
-                (tier, fp), lambda: self._read_verified(tier, fp, cpu, False)
+                (tier, fp), lambda: self._read_verified(tier, fp, cpu, False, size_hint)
             )
-        return await self._read_verified(tier, fp, cpu, verify_identity)
+        return await self._read_verified(tier, fp, cpu, verify_identity, size_hint)
 
     async def _read_verified(
-        self, tier: str, fp: bytes, cpu: CpuPool, verify_identity: bool
+        self, tier: str, fp: bytes, cpu: CpuPool, verify_identity: bool, size_hint: int = 0
     ) -> bytes:
-        blob = await self.read_blob(tier, fp)
+        blob = await self.read_blob(tier, fp, size_hint)
         try:
             zdict = await self._dictionary_for(tier, fp, blob)
             decode = functools.partial(decode_chunk, verify_identity=verify_identity, zdict=zdict)

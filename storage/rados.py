@@ -57,7 +57,7 @@ from storage.rados_io import (
     translate,
 )
 
-_FIRST_READ = 4 << 20  # whole-object reads: one call for objects up to 4 MiB
+_FIRST_READ = 64 << 10  # whole-object reads: one call for small ones (a bigger buffer costs more)
 _MAX_READ = 16 << 20  # python-rados allocates the full length up front: cap it
 _LIST_BATCH = 1000
 _ORDERED = (CmpOp.GT, CmpOp.LT)

@@ -2,9 +2,11 @@
 the encoding of ``cls_cmpomap`` guards and the protocol WriteOp -> librados
 WriteOp translation (the guard strategy is explained in ``storage.rados``).
 
-python-rados completes aio calls on librados' finisher threads; ``AioBridge`` turns
-each completion into an asyncio future result with ``loop.call_soon_threadsafe``
-and bounds the number of operations in flight. Calls that python-rados only offers
+python-rados completes aio calls on librados' finisher threads; ``AioBridge`` queues
+each completion and wakes the event loop once per batch (one
+``loop.call_soon_threadsafe`` for all completions that arrive before the loop
+runs, not one self-pipe write and loop wake-up per operation), and bounds the
+number of operations in flight. Calls that python-rados only offers
 synchronously run on a small dedicated thread pool, never on the event loop.
 """
 
@@ -15,6 +17,8 @@ import contextlib
 import errno
 import os
 import struct
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -202,6 +206,10 @@ class AioBridge:
         self._sem = asyncio.Semaphore(max_in_flight)
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="atonix-rados")
         self.in_flight = 0
+        # Completions waiting for the loop, and whether a wake-up is already on its way.
+        self._completed: deque = deque()
+        self._completed_lock = threading.Lock()
+        self._wake_scheduled = False
 
     async def aio(
         self,
@@ -217,14 +225,10 @@ class AioBridge:
         caller can neither exceed the in-flight bound nor free memory in use.
         """
         await self._sem.acquire()
-        loop = self.loop
-        fut = loop.create_future()
+        fut = self.loop.create_future()
 
         def oncomplete(completion, *extra):  # librados finisher thread
-            rv = completion.get_return_value()
-            # RuntimeError: the loop is closed, so nobody is waiting any more
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._finish, fut, rv, extra, cleanup)
+            self._complete((fut, completion.get_return_value(), extra, cleanup))
 
         try:
             start(oncomplete)
@@ -241,13 +245,28 @@ class AioBridge:
             raise error_from_errno(-rv, what)
         return (rv, *extra)
 
-    def _finish(self, fut: asyncio.Future, rv: int, extra: tuple, cleanup) -> None:
-        if cleanup is not None:
-            cleanup()
-        self.in_flight -= 1
-        self._sem.release()
-        if not fut.done():
-            fut.set_result((rv, extra))
+    def _complete(self, done: tuple) -> None:
+        """Queue one completion (finisher thread); wake the loop unless a wake-up is due."""
+        with self._completed_lock:
+            self._completed.append(done)
+            if self._wake_scheduled:
+                return
+            self._wake_scheduled = True
+        # RuntimeError: the loop is closed, so nobody is waiting any more
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self._finish_completed)
+
+    def _finish_completed(self) -> None:
+        with self._completed_lock:
+            batch, self._completed = self._completed, deque()
+            self._wake_scheduled = False
+        for fut, rv, extra, cleanup in batch:
+            if cleanup is not None:
+                cleanup()
+            self.in_flight -= 1
+            self._sem.release()
+            if not fut.done():
+                fut.set_result((rv, extra))
 
     async def blocking(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a synchronous python-rados call on the thread pool."""

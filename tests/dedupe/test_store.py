@@ -129,6 +129,20 @@ async def test_existing_chunk_is_not_rewritten(store, pool, cpu):
     assert set(await store.refs("hot", enc.fingerprint)) == {"a", "b"}
 
 
+async def test_read_sized_by_the_manifest_still_gets_a_re_encoded_chunk(store, pool, cpu):
+    """The manifest's size is only a hint: a chunk collected and stored again by
+    another writer may be encoded differently (here raw, then zstd), and a stale
+    size must neither cut the read short nor fail it."""
+    raw = text_like(40_000, seed=3)
+    small = encode_chunk(raw)  # zstd: far smaller than raw
+    big = encode_chunk(raw, level=0, min_saving=1.0)  # stored raw
+    assert small.codec is Codec.ZSTD and big.codec is Codec.RAW
+    await store.put("hot", big, "a")
+    for hint in (0, small.stored_len, big.stored_len, big.stored_len + 100):
+        assert await store.read_chunk("hot", big.fingerprint, cpu, size_hint=hint) == raw
+        assert len(await store.read_blob("hot", big.fingerprint, hint)) == big.stored_len
+
+
 async def test_release_drops_references_idempotently(store, cpu):
     manifest = await write_manifest(store, cpu, os.urandom(50_000))
     await store.release(manifest)
