@@ -264,21 +264,35 @@ async def measure(
             cpu.close()
 
 
-async def store_object(store, config, cpu, data: bytes):
-    writer = DedupeWriter(store, uuid.uuid4().hex, config=config, cpu=cpu)
+class StoredManifests:
+    """The manifests written so far, by owner: what the engine's manifest objects are
+    to a writer that looks for delta bases (``dedupe.ManifestSource``)."""
+
+    def __init__(self) -> None:
+        self.by_owner: dict = {}
+
+    async def load_manifest(self, owner: str):
+        return self.by_owner.get(owner)
+
+
+async def store_object(store, config, cpu, data: bytes, manifests: StoredManifests | None = None):
+    manifests = manifests if manifests is not None else StoredManifests()
+    writer = DedupeWriter(store, uuid.uuid4().hex, config=config, cpu=cpu, manifests=manifests)
     view = memoryview(data)
     for i in range(0, len(data), 256 * 1024):  # the S3 front end's piece size
         await writer.write(view[i : i + 256 * 1024])
-    return await writer.finish()
+    manifest = await writer.finish()
+    manifests.by_owner[manifest.owner] = manifest
+    return manifest
 
 
 async def bench_versions(store, config, cpu, size: int, count: int, edit_runs: int) -> dict:
     chunks, manifests, one, logical = 0, 0, (0, 0), 0
-    clock, last, data = Clock(), None, b""
+    clock, last, data, written = Clock(), None, b"", StoredManifests()
     for data in versions(size, count, edit_runs):
         before = store.stats.bytes_stored
         clock.start()
-        last = await store_object(store, config, cpu, data)
+        last = await store_object(store, config, cpu, data, written)
         clock.stop()
         chunks += store.stats.bytes_stored - before
         manifests += len(encode_manifest(last))
@@ -303,8 +317,9 @@ async def bench_insert(store, config, cpu, size: int) -> dict:
     data = random.Random(5).randbytes(size)
     clock = Clock()
     clock.start()
-    first = await store_object(store, config, cpu, data)
-    second = await store_object(store, config, cpu, b"!" + data)
+    written = StoredManifests()
+    first = await store_object(store, config, cpu, data, written)
+    second = await store_object(store, config, cpu, b"!" + data, written)
     clock.stop()
     known = {e.fingerprint for e in first.entries}
     reused = [e for e in second.entries if e.fingerprint in known]

@@ -18,6 +18,7 @@ from dedupe.cache import ChunkCache
 from dedupe.chunk_format import Codec, EncodedChunk, decode_chunk, encode_chunk
 from dedupe.chunker import StreamChunker
 from dedupe.config import ChunkingConfig, DedupeConfig
+from dedupe.delta import ManifestSource
 from dedupe.errors import ChunkCorrupt, ChunkMissing, DedupeError, FailpointHit, ManifestCorrupt
 from dedupe.fsck import FsckReport, fsck
 from dedupe.gc import ChunkCollector, GcReport
@@ -47,6 +48,7 @@ __all__ = [
     "Manifest",
     "ManifestCorrupt",
     "ManifestEntry",
+    "ManifestSource",
     "StreamChunker",
     "decode_chunk",
     "decode_manifest",

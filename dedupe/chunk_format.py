@@ -8,7 +8,8 @@ Header (72 bytes, little-endian)::
 
     0  magic        4s  b"ATCK"
     4  version      B   1
-    5  codec        B   0 raw, 1 zstd, 2 zstd with a trained dictionary
+    5  codec        B   0 raw, 1 zstd, 2 zstd with a trained dictionary,
+                        3 delta: zstd against another chunk's raw bytes
     6  cipher       B   0 none; 1 AES-256-GCM (reserved: key id, nonce and tag below)
     7  flags        B   0 (reserved)
     8  raw_len      I   bytes after decoding
@@ -19,6 +20,11 @@ Header (72 bytes, little-endian)::
     40 nonce        12s AES-GCM nonce (zeros with no cipher)
     52 tag          16s AES-GCM tag (zeros with no cipher)
     68 reserved     4s  zeros
+
+A delta chunk's payload starts with the SHA-256 of its base chunk (32 bytes),
+then a zstd frame whose dictionary is the base's raw bytes (zstd's raw-content
+dictionary: matches refer into the base, so a lightly edited chunk costs about
+its edits). A base is never itself a delta: one extra read at most.
 
 Encryption per chunk therefore fits without a format change: the cipher byte,
 key id, nonce and tag already have their place. The identity (SHA-256) is not
@@ -51,6 +57,10 @@ class Codec(IntEnum):
     RAW = 0
     ZSTD = 1
     ZSTD_DICT = 2
+    ZSTD_DELTA = 3
+
+
+BASE_FP_SIZE = 32  # a delta payload starts with its base chunk's fingerprint
 
 
 class Cipher(IntEnum):
@@ -137,6 +147,28 @@ def encode_chunk(
     return EncodedChunk(fingerprint(raw), len(raw), codec, header + payload)
 
 
+def encode_delta(raw: bytes, base_fp: bytes, base_raw: bytes, level: int = 3) -> EncodedChunk:
+    """``raw`` as zstd against ``base_raw`` (the raw bytes of chunk ``base_fp``).
+
+    The caller keeps it only if it is smaller than the chunk's own encoding.
+    """
+    base = zstandard.ZstdCompressionDict(base_raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    payload = base_fp + zstandard.ZstdCompressor(level=level, dict_data=base).compress(raw)
+    header = _HEADER.pack(
+        MAGIC, FORMAT_VERSION, Codec.ZSTD_DELTA, Cipher.NONE, 0, len(raw), len(payload), 0, 0,
+        checksum(raw), _NO_NONCE, _NO_TAG, _RESERVED,
+    )  # fmt: skip
+    return EncodedChunk(fingerprint(raw), len(raw), Codec.ZSTD_DELTA, header + payload)
+
+
+def delta_base(blob: bytes, fp: bytes = b"") -> bytes | None:
+    """The base chunk a delta chunk needs (None for every other codec)."""
+    head = parse_header(blob, fp)
+    if head.codec is not Codec.ZSTD_DELTA:
+        return None
+    return bytes(blob[HEADER_SIZE : HEADER_SIZE + BASE_FP_SIZE])
+
+
 def object_size(blob: bytes) -> int | None:
     """The chunk object's whole size as its header declares it (None: no valid header).
 
@@ -170,15 +202,23 @@ def parse_header(blob: bytes, fp: bytes = b"") -> ChunkHeader:
         raise ChunkCorrupt(fp, f"payload is {got} bytes, header says {stored_len}")
     if (codec is Codec.ZSTD_DICT) != (dict_id != 0):
         raise ChunkCorrupt(fp, f"codec {codec.name} with dictionary id {dict_id}")
+    if codec is Codec.ZSTD_DELTA and stored_len <= BASE_FP_SIZE:
+        raise ChunkCorrupt(fp, "delta chunk without its base")
     return ChunkHeader(version, codec, cipher, raw_len, stored_len, dict_id, xxh)
 
 
 def decode_chunk(
-    blob: bytes, fp: bytes = b"", *, verify_identity: bool = False, zdict: ZstdDict | None = None
+    blob: bytes,
+    fp: bytes = b"",
+    *,
+    verify_identity: bool = False,
+    zdict: ZstdDict | None = None,
+    base_raw: bytes | None = None,
 ) -> bytes:
     """The raw bytes of a stored chunk, verified against its XXH3-128 checksum.
 
-    A ``ZSTD_DICT`` chunk needs ``zdict``, the dictionary its header names.
+    A ``ZSTD_DICT`` chunk needs ``zdict``, the dictionary its header names; a
+    ``ZSTD_DELTA`` chunk needs ``base_raw``, the raw bytes of its base chunk.
     ``verify_identity`` also recomputes SHA-256 against ``fp`` (fsck does;
     reads rely on the cheaper XXH3).
     """
@@ -186,6 +226,16 @@ def decode_chunk(
     payload = memoryview(blob)[HEADER_SIZE:]
     if head.codec is Codec.RAW:
         raw = bytes(payload)
+    elif head.codec is Codec.ZSTD_DELTA:
+        if base_raw is None:
+            raise ValueError("a delta chunk needs its base's raw bytes")
+        base = zstandard.ZstdCompressionDict(base_raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+        try:
+            raw = zstandard.ZstdDecompressor(dict_data=base).decompress(
+                payload[BASE_FP_SIZE:], max_output_size=head.raw_len
+            )
+        except zstandard.ZstdError as e:
+            raise ChunkCorrupt(fp, f"zstd delta: {e}") from None
     else:
         if head.codec is Codec.ZSTD_DICT and (zdict is None or zdict.dict_id() != head.dict_id):
             raise ValueError(f"chunk needs zstd dictionary {head.dict_id}")

@@ -40,6 +40,10 @@ class DedupeConfig:
     # Compress with the tier's trained zstd dictionary (learned from its first
     # compressible chunks; see dedupe.dictionary).
     use_dictionary: bool = True
+    # Store a new chunk that follows a duplicate as a zstd delta against the
+    # chunk it replaced, when that is smaller (dedupe.delta): edits then cost
+    # about their own size instead of a whole chunk each.
+    delta_chunks: bool = True
     # Chunks one writer has in flight (hashing, compressing, storing): bounds
     # memory to about write_window x max_size per upload.
     write_window: int = 16

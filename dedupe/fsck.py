@@ -12,6 +12,8 @@ in-progress upload record names). fsck then walks every chunk object and reports
   delete that crashed before dropping them). Repair drops it. Younger unknown
   references are only counted (``young_refs``): they may belong to an upload
   still in flight.
+  A delta chunk's reference on its base (``delta:<fp>.<token>``) is live while
+  that delta exists and names this base with that token.
 - **orphans**: chunks with no reference at all. Not an error: the collector
   removes them after its grace period.
 - **corrupt**: header, XXH3 or SHA-256 check failed. Repair copies the bytes
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 
 from dedupe.errors import ChunkCorrupt, ChunkMissing
 from dedupe.manifest import Manifest
-from dedupe.store import GEN_KEY, ChunkStore, chunk_oid
+from dedupe.store import GEN_KEY, ChunkStore, DeltaLink, chunk_oid
 from dedupe.workers import CpuPool
 from storage import GuardFailed, ObjectNotFound, WriteOp
 
@@ -140,6 +142,9 @@ class _ChunkCheck:
                     pass
         kept = len(wanted)
         for owner in sorted(refs.keys() - wanted):
+            if await self._delta_depends(tier, fp, owner):
+                kept += 1
+                continue
             if now - refs[owner] < self.stale_ref_seconds:
                 self.report.young_refs += 1
                 kept += 1
@@ -153,12 +158,22 @@ class _ChunkCheck:
         if kept == 0:
             self.report.orphans.append((tier, fp))
 
+    async def _delta_depends(self, tier: str, fp: bytes, owner: str) -> bool:
+        """Whether ``owner`` is the reference of a delta chunk that is stored against ``fp``."""
+        named = DeltaLink.from_owner(owner)
+        if named is None:
+            return False
+        delta_fp, token = named
+        return await self.store.delta_link(tier, delta_fp) == DeltaLink(fp, token)
+
     async def _verify(self, tier: str, fp: bytes) -> bool:
         try:
             await self.store.read_chunk(tier, fp, self.cpu, verify_identity=True)
             return True
-        except ChunkMissing:
-            return False
+        except ChunkMissing as e:
+            if e.fingerprint == fp:
+                return False  # removed by the collector since we listed it
+            self.report.corrupt.append((tier, fp, f"delta base {e.fingerprint.hex()} missing"))
         except ChunkCorrupt as e:
             self.report.corrupt.append((tier, fp, e.reason))
         if self.repair:

@@ -15,6 +15,9 @@ token (which every reference add replaces):
    chunk. Dropping a reference does not touch ``gen``: it cannot make a
    removable chunk unsafe to remove.
 
+A delta chunk holds a reference on its base (``ref.delta:<fp>.<token>``); the
+collector drops it after removing the delta, so a base outlives its deltas.
+
 The grace period is not what makes removal safe (the guards do); it keeps a
 just-unreferenced chunk for readers that still hold the old manifest (a GET
 running while its object is overwritten) and for writers likely to reuse it.
@@ -26,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dedupe import failpoints
-from dedupe.store import GEN_KEY, ZERO_KEY, ChunkStore, ZeroMark, chunk_oid
+from dedupe.store import GEN_KEY, ZERO_KEY, ChunkStore, ZeroMark, chunk_oid, delta_owner
 from storage import GuardFailed, ObjectNotFound, WriteOp
 
 # What examine() can find.
@@ -88,7 +91,15 @@ class ChunkCollector:
         await failpoints.hit("gc.before_remove")
         op = WriteOp().assert_exists().omap_cmp(GEN_KEY, state.gen)
         op.omap_cmp(ZERO_KEY, state.zero_raw or b"").remove()
-        return REMOVED if await self._guarded(tier, fp, op) else RACED
+        if not await self._guarded(tier, fp, op):
+            return RACED
+        if state.delta is not None:
+            # Only now may the base go: a crash before this leaves a reference
+            # to a delta that no longer exists, which fsck drops.
+            await failpoints.hit("gc.before_base_release")
+            owner = delta_owner(fp, state.delta.token)
+            await self.store.drop_ref(tier, state.delta.base, owner)
+        return REMOVED
 
     async def _guarded(self, tier: str, fp: bytes, op: WriteOp) -> bool:
         try:

@@ -13,6 +13,14 @@ data = ``chunk_format`` header + payload; omap =
 - ``zero_since``: ``"<time> <gen>"``, set by the collector when it first saw no
   reference (see ``dedupe.gc``).
 
+A delta chunk (codec ``ZSTD_DELTA``, see ``chunk_format``) also has ``base``:
+``"<base fp hex>.<token>"``, and its base carries the reference
+``ref.delta:<delta fp hex>.<token>`` for as long as the delta exists: taken
+before the delta is created, dropped by the collector after it removed the
+delta. The token is new for every delta object created, so a collector that
+removed an old delta can never drop the reference of a new one with the same
+content.
+
 Write order for one chunk: a new chunk is created *with* its first reference in
 one atomic exclusive create (a chunk is never visible without the reference
 that justifies it, and existing chunks are never rewritten); an existing chunk
@@ -37,6 +45,7 @@ from dedupe.chunk_format import (
     Codec,
     EncodedChunk,
     decode_chunk,
+    delta_base,
     object_size,
     parse_header,
 )
@@ -44,12 +53,15 @@ from dedupe.dictionary import Dictionaries
 from dedupe.errors import ChunkCorrupt, ChunkMissing, DedupeError
 from dedupe.manifest import Manifest
 from dedupe.workers import CpuPool
-from storage import ObjectExists, ObjectNotFound, Pool, WriteOp
+from storage import GuardFailed, ObjectExists, ObjectNotFound, Pool, WriteOp
 
 CHUNK_PREFIX = "c."
+BASE_KEY = "base"
 GEN_KEY = "gen"
+PLAIN_KEY = "plain"  # on every chunk that is not a delta: only those may be bases
 REF_PREFIX = "ref."
 ZERO_KEY = "zero_since"
+DELTA_OWNER_PREFIX = "delta:"
 _PUT_ATTEMPTS = 8
 
 
@@ -65,6 +77,41 @@ def new_gen() -> bytes:
     return secrets.token_hex(8).encode()
 
 
+def delta_owner(delta_fp: bytes, token: str) -> str:
+    """The owner of the reference a delta chunk holds on its base."""
+    return f"{DELTA_OWNER_PREFIX}{delta_fp.hex()}.{token}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeltaLink:
+    """A delta chunk's ``base`` value: its base and the token of its reference there."""
+
+    base: bytes
+    token: str
+
+    def encode(self) -> bytes:
+        return f"{self.base.hex()}.{self.token}".encode()
+
+    @staticmethod
+    def decode(value: bytes | None) -> DeltaLink | None:
+        base, _, token = (value or b"").decode(errors="replace").partition(".")
+        try:
+            return DeltaLink(bytes.fromhex(base), token) if token else None
+        except ValueError:
+            return None
+
+    @staticmethod
+    def from_owner(owner: str) -> tuple[bytes, str] | None:
+        """(delta fp, token) of a ``delta:`` reference owner, else None."""
+        if not owner.startswith(DELTA_OWNER_PREFIX):
+            return None
+        fp, _, token = owner[len(DELTA_OWNER_PREFIX) :].partition(".")
+        try:
+            return bytes.fromhex(fp), token
+        except ValueError:
+            return None
+
+
 @dataclass(slots=True)
 class DedupeStats:
     """Counters the server exports as metrics."""
@@ -75,6 +122,7 @@ class DedupeStats:
     raw_bytes_created: int = 0  # raw (uncompressed) bytes of the chunks it created
     chunks_read: int = 0
     checksum_failures: int = 0
+    deltas_created: int = 0  # of chunks_created, stored as a delta against a base
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +150,7 @@ class RefState:
     has_refs: bool
     zero_mark: ZeroMark | None
     zero_raw: bytes | None
+    delta: DeltaLink | None = None  # a delta chunk's base
 
 
 class ChunkStore:
@@ -146,7 +195,7 @@ class ChunkStore:
                 return False
             await failpoints.hit("store.before_create")
             op = WriteOp().create(exclusive=True).write_full(chunk.blob)
-            op.omap_set({GEN_KEY: new_gen(), ref_key(owner): self._now()})
+            op.omap_set({GEN_KEY: new_gen(), PLAIN_KEY: b"1", ref_key(owner): self._now()})
             try:
                 await pool.operate(chunk_oid(fp), op)
             except ObjectExists:
@@ -160,6 +209,45 @@ class ChunkStore:
             await failpoints.hit("store.after_create")
             return True
         raise DedupeError(f"chunk {fp.hex()} kept vanishing while being referenced")
+
+    async def put_delta(
+        self, tier: str, chunk: EncodedChunk, base: bytes, owner: str
+    ) -> bool | None:
+        """Store a delta chunk against ``base``; like ``put``, True if we created it.
+
+        None when it could not be stored as a delta (the base is gone, or the
+        chunk appeared and vanished meanwhile): the caller stores it plainly.
+        The base's reference is taken first, so a delta never exists without it.
+        """
+        link = DeltaLink(base, secrets.token_hex(6))
+        base_ref = delta_owner(chunk.fingerprint, link.token)
+        # Guarded on the base being plain: it may have been collected and stored
+        # again as a delta since the caller chose it, and deltas do not chain.
+        op = WriteOp().assert_exists().omap_cmp(PLAIN_KEY, b"1")
+        op.omap_set({ref_key(base_ref): self._now(), GEN_KEY: new_gen()})
+        try:
+            await self.pool(tier).operate(chunk_oid(base), op)
+        except (ObjectNotFound, GuardFailed):
+            return None
+        await failpoints.hit("store.before_create")
+        op = WriteOp().create(exclusive=True).write_full(chunk.blob)
+        op.omap_set({BASE_KEY: link.encode(), GEN_KEY: new_gen(), ref_key(owner): self._now()})
+        try:
+            await self.pool(tier).operate(chunk_oid(chunk.fingerprint), op)
+        except ObjectExists:
+            # The token is ours alone: nobody else can depend on this reference.
+            await self.drop_ref(tier, base, base_ref)
+            return False if await self._try_add_ref(tier, chunk.fingerprint, owner) else None
+        self.stats.chunks_created += 1
+        self.stats.deltas_created += 1
+        self.stats.bytes_stored += chunk.stored_len
+        self.stats.raw_bytes_created += chunk.raw_len
+        await failpoints.hit("store.after_create")
+        return True
+
+    async def try_add_ref(self, tier: str, fp: bytes, owner: str) -> bool:
+        """Reference an existing chunk; False if there is none."""
+        return await self._try_add_ref(tier, fp, owner)
 
     async def _try_add_ref(self, tier: str, fp: bytes, owner: str) -> bool:
         try:
@@ -229,25 +317,57 @@ class ChunkStore:
         change, so a cached chunk is never stale); fsck's identity check
         always reads the backend.
         """
+        return await self._read(tier, fp, cpu, verify_identity, size_hint, as_base=False)
+
+    async def _read(
+        self,
+        tier: str,
+        fp: bytes,
+        cpu: CpuPool,
+        verify_identity: bool,
+        size_hint: int,
+        *,
+        as_base: bool,
+    ) -> bytes:
         if self.cache is not None and not verify_identity:
             return await self.cache.get_or_load(
-                (tier, fp), lambda: self._read_verified(tier, fp, cpu, False, size_hint)
+                (tier, fp), lambda: self._read_verified(tier, fp, cpu, False, size_hint, as_base)
             )
-        return await self._read_verified(tier, fp, cpu, verify_identity, size_hint)
+        return await self._read_verified(tier, fp, cpu, verify_identity, size_hint, as_base)
 
     async def _read_verified(
-        self, tier: str, fp: bytes, cpu: CpuPool, verify_identity: bool, size_hint: int = 0
+        self,
+        tier: str,
+        fp: bytes,
+        cpu: CpuPool,
+        verify_identity: bool,
+        size_hint: int = 0,
+        as_base: bool = False,
     ) -> bytes:
         blob = await self.read_blob(tier, fp, size_hint)
         try:
             zdict = await self._dictionary_for(tier, fp, blob)
-            decode = functools.partial(decode_chunk, verify_identity=verify_identity, zdict=zdict)
+            base_raw = await self._base_for(tier, fp, blob, cpu, as_base)
+            decode = functools.partial(
+                decode_chunk, verify_identity=verify_identity, zdict=zdict, base_raw=base_raw
+            )
             raw = await cpu.run(decode, blob, fp)
         except ChunkCorrupt:
             self.stats.checksum_failures += 1
             raise
         self.stats.chunks_read += 1
         return raw
+
+    async def _base_for(
+        self, tier: str, fp: bytes, blob: bytes, cpu: CpuPool, as_base: bool
+    ) -> bytes | None:
+        """The raw bytes a delta chunk is stored against (None for other codecs)."""
+        base = delta_base(blob, fp)
+        if base is None:
+            return None
+        if as_base:  # writers never store a delta against a delta
+            raise ChunkCorrupt(fp, "a delta chunk used as the base of another")
+        return await self._read(tier, base, cpu, False, 0, as_base=True)
 
     async def _dictionary_for(self, tier: str, fp: bytes, blob: bytes):
         head = parse_header(blob, fp)
@@ -257,15 +377,24 @@ class ChunkStore:
 
     async def ref_state(self, tier: str, fp: bytes) -> RefState:
         """gen, whether any reference exists, and the zero mark — in one omap read."""
-        # Keys sort gen < ref.* < zero_since, so three keys settle all three.
-        items = dict(await self.pool(tier).omap_list(chunk_oid(fp), max_items=3))
+        # Keys sort base < gen < plain < ref.* < zero_since: four settle all of them.
+        items = dict(await self.pool(tier).omap_list(chunk_oid(fp), max_items=4))
         zero = items.get(ZERO_KEY)
         return RefState(
             gen=items.get(GEN_KEY),
             has_refs=any(k.startswith(REF_PREFIX) for k in items),
             zero_mark=ZeroMark.decode(zero) if zero is not None else None,
             zero_raw=zero,
+            delta=DeltaLink.decode(items.get(BASE_KEY)),
         )
+
+    async def delta_link(self, tier: str, fp: bytes) -> DeltaLink | None:
+        """The base a chunk is stored against (None: not a delta, or no such chunk)."""
+        try:
+            items = await self.pool(tier).omap_get(chunk_oid(fp), [BASE_KEY])
+        except ObjectNotFound:
+            return None
+        return DeltaLink.decode(items.get(BASE_KEY))
 
     async def refs(self, tier: str, fp: bytes) -> dict[str, float]:
         """Every reference of a chunk: owner -> time taken (pages through the omap)."""
@@ -278,6 +407,11 @@ class ChunkStore:
             if len(page) < 1000:
                 return out
             after = page[-1][0]
+
+    async def some_owners(self, tier: str, fp: bytes, limit: int = 8) -> list[str]:
+        """Up to ``limit`` owners of references to a chunk (one omap read)."""
+        page = await self.pool(tier).omap_list(chunk_oid(fp), "", REF_PREFIX, limit)
+        return [key[len(REF_PREFIX) :] for key, _ in page]
 
     async def list_chunks(self, tier: str, fp_prefix: str = "") -> AsyncIterator[bytes]:
         """Fingerprints of every chunk object in a tier (optionally one hex prefix)."""

@@ -24,9 +24,10 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 from dedupe import failpoints
-from dedupe.chunk_format import Codec, EncodedChunk, encode_chunk
+from dedupe.chunk_format import Codec, EncodedChunk, encode_chunk, encode_delta
 from dedupe.chunker import StreamChunker
 from dedupe.config import DedupeConfig
+from dedupe.delta import Anchor, BasePlanner, ManifestSource
 from dedupe.errors import DedupeError
 from dedupe.manifest import Manifest, ManifestEntry
 from dedupe.store import ChunkStore
@@ -42,7 +43,10 @@ class DedupeWriter:
         config: DedupeConfig,
         cpu: CpuPool,
         tier: str | None = None,
+        manifests: ManifestSource | None = None,
     ) -> None:
+        """``manifests`` lets the writer store edited chunks as deltas against the
+        chunks they replace (``dedupe.delta``); without it every new chunk is whole."""
         self.store = store
         self.owner = owner
         self.config = config
@@ -57,6 +61,13 @@ class DedupeWriter:
         # upload awaits that instead of storing again)
         self._referenced: dict[bytes, asyncio.Future] = {}
         self._ref_first = False
+        self._offset = 0  # of the next chunk submitted
+        self._planner = (
+            BasePlanner(store, self.tier, owner, manifests)
+            if manifests is not None and config.delta_chunks
+            else None
+        )
+        self._seen_duplicate = False
         self._failed: BaseException | None = None
         self._finished = False
         self._stopped = False
@@ -72,14 +83,14 @@ class DedupeWriter:
         if not self._chunker.wants_cut(len(piece)):
             self._chunker.feed(piece)  # only buffers: no chunk can be final yet
             return
-        for enc, raw in await self._encode(self._chunker.feed, piece):
-            await self._submit(enc, raw)
+        for encoded in await self._encode(self._chunker.feed, piece):
+            await self._submit(*encoded)
 
     async def finish(self) -> Manifest:
         """Store the last chunks; the manifest once every chunk is referenced."""
         self._raise_if_failed()
-        for enc, raw in await self._encode(self._chunker.finish):
-            await self._submit(enc, raw)
+        for encoded in await self._encode(self._chunker.finish):
+            await self._submit(*encoded)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._raise_if_failed()
@@ -119,32 +130,35 @@ class DedupeWriter:
     # --- internals --------------------------------------------------------------
     async def _encode(
         self, cut: Callable[..., list[bytes]], *args: bytes
-    ) -> list[tuple[EncodedChunk, bytes | None]]:
+    ) -> list[tuple[EncodedChunk, bytes | None, bool]]:
         """Cut and encode in one CpuPool job: one thread hop per piece, not per chunk.
 
-        Each result keeps its raw bytes only while the tier still learns its
-        dictionary from them.
+        Each result is (chunk, its raw bytes, whether the tier's dictionary wants
+        them as a sample); raw bytes are kept only for a sample or a delta.
         """
         cfg, dicts = self.config, self.store.dictionaries
         zdict, sample = None, False
         if cfg.use_dictionary:
             await dicts.settle(self.tier)
             zdict, sample = dicts.known(self.tier), dicts.wants_samples(self.tier)
+        keep = sample or self._planner is not None
 
-        def job() -> list[tuple[EncodedChunk, bytes | None]]:
+        def job() -> list[tuple[EncodedChunk, bytes | None, bool]]:
             return [
-                (encode_chunk(raw, cfg.zstd_level, cfg.min_saving, zdict), raw if sample else None)
+                (encode_chunk(raw, cfg.zstd_level, cfg.min_saving, zdict), raw if keep else None,
+                 sample)
                 for raw in cut(*args)
-            ]
+            ]  # fmt: skip
 
         return await self.cpu.run(job)
 
-    async def _submit(self, enc: EncodedChunk, raw: bytes | None) -> None:
+    async def _submit(self, enc: EncodedChunk, raw: bytes | None, sample: bool) -> None:
         await self._window.acquire()
         self._raise_if_failed(release=True)
-        index = len(self._entries)
+        index, offset = len(self._entries), self._offset
         self._entries.append(None)
-        task = asyncio.ensure_future(self._store_chunk(index, enc, raw))
+        self._offset += enc.raw_len
+        task = asyncio.ensure_future(self._store_chunk(index, offset, enc, raw, sample))
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
@@ -154,19 +168,29 @@ class DedupeWriter:
         if not task.cancelled() and task.exception() is not None and self._failed is None:
             self._failed = task.exception()
 
-    async def _store_chunk(self, index: int, enc: EncodedChunk, raw: bytes | None) -> None:
-        if raw is not None and enc.codec is Codec.ZSTD:
+    async def _store_chunk(
+        self, index: int, offset: int, enc: EncodedChunk, raw: bytes | None, sample: bool
+    ) -> None:
+        try:
+            await self._store_chunk_at(index, offset, enc, raw, sample)
+        finally:
+            if self._planner is not None:
+                self._planner.settle(index, None)  # no-op once settled; never leave a waiter
+
+    async def _store_chunk_at(
+        self, index: int, offset: int, enc: EncodedChunk, raw: bytes | None, sample: bool
+    ) -> None:
+        if sample and raw is not None and enc.codec is Codec.ZSTD:
             await self.store.dictionaries.offer(self.tier, raw, self.cpu)  # trains once
         if self._stopped:
             raise DedupeError("writer stopped")
-        pending = self._referenced.get(enc.fingerprint)
+        fp = enc.fingerprint
+        pending = self._referenced.get(fp)
         if pending is None:
             pending = asyncio.get_running_loop().create_future()
-            self._referenced[enc.fingerprint] = pending
+            self._referenced[fp] = pending
             try:
-                created = await self.store.put(
-                    self.tier, enc, self.owner, ref_first=self._ref_first
-                )
+                created, stored = await self._put(index, offset, enc, raw)
             except asyncio.CancelledError:
                 pending.cancel()
                 raise
@@ -174,15 +198,56 @@ class DedupeWriter:
                 pending.set_exception(e)
                 pending.exception()  # mark retrieved: the task itself reports it
                 raise
-            pending.set_result(True)
+            pending.set_result(stored)
             # Duplicates come in runs: after one, try the cheap reference add first.
             self._ref_first = not created
             await failpoints.hit("writer.chunk_stored")
         else:
-            await asyncio.shield(pending)
-        self._entries[index] = ManifestEntry(
-            enc.fingerprint, enc.raw_len, enc.codec, self.tier, enc.stored_len
+            stored = await asyncio.shield(pending)
+            if self._planner is not None:
+                self._planner.settle(index, Anchor(fp, offset))
+        self._entries[index] = ManifestEntry(fp, enc.raw_len, stored[0], self.tier, stored[1])
+
+    async def _put(
+        self, index: int, offset: int, enc: EncodedChunk, raw: bytes | None
+    ) -> tuple[bool, tuple[Codec, int]]:
+        """Store or reference one chunk: (created, (codec, stored size) as written)."""
+        planner, plain = self._planner, (enc.codec, enc.stored_len)
+        if planner is None or raw is None or not self._seen_duplicate:
+            # Nothing to align with yet: create first, as for any unique upload.
+            created = await self.store.put(self.tier, enc, self.owner, ref_first=self._ref_first)
+            if not created:
+                self._seen_duplicate = True
+            if planner is not None:
+                planner.settle(index, None if created else Anchor(enc.fingerprint, offset))
+            return created, plain
+        if await self.store.try_add_ref(self.tier, enc.fingerprint, self.owner):
+            planner.settle(index, Anchor(enc.fingerprint, offset))
+            return False, plain
+        base = await planner.propose(index, offset, enc.raw_len)
+        delta = await self._delta(enc, raw, base) if base is not None else None
+        if delta is not None:
+            created = await self.store.put_delta(self.tier, delta, base.fingerprint, self.owner)
+            if created is not None:
+                return created, (delta.codec, delta.stored_len)
+        return await self.store.put(self.tier, enc, self.owner), plain
+
+    async def _delta(
+        self, enc: EncodedChunk, raw: bytes, base: ManifestEntry
+    ) -> EncodedChunk | None:
+        """``raw`` encoded against ``base``, if that is worth it."""
+        try:
+            base_raw = await self.store.read_chunk(
+                self.tier, base.fingerprint, self.cpu, size_hint=base.stored_len
+            )
+        except DedupeError:
+            return None  # gone or unreadable: store the chunk whole
+        delta = await self.cpu.run(
+            encode_delta, raw, base.fingerprint, base_raw, self.config.zstd_level
         )
+        if delta.stored_len > enc.stored_len * (1.0 - self.config.min_saving):
+            return None
+        return delta
 
     def _raise_if_failed(self, release: bool = False) -> None:
         if self._failed is not None:

@@ -56,9 +56,16 @@ class DedupeGateway:
         return json.loads(proc.stdout) if proc.stdout.strip() else {}
 
     def gc_until_stable(self) -> None:
-        """Mark, then remove (grace 0): two passes reclaim every unreferenced chunk."""
-        self.cli("gc", "--grace", "0")
-        self.cli("gc", "--grace", "0")
+        """Collect (grace 0) until a pass neither marks nor removes anything.
+
+        A chunk goes in two passes (mark, then remove); a delta's base only once
+        the delta is gone, so it takes two more.
+        """
+        for _ in range(8):
+            outcomes = self.cli("gc", "--grace", "0")["outcomes"]
+            if not outcomes.get("marked") and not outcomes.get("removed"):
+                return
+        raise AssertionError(f"the collector still finds work after 8 passes: {outcomes}")
 
     def pools(self, work):
         async def run():

@@ -112,6 +112,13 @@ class ChunkedPayloads:
         raw = await cache.get_or_load(("manifest", owner), lambda: self.meta.read(oid))
         return decode_manifest(raw)
 
+    async def load_manifest(self, owner: str) -> Manifest | None:
+        """``dedupe.ManifestSource``: a committed manifest (None if there is none)."""
+        try:
+            return await self.load(owner, cached=True)
+        except (ObjectNotFound, ManifestCorrupt):
+            return None
+
     async def read(self, seg: Segment, start: int, end: int) -> AsyncIterator[bytes]:
         """Bytes [start, end) of one chunked segment, verified chunk by chunk."""
         for n in range(start // seg.stripe_size, seg.stripes):
@@ -175,7 +182,9 @@ class ChunkedWriter:
         while view:
             if self._writer is None:
                 owner = layout.stripe_oid(self.data_prefix, len(self._done))
-                self._writer = DedupeWriter(self.p.store, owner, config=self.config, cpu=self.p.cpu)
+                self._writer = DedupeWriter(
+                    self.p.store, owner, config=self.config, cpu=self.p.cpu, manifests=self.p
+                )
             room = self.p.span - self._writer.size
             take = bytes(view[:room]) if len(view) > room else bytes(view)
             await self._writer.write(take)

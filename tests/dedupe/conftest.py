@@ -77,7 +77,9 @@ class Objects:
         self.store, self.meta, self.cpu = store, meta, cpu
 
     async def put(self, key: str, data: bytes) -> Manifest:
-        writer = DedupeWriter(self.store, uuid.uuid4().hex, config=SMALL_CONFIG, cpu=self.cpu)
+        writer = DedupeWriter(
+            self.store, uuid.uuid4().hex, config=SMALL_CONFIG, cpu=self.cpu, manifests=self
+        )
         try:
             async for piece in pieces(data):
                 await writer.write(piece)
@@ -107,6 +109,13 @@ class Objects:
 
     async def manifest(self, owner: str) -> Manifest:
         return decode_manifest(await self.meta.read("m." + owner))
+
+    async def load_manifest(self, owner: str) -> Manifest | None:
+        """``dedupe.ManifestSource``: writers find delta bases through it."""
+        try:
+            return await self.manifest(owner)
+        except ObjectNotFound:
+            return None
 
     async def live(self) -> list[Manifest]:
         try:
