@@ -84,3 +84,19 @@ def test_bucket_policies_come_from_the_config_file(configured):
     assert {e.codec for e in manifest.entries} == {Codec.RAW}  # level 0: no compression
     for bucket, key in ((striped, "s"), (raw, "r")):
         assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == text
+
+
+def test_an_edited_version_is_stored_as_deltas_and_outlives_the_original(configured):
+    """Through S3: a second version with a small edit stores the edited chunks as
+    deltas of the first version's chunks; deleting the first keeps what they need."""
+    s3, bucket = configured.gw.client(), configured.names["plain"]
+    v1 = random.Random(21).randbytes(400 * KiB)
+    v2 = v1[: 200 * KiB] + b"an edit in the middle" + v1[200 * KiB + 21 :]
+    s3.put_object(Bucket=bucket, Key="v1", Body=v1)
+    [m2] = _new_manifests(configured, lambda: s3.put_object(Bucket=bucket, Key="v2", Body=v2))
+    assert Codec.ZSTD_DELTA in {e.codec for e in m2.entries}
+    s3.delete_object(Bucket=bucket, Key="v1")
+    configured.gc_until_stable()
+    assert s3.get_object(Bucket=bucket, Key="v2")["Body"].read() == v2
+    assert configured.cli("fsck", "--stale-after", "0")["clean"]
+    s3.delete_object(Bucket=bucket, Key="v2")

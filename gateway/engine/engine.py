@@ -41,6 +41,8 @@ class EngineSettings:
     # durable queue (a DeleteObject of a huge object must not wait for it).
     release_inline_bytes: int = DEFAULT_INLINE_BYTES
     compression_min_saving: float = 0.03
+    # Store edited chunks as deltas against the chunks they replace (dedupe.delta).
+    delta_chunks: bool = True
     # Config-file policies per bucket name (a policy set with the admin CLI wins).
     bucket_dedupe: dict[str, BucketDedupe] = field(default_factory=dict)
 
@@ -49,6 +51,7 @@ class EngineSettings:
             chunking=self.chunking,
             zstd_level=self.compression_level,
             min_saving=self.compression_min_saving,
+            delta_chunks=self.delta_chunks,
             gc_grace_seconds=self.gc_grace_seconds,
         )
 

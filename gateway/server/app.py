@@ -49,6 +49,7 @@ def make_engine(settings: Settings, metrics: GatewayMetrics | None = None) -> Ob
                 settings.chunk_min_size, settings.chunk_avg_size, settings.chunk_max_size
             ),
             compression_min_saving=settings.compression_min_saving,
+            delta_chunks=settings.delta_chunks,
             release_inline_bytes=settings.release_inline_bytes,
             bucket_dedupe={
                 name: BucketDedupe(bool(doc.get("enabled", True)), doc.get("compression_level"))

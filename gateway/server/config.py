@@ -44,6 +44,8 @@ class Settings:
     chunk_avg_size: int = 24 * 1024
     chunk_max_size: int = 128 * 1024
     compression_min_saving: float = 0.03
+    # Edited chunks as zstd deltas against the chunks they replace (docs/design-dedupe.md 3a).
+    delta_chunks: bool = True
     # Overwritten or deleted payloads above this size are released in the
     # background through a durable queue (the request does not wait for it).
     release_inline_bytes: int = 64 * 1024 * 1024

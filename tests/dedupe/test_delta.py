@@ -166,15 +166,18 @@ class Written:
         return manifest
 
 
-@pytest.mark.parametrize("compress", [True, False], ids=["zstd", "compression-off"])
-async def test_deltas_follow_the_compression_setting(store, cpu, v1, compress):
-    config = SMALL_CONFIG
-    if not compress:
-        config = dataclasses.replace(SMALL_CONFIG, min_saving=1.0, use_dictionary=False)
+@pytest.mark.parametrize(
+    "settings, expected",
+    [({}, True), ({"min_saving": 1.0, "use_dictionary": False}, False),
+     ({"delta_chunks": False}, False)],
+    ids=["default", "compression-off", "deltas-off"],
+)  # fmt: skip
+async def test_deltas_follow_the_settings(store, cpu, v1, settings, expected):
+    config = dataclasses.replace(SMALL_CONFIG, **settings)
     written = Written()
     await written.put(store, cpu, v1, config)
     m2 = await written.put(store, cpu, edited(v1, SIZE // 2), config)
-    assert bool(deltas(m2)) is compress
+    assert bool(deltas(m2)) is expected
     assert await read_all(store, m2, cpu=cpu) == edited(v1, SIZE // 2)
 
 
