@@ -39,7 +39,8 @@ from dedupe.store import DELTA_OWNER_PREFIX, ChunkStore
 MAX_RUN = 16
 _OWNERS_TRIED = 3  # per alignment
 _ANCHORS_TRIED = 3  # per new chunk
-_MAX_MANIFESTS = 16  # per upload: one that lines up with nothing stable stops looking
+_MANIFESTS_KEPT = 2  # decoded, per upload (up to ~5 MB each for a 1 GiB span)
+_MAX_LOADS = 16  # manifest loads per upload: one that lines up with nothing stops looking
 
 
 class ManifestSource(Protocol):
@@ -79,8 +80,13 @@ class BasePlanner:
         self.owner = owner
         self.source = source
         self._states: dict[int, asyncio.Future[State]] = {}
-        self._manifests: dict[str, tuple[Manifest, dict[bytes, int]]] = {}
+        self._manifests: dict[str, Manifest] = {}  # the latest loaded, oldest first
+        self._loads = 0
         self._anchors: deque[Anchor] = deque(maxlen=2 * _ANCHORS_TRIED)  # latest duplicates
+        # Whether new chunks should look for a base now: since the latest duplicate,
+        # until a new chunk found no alignment (or MAX_RUN ran out). While not, the
+        # writer stores new chunks as any unique upload does (create first).
+        self.active = False
 
     def _future(self, index: int) -> asyncio.Future[State]:
         fut = self._states.get(index)
@@ -89,17 +95,19 @@ class BasePlanner:
         return fut
 
     def settle(self, index: int, state: State) -> None:
-        """Record chunk ``index``'s outcome (an Anchor for a duplicate)."""
+        """Record chunk ``index``'s outcome (an Anchor for a duplicate); only chunk
+        ``index + 1`` reads it. Idempotent: the first outcome counts."""
         fut = self._future(index)
-        if not fut.done():
-            fut.set_result(state)
-            if isinstance(state, Anchor):
-                self._anchors.append(state)
-        self._states.pop(index - 2 * MAX_RUN, None)  # keep memory bounded
-
-    def abandon(self, index: int) -> None:
-        """Chunk ``index`` failed: the next one proposes nothing."""
-        self.settle(index, None)
+        if fut.done():
+            return
+        fut.set_result(state)
+        if isinstance(state, Anchor):
+            self._anchors.append(state)
+            self.active = True
+        # Chunk ``index`` has read its predecessor's state by now, if it needed it.
+        # (Dropped by index distance instead, a slow chunk could lose the state it
+        # still waits for, and wait forever.)
+        self._states.pop(index - 1, None)
 
     async def propose(self, index: int, offset: int, length: int) -> ManifestEntry | None:
         """The base for new chunk ``index`` (``length`` bytes at ``offset``); settles
@@ -111,6 +119,7 @@ class BasePlanner:
             self.settle(index, None)
             raise
         if aligned is None or aligned.run >= MAX_RUN:
+            self.active = False
             self.settle(index, None)
             return None
         self.settle(index, Alignment(aligned.manifest, aligned.shift, aligned.run + 1))
@@ -139,24 +148,29 @@ class BasePlanner:
             if o != self.owner and not o.startswith(DELTA_OWNER_PREFIX)
         ]
         for owner in owners[:_OWNERS_TRIED]:
-            found = await self._manifest(owner)
-            if found is not None and anchor.fingerprint in found[1]:
-                manifest, starts = found
-                return Alignment(manifest, starts[anchor.fingerprint] - anchor.offset, 0)
+            manifest = await self._manifest(owner)
+            if manifest is None:
+                continue
+            # A scan, not an index: alignments are rare (one per edit), and an
+            # index of a 1 GiB manifest would cost more memory than the manifest.
+            for i, entry in enumerate(manifest.entries):
+                if entry.fingerprint == anchor.fingerprint:
+                    return Alignment(manifest, manifest.start_of(i) - anchor.offset, 0)
         return None
 
-    async def _manifest(self, owner: str) -> tuple[Manifest, dict[bytes, int]] | None:
-        if owner not in self._manifests:
-            if len(self._manifests) >= _MAX_MANIFESTS:
+    async def _manifest(self, owner: str) -> Manifest | None:
+        manifest = self._manifests.pop(owner, None)
+        if manifest is None:
+            if self._loads >= _MAX_LOADS:
                 return None
+            self._loads += 1
             manifest = await self.source.load_manifest(owner)
             if manifest is None:
                 return None
-            starts: dict[bytes, int] = {}
-            for i, e in enumerate(manifest.entries):
-                starts.setdefault(e.fingerprint, manifest.start_of(i))
-            self._manifests[owner] = (manifest, starts)
-        return self._manifests[owner]
+        self._manifests[owner] = manifest  # now the latest
+        while len(self._manifests) > _MANIFESTS_KEPT:
+            del self._manifests[next(iter(self._manifests))]
+        return manifest
 
     def _entry_at(self, aligned: Alignment, offset: int, length: int) -> ManifestEntry | None:
         """The old chunk that overlaps most of the new one's aligned bytes.

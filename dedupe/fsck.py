@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from dedupe.errors import ChunkCorrupt, ChunkMissing
 from dedupe.manifest import Manifest
-from dedupe.store import GEN_KEY, ChunkStore, DeltaLink, chunk_oid
+from dedupe.store import GEN_KEY, ChunkStore, DeltaLink, chunk_oid, delta_owner
 from dedupe.workers import CpuPool
 from storage import GuardFailed, ObjectNotFound, WriteOp
 
@@ -129,6 +129,7 @@ class _ChunkCheck:
         except ObjectNotFound:  # removed by the collector since we listed it
             return
         self.report.chunks += 1
+        await self._check_delta(tier, fp)
         if self.verify_data and not await self._verify(tier, fp):
             return
         now = self.store.clock()
@@ -166,15 +167,36 @@ class _ChunkCheck:
         delta_fp, token = named
         return await self.store.delta_link(tier, delta_fp) == DeltaLink(fp, token)
 
+    async def _check_delta(self, tier: str, fp: bytes) -> None:
+        """A delta needs its base: present, plain, and holding the delta's reference.
+
+        A base that is missing or not plain makes the delta unreadable: reported
+        as corrupt (the delta itself is intact, so it is not quarantined; storing
+        the base's bytes again brings it back, and a repair then re-attaches it).
+        A missing reference is added back by a repair.
+        """
+        link = await self.store.delta_link(tier, fp)
+        if link is None:
+            return
+        owner = delta_owner(fp, link.token)
+        exists, plain, held = await self.store.base_state(tier, link.base, owner)
+        if not exists or not plain:
+            problem = "missing" if not exists else "not a plain chunk"
+            self.report.corrupt.append((tier, fp, f"delta base {link.base.hex()} {problem}"))
+        elif not held:
+            self.report.missing_refs.append((tier, link.base, owner))
+            if self.repair and await self.store.add_base_ref(tier, link.base, owner):
+                self.report._repaired("missing_refs")
+
     async def _verify(self, tier: str, fp: bytes) -> bool:
         try:
             await self.store.read_chunk(tier, fp, self.cpu, verify_identity=True)
             return True
-        except ChunkMissing as e:
-            if e.fingerprint == fp:
+        except (ChunkMissing, ChunkCorrupt) as e:
+            if e.fingerprint != fp:
+                return False  # its delta base's failure: reported for the base, or above
+            if isinstance(e, ChunkMissing):
                 return False  # removed by the collector since we listed it
-            self.report.corrupt.append((tier, fp, f"delta base {e.fingerprint.hex()} missing"))
-        except ChunkCorrupt as e:
             self.report.corrupt.append((tier, fp, e.reason))
         if self.repair:
             await self._quarantine(tier, fp)

@@ -221,13 +221,7 @@ class ChunkStore:
         """
         link = DeltaLink(base, secrets.token_hex(6))
         base_ref = delta_owner(chunk.fingerprint, link.token)
-        # Guarded on the base being plain: it may have been collected and stored
-        # again as a delta since the caller chose it, and deltas do not chain.
-        op = WriteOp().assert_exists().omap_cmp(PLAIN_KEY, b"1")
-        op.omap_set({ref_key(base_ref): self._now(), GEN_KEY: new_gen()})
-        try:
-            await self.pool(tier).operate(chunk_oid(base), op)
-        except (ObjectNotFound, GuardFailed):
+        if not await self.add_base_ref(tier, base, base_ref):
             return None
         await failpoints.hit("store.before_create")
         op = WriteOp().create(exclusive=True).write_full(chunk.blob)
@@ -244,6 +238,29 @@ class ChunkStore:
         self.stats.raw_bytes_created += chunk.raw_len
         await failpoints.hit("store.after_create")
         return True
+
+    async def add_base_ref(self, tier: str, base: bytes, owner: str) -> bool:
+        """Give ``base`` the reference of a delta (``owner`` from ``delta_owner``).
+
+        Guarded on the base being plain: it may have been collected and stored
+        again as a delta since it was chosen, and deltas do not chain. False if
+        it is gone or not plain.
+        """
+        op = WriteOp().assert_exists().omap_cmp(PLAIN_KEY, b"1")
+        op.omap_set({ref_key(owner): self._now(), GEN_KEY: new_gen()})
+        try:
+            await self.pool(tier).operate(chunk_oid(base), op)
+        except (ObjectNotFound, GuardFailed):
+            return False
+        return True
+
+    async def base_state(self, tier: str, base: bytes, owner: str) -> tuple[bool, bool, bool]:
+        """(exists, plain, holds ``ref.<owner>``) of a delta's base: what fsck checks."""
+        try:
+            items = await self.pool(tier).omap_get(chunk_oid(base), [PLAIN_KEY, ref_key(owner)])
+        except ObjectNotFound:
+            return False, False, False
+        return True, items.get(PLAIN_KEY) == b"1", ref_key(owner) in items
 
     async def try_add_ref(self, tier: str, fp: bytes, owner: str) -> bool:
         """Reference an existing chunk; False if there is none."""

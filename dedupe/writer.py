@@ -21,10 +21,11 @@ chunks cut from it, and at most ``write_window`` chunks being stored. CPU work
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 
 from dedupe import failpoints
-from dedupe.chunk_format import Codec, EncodedChunk, encode_chunk, encode_delta
+from dedupe.chunk_format import Codec, EncodedChunk, delta_base, encode_chunk, encode_delta
 from dedupe.chunker import StreamChunker
 from dedupe.config import DedupeConfig
 from dedupe.delta import Anchor, BasePlanner, ManifestSource
@@ -32,6 +33,8 @@ from dedupe.errors import DedupeError
 from dedupe.manifest import Manifest, ManifestEntry
 from dedupe.store import ChunkStore
 from dedupe.workers import CpuPool
+
+log = logging.getLogger("atonix.dedupe")
 
 
 class DedupeWriter:
@@ -67,7 +70,6 @@ class DedupeWriter:
             if manifests is not None and config.delta_chunks
             else None
         )
-        self._seen_duplicate = False
         self._failed: BaseException | None = None
         self._finished = False
         self._stopped = False
@@ -213,35 +215,40 @@ class DedupeWriter:
     ) -> tuple[bool, tuple[Codec, int]]:
         """Store or reference one chunk: (created, (codec, stored size) as written)."""
         planner, plain = self._planner, (enc.codec, enc.stored_len)
-        if planner is None or raw is None or not self._seen_duplicate:
-            # Nothing to align with yet: create first, as for any unique upload.
+        if planner is None or raw is None or not planner.active:
+            # Nothing to align with: create first, as for any unique upload.
             created = await self.store.put(self.tier, enc, self.owner, ref_first=self._ref_first)
-            if not created:
-                self._seen_duplicate = True
             if planner is not None:
                 planner.settle(index, None if created else Anchor(enc.fingerprint, offset))
             return created, plain
         if await self.store.try_add_ref(self.tier, enc.fingerprint, self.owner):
             planner.settle(index, Anchor(enc.fingerprint, offset))
             return False, plain
-        base = await planner.propose(index, offset, enc.raw_len)
-        delta = await self._delta(enc, raw, base) if base is not None else None
+        delta = await self._delta_for(index, offset, enc, raw)
         if delta is not None:
-            created = await self.store.put_delta(self.tier, delta, base.fingerprint, self.owner)
+            base = delta_base(delta.blob)
+            assert base is not None
+            created = await self.store.put_delta(self.tier, delta, base, self.owner)
             if created is not None:
                 return created, (delta.codec, delta.stored_len)
         return await self.store.put(self.tier, enc, self.owner), plain
 
-    async def _delta(
-        self, enc: EncodedChunk, raw: bytes, base: ManifestEntry
+    async def _delta_for(
+        self, index: int, offset: int, enc: EncodedChunk, raw: bytes
     ) -> EncodedChunk | None:
-        """``raw`` encoded against ``base``, if that is worth it."""
+        """``raw`` as a delta against the base the planner proposes, if that is worth
+        it. Optional work: any failure here stores the chunk whole instead."""
+        assert self._planner is not None
         try:
+            base = await self._planner.propose(index, offset, enc.raw_len)
+            if base is None or base.fingerprint == enc.fingerprint:
+                return None
             base_raw = await self.store.read_chunk(
                 self.tier, base.fingerprint, self.cpu, size_hint=base.stored_len
             )
-        except DedupeError:
-            return None  # gone or unreadable: store the chunk whole
+        except Exception:  # e.g. a base collected meanwhile, a manifest gone, a backend error
+            log.debug("no delta for chunk %d of %s", index, self.owner, exc_info=True)
+            return None
         delta = await self.cpu.run(
             encode_delta, raw, base.fingerprint, base_raw, self.config.zstd_level
         )
