@@ -10,7 +10,13 @@ import time
 import pytest
 
 from gateway.engine.records import MANIFESTS, Segment
-from gateway.engine.release_queue import decode_segments, encode_segments
+from gateway.engine.release_queue import (
+    ReleaseQueue,
+    decode_segments,
+    encode_segments,
+    queue_object,
+)
+from tests.contract.conftest import backend, pool  # noqa: F401  (fixtures)
 from tests.test_dedupe_engine import DedupeGateway, _get
 
 MiB = 1024 * 1024
@@ -21,10 +27,53 @@ def test_segments_round_trip():
     assert decode_segments(encode_segments(segs)) == segs
 
 
+async def test_another_process_s_record_is_adopted_only_when_old(pool):  # noqa: F811
+    """A process releases its own records at once and leaves another's to it until
+    the record is ``adopt_after`` old (that process may still be releasing it)."""
+    now = [1_000_000.0]
+    released: list[list[Segment]] = []
+
+    async def remove(segments: list[Segment]) -> None:
+        released.append(segments)
+
+    queue = ReleaseQueue(pool, remove, inline_bytes=0, adopt_after=600, clock=lambda: now[0])
+    theirs = [Segment("b1.theirs", 5 * MiB, 1 << 30, 1, MANIFESTS)]
+    key = f"{now[0]:017.6f}.0123456789abcdef"  # queued by another process, just now
+    await pool.omap_set(queue_object(3), {key: encode_segments(theirs)})
+    mine = [Segment("b1.mine", 7 * MiB, 1 << 30, 1, MANIFESTS)]
+    await queue.release(mine)
+    await queue.drain()
+    assert released == [mine]  # its own, not the young record of another process
+    now[0] += 599
+    assert await queue.drain() == 0
+    now[0] += 2
+    assert await queue.drain() == 1 and released == [mine, theirs]  # adopted
+    assert await queue.pending() == []
+    await queue.stop()
+
+
+async def test_admin_drain_adopts_every_record(pool):  # noqa: F811
+    released: list[list[Segment]] = []
+
+    async def remove(segments: list[Segment]) -> None:
+        released.append(segments)
+
+    queue = ReleaseQueue(pool, remove, inline_bytes=0, adopt_after=600)
+    theirs = [Segment("b1.theirs", 5 * MiB, 1 << 30, 1, MANIFESTS)]
+    key = f"{time.time():017.6f}.0123456789abcdef"
+    await pool.omap_set(queue_object(0), {key: encode_segments(theirs)})
+    assert await queue.drain() == 0
+    assert await queue.drain(adopt_after=0) == 1 and released == [theirs]
+
+
 def _queued_gateway(kind, tmp_path) -> DedupeGateway:
     d = DedupeGateway(kind, tmp_path)
-    # Everything above the inline limit goes through the queue.
-    d.config.write_text("gc_interval_seconds: 0\ngc_grace_seconds: 0\nrelease_inline_bytes: 1\n")
+    # Everything above the inline limit goes through the queue, and a restarted
+    # gateway adopts what a dead one left at once (not after 10 minutes).
+    d.config.write_text(
+        "gc_interval_seconds: 0\ngc_grace_seconds: 0\nrelease_inline_bytes: 1\n"
+        "release_adopt_seconds: 0\n"
+    )
     return d
 
 

@@ -15,7 +15,7 @@ from gateway.engine.multipart import UploadService
 from gateway.engine.objects import ObjectService
 from gateway.engine.payload import PayloadStore
 from gateway.engine.records import BucketDedupe
-from gateway.engine.release_queue import DEFAULT_INLINE_BYTES, ReleaseQueue
+from gateway.engine.release_queue import ADOPT_SECONDS, DEFAULT_INLINE_BYTES, ReleaseQueue
 from storage import Backend
 
 
@@ -40,6 +40,9 @@ class EngineSettings:
     # Payloads larger than this are released by a background task through a
     # durable queue (a DeleteObject of a huge object must not wait for it).
     release_inline_bytes: int = DEFAULT_INLINE_BYTES
+    # Another process's queued release is adopted once this old (its own gateway
+    # may still be at it; see gateway.engine.release_queue).
+    release_adopt_seconds: float = ADOPT_SECONDS
     compression_min_saving: float = 0.03
     # Store edited chunks as deltas against the chunks they replace (dedupe.delta).
     delta_chunks: bool = True
@@ -93,7 +96,10 @@ class ObjectEngine:
         )
         self.payloads = PayloadStore(self.data, self.chunks)
         self.releases = ReleaseQueue(
-            self.meta, self.payloads.remove, inline_bytes=self.settings.release_inline_bytes
+            self.meta,
+            self.payloads.remove,
+            inline_bytes=self.settings.release_inline_bytes,
+            adopt_after=self.settings.release_adopt_seconds,
         )
         self.payloads.queue = self.releases
         self.index = BucketIndex(self.meta, self.settings.index_settings())

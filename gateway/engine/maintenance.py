@@ -78,7 +78,7 @@ async def run_fsck(
     chunks = engine.chunks
     stale = chunks.config.stale_ref_seconds if stale_seconds is None else stale_seconds
     if repair:
-        await engine.releases.drain()  # finishing queued releases is the repair they need
+        await engine.releases.drain(adopt_after=0)  # finishing them is the repair they need
     pending = {
         owner for seg in await engine.releases.pending() if seg.is_chunked
         for owner in manifest_owners(seg)
@@ -138,7 +138,7 @@ class GcResult:
 async def collect_garbage(engine: ObjectEngine, grace_seconds: float | None = None) -> GcResult:
     """Finish queued releases, then one collector pass over the chunk pool; counts the
     bytes it removed."""
-    await engine.releases.drain()
+    await engine.releases.drain(adopt_after=0)
     store = engine.chunks.store
     grace = engine.chunks.config.gc_grace_seconds if grace_seconds is None else grace_seconds
     collector = ChunkCollector(store, grace_seconds=grace)

@@ -17,8 +17,15 @@ list of segments``. Ordering and crash safety:
   ``atonix-cli fsck --repair`` drops, as for a crash during an inline release;
 - a record is removed only after its release finished; a crash while draining
   leaves it, and releasing again is harmless (dropping a reference or
-  removing a stripe twice changes nothing), so several gateways may drain the
-  same queue at once: they only repeat work.
+  removing a stripe twice changes nothing).
+
+Who drains what: a process releases the records it queued itself at once, and
+adopts another's only once that record is ``adopt_after`` old (default 10
+minutes; the key starts with the time it was queued). So gateways (and the
+worker processes of one gateway) do not all release the same 10 GiB object
+while its own gateway is still at it; a record whose gateway crashed is
+finished by whichever process looks after that time (several may, and only
+repeat work). ``atonix-cli gc`` and ``fsck`` adopt everything at once.
 
 fsck counts the manifests of queued records as *pending release*, not orphans.
 """
@@ -43,6 +50,7 @@ QUEUE_PREFIX = "release."
 DEFAULT_INLINE_BYTES = 64 * 1024 * 1024
 _PAGE = 100
 RECHECK_SECONDS = 60.0
+ADOPT_SECONDS = 600.0
 
 
 def queue_object(shard: int) -> str:
@@ -68,10 +76,15 @@ class ReleaseQueue:
         remove: Callable[[list[Segment]], Awaitable[None]],
         *,
         inline_bytes: int = DEFAULT_INLINE_BYTES,
+        adopt_after: float = ADOPT_SECONDS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.meta = meta
         self.remove = remove  # the release itself (PayloadStore.remove)
         self.inline_bytes = inline_bytes
+        self.adopt_after = adopt_after
+        self.clock = clock
+        self._mine: set[str] = set()  # keys of the records this process queued
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._lock: asyncio.Lock | None = None  # one drain at a time per process
@@ -84,8 +97,9 @@ class ReleaseQueue:
         if sum(s.size for s in segments) <= self.inline_bytes:
             await self.remove(segments)
             return
-        key = f"{time.time():017.6f}.{secrets.token_hex(8)}"
+        key = f"{self.clock():017.6f}.{secrets.token_hex(8)}"
         shard = secrets.randbelow(QUEUE_SHARDS)
+        self._mine.add(key)
         await self.meta.omap_set(queue_object(shard), {key: encode_segments(segments)})
         self._kick()
 
@@ -100,18 +114,22 @@ class ReleaseQueue:
                     log.warning("release queue: unreadable record %s", key)
         return out
 
-    async def drain(self) -> int:
-        """Release every queued record; the number released.
+    async def drain(self, adopt_after: float | None = None) -> int:
+        """Release this process's records, and others' older than ``adopt_after``
+        (default: the queue's; 0 adopts every record); the number released.
 
         A record that fails (backend trouble, an unreadable record) is logged and
         kept for a later drain; it never stops the records after it.
         """
         if self._lock is None:
             self._lock = asyncio.Lock()
+        adopt = self.adopt_after if adopt_after is None else adopt_after
         done = 0
         async with self._lock:
             for shard in range(QUEUE_SHARDS):
                 async for key, value in self._records(shard):
+                    if key not in self._mine and not self._adoptable(key, adopt):
+                        continue  # its own process is releasing it
                     try:
                         await self.remove(decode_segments(value))
                     except Exception:
@@ -120,8 +138,16 @@ class ReleaseQueue:
                         continue
                     with contextlib.suppress(ObjectNotFound):
                         await self.meta.omap_rm(queue_object(shard), [key])
+                    self._mine.discard(key)
                     done += 1
         return done
+
+    def _adoptable(self, key: str, adopt_after: float) -> bool:
+        try:
+            queued = float(key.rsplit(".", 1)[0])  # "<time>.<random>"
+        except ValueError:
+            return True  # not a key we write: nobody else will release it either
+        return self.clock() - queued >= adopt_after
 
     def start(self) -> None:
         """Start the background drainer now, with one pass (for records left by others)."""

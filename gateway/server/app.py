@@ -51,6 +51,7 @@ def make_engine(settings: Settings, metrics: GatewayMetrics | None = None) -> Ob
             compression_min_saving=settings.compression_min_saving,
             delta_chunks=settings.delta_chunks,
             release_inline_bytes=settings.release_inline_bytes,
+            release_adopt_seconds=settings.release_adopt_seconds,
             bucket_dedupe={
                 name: BucketDedupe(bool(doc.get("enabled", True)), doc.get("compression_level"))
                 for name, doc in settings.bucket_dedupe.items()

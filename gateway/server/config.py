@@ -49,6 +49,9 @@ class Settings:
     # Overwritten or deleted payloads above this size are released in the
     # background through a durable queue (the request does not wait for it).
     release_inline_bytes: int = 64 * 1024 * 1024
+    # ...and a gateway releases another's queued payload once it is this old
+    # (the other is releasing it; after this long it probably died).
+    release_adopt_seconds: float = 600.0
     # Per bucket: {name: {enabled: bool, compression_level: int}}; a policy set
     # with `atonix-cli bucket set-dedupe` (stored with the bucket) wins.
     bucket_dedupe: dict[str, dict[str, Any]] = field(default_factory=dict)
