@@ -16,6 +16,9 @@ manifest, then the caller's index entry)::
 Memory per writer: the chunker tail (< max_size), the piece being fed and the
 chunks cut from it, and at most ``write_window`` chunks being stored. CPU work
 (cutting, hashing, compressing: one job per piece) runs in the shared ``CpuPool``.
+
+Given a ``ManifestSource``, a new chunk that follows a duplicate may be stored
+as a delta against the chunk it replaced (``dedupe.delta`` chooses the base).
 """
 
 from __future__ import annotations
