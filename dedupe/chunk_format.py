@@ -161,9 +161,8 @@ def encode_delta(raw: bytes, base_fp: bytes, base_raw: bytes, level: int = 3) ->
     return EncodedChunk(fingerprint(raw), len(raw), Codec.ZSTD_DELTA, header + payload)
 
 
-def delta_base(blob: bytes, fp: bytes = b"") -> bytes | None:
+def delta_base(blob: bytes, head: ChunkHeader) -> bytes | None:
     """The base chunk a delta chunk needs (None for every other codec)."""
-    head = parse_header(blob, fp)
     if head.codec is not Codec.ZSTD_DELTA:
         return None
     return bytes(blob[HEADER_SIZE : HEADER_SIZE + BASE_FP_SIZE])
@@ -174,23 +173,27 @@ def object_size(blob: bytes) -> int | None:
 
     Reads a prefix: lets a reader that fetched too little know how much is left.
     """
-    if len(blob) < HEADER_SIZE:
+    try:
+        return HEADER_SIZE + _header_fields(blob)[6]
+    except ChunkCorrupt:
         return None
-    fields = _HEADER.unpack_from(blob)
-    if fields[0] != MAGIC or fields[1] != FORMAT_VERSION:
-        return None
-    return HEADER_SIZE + fields[6]
 
 
-def parse_header(blob: bytes, fp: bytes = b"") -> ChunkHeader:
+def _header_fields(blob: bytes, fp: bytes = b"") -> tuple:
+    """The header's fields, once its length, magic and version are right."""
     if len(blob) < HEADER_SIZE:
         raise ChunkCorrupt(fp, f"short object ({len(blob)} bytes)")
     fields = _HEADER.unpack_from(blob)
-    magic, version, codec, cipher, _flags, raw_len, stored_len, dict_id, _key, xxh = fields[:10]
-    if magic != MAGIC:
+    if fields[0] != MAGIC:
         raise ChunkCorrupt(fp, "bad magic")
-    if version != FORMAT_VERSION:
-        raise ChunkCorrupt(fp, f"unknown format version {version}")
+    if fields[1] != FORMAT_VERSION:
+        raise ChunkCorrupt(fp, f"unknown format version {fields[1]}")
+    return fields
+
+
+def parse_header(blob: bytes, fp: bytes = b"") -> ChunkHeader:
+    fields = _header_fields(blob, fp)
+    _magic, version, codec, cipher, _flags, raw_len, stored_len, dict_id, _key, xxh = fields[:10]
     try:
         codec, cipher = Codec(codec), Cipher(cipher)
     except ValueError as e:

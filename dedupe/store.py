@@ -42,6 +42,7 @@ from dedupe import failpoints
 from dedupe.cache import ChunkCache
 from dedupe.chunk_format import (
     HEADER_SIZE,
+    ChunkHeader,
     Codec,
     EncodedChunk,
     decode_chunk,
@@ -191,7 +192,7 @@ class ChunkStore:
         """
         fp, pool = chunk.fingerprint, self.pool(tier)
         for _ in range(_PUT_ATTEMPTS):
-            if ref_first and await self._try_add_ref(tier, fp, owner):
+            if ref_first and await self.try_add_ref(tier, fp, owner):
                 return False
             await failpoints.hit("store.before_create")
             op = WriteOp().create(exclusive=True).write_full(chunk.blob)
@@ -200,7 +201,7 @@ class ChunkStore:
                 await pool.operate(chunk_oid(fp), op)
             except ObjectExists:
                 await failpoints.hit("store.exists")  # the window the GC race test uses
-                if await self._try_add_ref(tier, fp, owner):
+                if await self.try_add_ref(tier, fp, owner):
                     return False
                 continue  # collected between our create and our add: write it again
             self.stats.chunks_created += 1
@@ -231,7 +232,7 @@ class ChunkStore:
         except ObjectExists:
             # The token is ours alone: nobody else can depend on this reference.
             await self.drop_ref(tier, base, base_ref)
-            return False if await self._try_add_ref(tier, chunk.fingerprint, owner) else None
+            return False if await self.try_add_ref(tier, chunk.fingerprint, owner) else None
         self.stats.chunks_created += 1
         self.stats.deltas_created += 1
         self.stats.bytes_stored += chunk.stored_len
@@ -246,8 +247,7 @@ class ChunkStore:
         again as a delta since it was chosen, and deltas do not chain. False if
         it is gone or not plain.
         """
-        op = WriteOp().assert_exists().omap_cmp(PLAIN_KEY, b"1")
-        op.omap_set({ref_key(owner): self._now(), GEN_KEY: new_gen()})
+        op = self._ref_op(owner).omap_cmp(PLAIN_KEY, b"1")
         try:
             await self.pool(tier).operate(chunk_oid(base), op)
         except (ObjectNotFound, GuardFailed):
@@ -264,9 +264,6 @@ class ChunkStore:
 
     async def try_add_ref(self, tier: str, fp: bytes, owner: str) -> bool:
         """Reference an existing chunk; False if there is none."""
-        return await self._try_add_ref(tier, fp, owner)
-
-    async def _try_add_ref(self, tier: str, fp: bytes, owner: str) -> bool:
         try:
             await self.add_ref(tier, fp, owner)
         except ObjectNotFound:
@@ -276,10 +273,12 @@ class ChunkStore:
 
     async def add_ref(self, tier: str, fp: bytes, owner: str) -> None:
         """Add ``ref.<owner>`` to an existing chunk (``ObjectNotFound`` if there is none)."""
-        op = WriteOp().assert_exists()
-        op.omap_set({ref_key(owner): self._now(), GEN_KEY: new_gen()})
-        await self.pool(tier).operate(chunk_oid(fp), op)
+        await self.pool(tier).operate(chunk_oid(fp), self._ref_op(owner))
         await failpoints.hit("store.after_add_ref")
+
+    def _ref_op(self, owner: str) -> WriteOp:
+        """Add ``ref.<owner>`` to an existing chunk, replacing ``gen`` (see dedupe.gc)."""
+        return WriteOp().assert_exists().omap_set({ref_key(owner): self._now(), GEN_KEY: new_gen()})
 
     async def drop_ref(self, tier: str, fp: bytes, owner: str) -> None:
         """Remove ``ref.<owner>``; idempotent, and a missing chunk is not an error."""
@@ -363,8 +362,9 @@ class ChunkStore:
     ) -> bytes:
         blob = await self.read_blob(tier, fp, size_hint)
         try:
-            zdict = await self._dictionary_for(tier, fp, blob)
-            base_raw = await self._base_for(tier, fp, blob, cpu, as_base)
+            head = parse_header(blob, fp)
+            zdict = await self._dictionary_for(tier, head)
+            base_raw = await self._base_for(tier, fp, blob, head, cpu, as_base)
             decode = functools.partial(
                 decode_chunk, verify_identity=verify_identity, zdict=zdict, base_raw=base_raw
             )
@@ -376,18 +376,17 @@ class ChunkStore:
         return raw
 
     async def _base_for(
-        self, tier: str, fp: bytes, blob: bytes, cpu: CpuPool, as_base: bool
+        self, tier: str, fp: bytes, blob: bytes, head: ChunkHeader, cpu: CpuPool, as_base: bool
     ) -> bytes | None:
         """The raw bytes a delta chunk is stored against (None for other codecs)."""
-        base = delta_base(blob, fp)
+        base = delta_base(blob, head)
         if base is None:
             return None
         if as_base:  # writers never store a delta against a delta
             raise ChunkCorrupt(fp, "a delta chunk used as the base of another")
         return await self._read(tier, base, cpu, False, 0, as_base=True)
 
-    async def _dictionary_for(self, tier: str, fp: bytes, blob: bytes):
-        head = parse_header(blob, fp)
+    async def _dictionary_for(self, tier: str, head: ChunkHeader):
         if head.codec is not Codec.ZSTD_DICT:
             return None
         return await self.dictionaries.get(tier, head.dict_id)

@@ -28,7 +28,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 from dedupe import failpoints
-from dedupe.chunk_format import Codec, EncodedChunk, delta_base, encode_chunk, encode_delta
+from dedupe.chunk_format import Codec, EncodedChunk, encode_chunk, encode_delta
 from dedupe.chunker import StreamChunker
 from dedupe.config import DedupeConfig
 from dedupe.delta import Anchor, BasePlanner, ManifestSource
@@ -227,10 +227,9 @@ class DedupeWriter:
         if await self.store.try_add_ref(self.tier, enc.fingerprint, self.owner):
             planner.settle(index, Anchor(enc.fingerprint, offset))
             return False, plain
-        delta = await self._delta_for(index, offset, enc, raw)
-        if delta is not None:
-            base = delta_base(delta.blob)
-            assert base is not None
+        found = await self._delta_for(index, offset, enc, raw)
+        if found is not None:
+            delta, base = found
             created = await self.store.put_delta(self.tier, delta, base, self.owner)
             if created is not None:
                 return created, (delta.codec, delta.stored_len)
@@ -238,9 +237,9 @@ class DedupeWriter:
 
     async def _delta_for(
         self, index: int, offset: int, enc: EncodedChunk, raw: bytes
-    ) -> EncodedChunk | None:
-        """``raw`` as a delta against the base the planner proposes, if that is worth
-        it. Optional work: any failure here stores the chunk whole instead."""
+    ) -> tuple[EncodedChunk, bytes] | None:
+        """(``raw`` as a delta, its base) against the base the planner proposes, if
+        that is worth it. Optional work: any failure here stores the chunk whole."""
         assert self._planner is not None
         try:
             base = await self._planner.propose(index, offset, enc.raw_len)
@@ -257,7 +256,7 @@ class DedupeWriter:
         )
         if delta.stored_len > enc.stored_len * (1.0 - self.config.min_saving):
             return None
-        return delta
+        return delta, base.fingerprint
 
     def _raise_if_failed(self, release: bool = False) -> None:
         if self._failed is not None:
