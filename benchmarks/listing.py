@@ -38,10 +38,10 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks.clock import Clock
-from gateway.engine import layout
-from gateway.engine.engine import EngineSettings, ObjectEngine
-from gateway.engine.index_shards import DEFAULT_SPLIT_THRESHOLD
-from gateway.engine.records import ObjectEntry, Segment
+from engine import layout
+from engine.assembly import EngineSettings, ObjectEngine
+from engine.index_shards import DEFAULT_SPLIT_THRESHOLD
+from engine.records import ObjectEntry, Segment
 from storage.factory import open_backend
 from storage.instrumented import InstrumentedBackend
 

@@ -1,1 +1,1 @@
-"""Atonix Gateway: the object engine (gateway.engine) and process assembly (server, cli)."""
+"""Atonix Gateway: the object engine (engine) and process assembly (server, cli)."""

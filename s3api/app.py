@@ -14,8 +14,8 @@ import time
 
 from aiohttp import web
 
-from gateway.engine.buckets import new_request
-from gateway.engine.engine import ObjectEngine
+from engine.assembly import ObjectEngine
+from engine.buckets import new_request
 from s3api import xml
 from s3api.auth import authenticate
 from s3api.context import RequestContext, RequestObserver, S3Settings

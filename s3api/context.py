@@ -9,7 +9,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from gateway.engine.engine import ObjectEngine
+from engine.assembly import ObjectEngine
 from s3api.routing import Endpoint
 
 

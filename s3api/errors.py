@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from gateway.engine import errors as engine
+from engine import errors as engine
 from storage import errors as storage
 
 

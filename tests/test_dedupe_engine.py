@@ -28,7 +28,7 @@ from urllib3.exceptions import ProtocolError
 
 from dedupe import Manifest, decode_manifest
 from dedupe.store import chunk_oid
-from gateway.engine import layout
+from engine import layout
 from storage.factory import open_backend
 from tests.conftest import backend_options, require_backend
 from tests.support.gateway_process import GatewayProcess, create_test_user, run_cli

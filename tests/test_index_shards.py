@@ -18,12 +18,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.engine import layout
-from gateway.engine.engine import EngineSettings, ObjectEngine
-from gateway.engine.errors import BucketNotEmpty, NoSuchBucket
-from gateway.engine.index_shards import ShardView
-from gateway.engine.objects import PutRequest
-from gateway.engine.records import ObjectEntry
+from engine import layout
+from engine.assembly import EngineSettings, ObjectEngine
+from engine.errors import BucketNotEmpty, NoSuchBucket
+from engine.index_shards import ShardView
+from engine.objects import PutRequest
+from engine.records import ObjectEntry
 from storage.factory import open_backend
 from tests.conftest import ceph_conf
 

@@ -116,7 +116,7 @@ def test_removed_key_is_refused_by_every_gateway(two_gateways):
     """Keys are cached per process for KEY_CACHE_SECONDS at most, then re-read."""
     import time
 
-    from gateway.engine.iam import KEY_CACHE_SECONDS
+    from engine.iam import KEY_CACHE_SECONDS
     from tests.support.gateway_process import run_cli
 
     ga = two_gateways[0]

@@ -10,15 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.engine.engine import EngineSettings, ObjectEngine
-from gateway.engine.multipart import NewUpload, PartBody
-from gateway.engine.upload_records import (
+from engine.assembly import EngineSettings, ObjectEngine
+from engine.multipart import NewUpload, PartBody
+from engine.upload_records import (
     registry_after_key,
     registry_after_prefix,
     registry_key,
     split_registry_key,
 )
-from gateway.engine.uploads_registry import UploadsQuery
+from engine.uploads_registry import UploadsQuery
 from s3api.errors import S3Error
 from s3api.handlers.multipart_copy import CopySource, parse_copy_source
 from tests.contract.conftest import make_backend

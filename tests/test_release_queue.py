@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from gateway.engine.records import MANIFESTS, Segment
-from gateway.engine.release_queue import (
+from engine.records import MANIFESTS, Segment
+from engine.release_queue import (
     ReleaseQueue,
     decode_segments,
     encode_segments,

@@ -11,12 +11,12 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from engine import maintenance
+from engine.assembly import ObjectEngine
+from engine.errors import EngineError
+from engine.records import BucketDedupe
 from gateway.cli.options import settings_from
 from gateway.cli.session import with_engine
-from gateway.engine import maintenance
-from gateway.engine.engine import ObjectEngine
-from gateway.engine.errors import EngineError
-from gateway.engine.records import BucketDedupe
 from gateway.server.config import Settings
 
 T = TypeVar("T")

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from gateway.engine.engine import ObjectEngine
+from engine.assembly import ObjectEngine
 from gateway.server.app import make_engine
 from gateway.server.config import Settings
 

@@ -8,11 +8,11 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
+from engine.assembly import ObjectEngine
+from engine.errors import EngineError
+from engine.iam import ADMIN_UID, AccessKey
 from gateway.cli.options import settings_from
 from gateway.cli.session import with_engine
-from gateway.engine.engine import ObjectEngine
-from gateway.engine.errors import EngineError
-from gateway.engine.iam import ADMIN_UID, AccessKey
 from gateway.server.config import Settings
 
 T = TypeVar("T")

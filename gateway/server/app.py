@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from dedupe import ChunkingConfig, failpoints
-from gateway.engine.engine import EngineSettings, ObjectEngine
-from gateway.engine.maintenance import collect_garbage
-from gateway.engine.records import BucketDedupe
+from engine.assembly import EngineSettings, ObjectEngine
+from engine.maintenance import collect_garbage
+from engine.records import BucketDedupe
 from gateway.server.config import Settings
 from gateway.server.metrics import GatewayMetrics
 from s3api.app import S3Frontend

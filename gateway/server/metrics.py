@@ -21,7 +21,7 @@ _LATENCY_BUCKETS = (
 
 class GatewayMetrics:
     """Implements the S3 front end's RequestObserver, the storage OpObserver and the
-    engine's DataPathObserver (gateway.engine.chunked)."""
+    engine's DataPathObserver (engine.chunked)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()

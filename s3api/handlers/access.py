@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from gateway.engine.buckets import authorise
-from gateway.engine.errors import NoSuchKey
-from gateway.engine.records import BucketRecord, ObjectEntry
+from engine.buckets import authorise
+from engine.errors import NoSuchKey
+from engine.records import BucketRecord, ObjectEntry
 from s3api import access_policy as policy
 from s3api import xml
 from s3api.context import RequestContext

@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from gateway.engine.errors import NoSuchUser
-from gateway.engine.records import BucketRecord
+from engine.errors import NoSuchUser
+from engine.records import BucketRecord
 from s3api import access_policy as policy
 from s3api import acl_grants
 from s3api.acl_grants import EMAIL, USER, Grant

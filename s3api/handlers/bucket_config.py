@@ -11,7 +11,7 @@ import base64
 import binascii
 import hashlib
 
-from gateway.engine.records import BucketRecord
+from engine.records import BucketRecord
 from s3api.body import read_small_body
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode

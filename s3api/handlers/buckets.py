@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.engine.errors import BucketAlreadyOwnedByYou
-from gateway.engine.maintenance import bucket_entries
+from engine.errors import BucketAlreadyOwnedByYou
+from engine.maintenance import bucket_entries
 from s3api import xml
 from s3api.access_policy import PRIVATE
 from s3api.body import read_small_body

@@ -5,7 +5,7 @@ The request is parsed and checked here (pure parts first): the source
 directives, a self-copy that changes nothing (refused as AWS does), the
 ``x-amz-copy-source-if-*`` conditions on the source entry and the
 ``If-Match``/``If-None-Match`` conditions on the destination. The bytes are
-streamed by ``gateway.engine.copy`` into new stripes, with the checksum
+streamed by ``engine.copy`` into new stripes, with the checksum
 computed on the way (the requested algorithm, else the source's, else
 CRC64NVME).
 """
@@ -20,10 +20,10 @@ from urllib.parse import unquote_plus
 
 from aiohttp import web
 
-from gateway.engine.copy import copy_object as engine_copy
-from gateway.engine.errors import NoSuchKey
-from gateway.engine.objects import PutRequest
-from gateway.engine.records import ObjectEntry
+from engine.copy import copy_object as engine_copy
+from engine.errors import NoSuchKey
+from engine.objects import PutRequest
+from engine.records import ObjectEntry
 from s3api import checksums, xml
 from s3api import headers as h
 from s3api.body import hashed

@@ -11,7 +11,7 @@ import logging
 
 from aiohttp import web
 
-from gateway.engine.errors import NoSuchBucket
+from engine.errors import NoSuchBucket
 from s3api import cors
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode

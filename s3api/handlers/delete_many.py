@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from gateway.engine.conditions import DeleteCondition
+from engine.conditions import DeleteCondition
 from s3api import checksums, xml
 from s3api.body import read_small_body
 from s3api.context import RequestContext

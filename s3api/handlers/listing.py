@@ -8,8 +8,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway.engine.index import ListPage
-from gateway.engine.records import BucketRecord
+from engine.index import ListPage
+from engine.records import BucketRecord
 from s3api import xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode

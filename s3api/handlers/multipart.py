@@ -1,6 +1,6 @@
 """Multipart upload operations: create, upload part, complete, abort, list parts and uploads.
 
-The engine (``gateway.engine.multipart``) keeps all upload state on the
+The engine (``engine.multipart``) keeps all upload state on the
 backend, so any gateway process can serve any step of an upload.
 """
 
@@ -10,8 +10,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway.engine.multipart import NewUpload
-from gateway.engine.uploads_registry import UploadsPage, UploadsQuery
+from engine.multipart import NewUpload
+from engine.uploads_registry import UploadsPage, UploadsQuery
 from s3api import checksums
 from s3api import headers as h
 from s3api.body import content_md5, read_small_body

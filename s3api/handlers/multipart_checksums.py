@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gateway.engine.errors import EntityTooLarge
-from gateway.engine.multipart import ObjectChecksums, PartBody, PartOpener
-from gateway.engine.objects import ObjectReader
-from gateway.engine.upload_records import MAX_PART_SIZE, PartRecord, UploadInfo, UploadMeta
+from engine.errors import EntityTooLarge
+from engine.multipart import ObjectChecksums, PartBody, PartOpener
+from engine.objects import ObjectReader
+from engine.upload_records import MAX_PART_SIZE, PartRecord, UploadInfo, UploadMeta
 from s3api import checksums
 from s3api.body import hashed, open_body
 from s3api.checksums import COMPOSITE, CRC64NVME, FULL_OBJECT, ChecksumVerifier

@@ -15,9 +15,9 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from gateway.engine.errors import NoSuchKey
-from gateway.engine.records import ObjectEntry
-from gateway.engine.upload_records import MAX_PART_SIZE, normalize_etag
+from engine.errors import NoSuchKey
+from engine.records import ObjectEntry
+from engine.upload_records import MAX_PART_SIZE, normalize_etag
 from s3api import headers as h
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode

@@ -6,10 +6,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from gateway.engine.records import ObjectEntry
-from gateway.engine.upload_records import MAX_PART_NUMBER, PartRecord, UploadInfo
-from gateway.engine.upload_store import UploadSnapshot
-from gateway.engine.uploads_registry import UploadsPage, UploadsQuery
+from engine.records import ObjectEntry
+from engine.upload_records import MAX_PART_NUMBER, PartRecord, UploadInfo
+from engine.upload_store import UploadSnapshot
+from engine.uploads_registry import UploadsPage, UploadsQuery
 from s3api import checksums, xml
 from s3api.errors import S3Error, S3ErrorCode
 

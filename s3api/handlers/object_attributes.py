@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from gateway.engine.records import ObjectEntry
+from engine.records import ObjectEntry
 from s3api import checksums, xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode

@@ -8,8 +8,8 @@ that header only when a part was asked for).
 
 from __future__ import annotations
 
-from gateway.engine.objects import ObjectReader
-from gateway.engine.records import BucketRecord
+from engine.objects import ObjectReader
+from engine.records import BucketRecord
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.handlers.multipart_xml import part_number

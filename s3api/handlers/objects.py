@@ -16,9 +16,9 @@ import time
 
 from aiohttp import web
 
-from gateway.engine.errors import NoSuchKey
-from gateway.engine.objects import ObjectReader, PutRequest
-from gateway.engine.records import ObjectEntry
+from engine.errors import NoSuchKey
+from engine.objects import ObjectReader, PutRequest
+from engine.records import ObjectEntry
 from s3api import checksums
 from s3api import headers as h
 from s3api.body import content_md5, open_body

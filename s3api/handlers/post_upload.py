@@ -22,7 +22,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.helpers import parse_mimetype
 
-from gateway.engine.objects import PutRequest
+from engine.objects import PutRequest
 from s3api import checksums, post_policy, xml
 from s3api import headers as h
 from s3api.body import hashed

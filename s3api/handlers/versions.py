@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.engine.index import ListPage
+from engine.index import ListPage
 from s3api import xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode

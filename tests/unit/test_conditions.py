@@ -8,9 +8,9 @@ import time
 import pytest
 from multidict import CIMultiDict
 
-from gateway.engine.conditions import SameEntry, WriteCondition, bare_etag, etag_matches
-from gateway.engine.errors import NoSuchKey, PreconditionFailed
-from gateway.engine.records import ObjectEntry
+from engine.conditions import SameEntry, WriteCondition, bare_etag, etag_matches
+from engine.errors import NoSuchKey, PreconditionFailed
+from engine.records import ObjectEntry
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.handlers.conditions import (
     Outcome,

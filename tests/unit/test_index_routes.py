@@ -5,7 +5,7 @@ The index itself is tested against both backends in tests/test_index_shards.py.
 
 from __future__ import annotations
 
-from gateway.engine.index_shards import RouteTable, ShardView, SplitMark, is_sampled, split_point
+from engine.index_shards import RouteTable, ShardView, SplitMark, is_sampled, split_point
 
 
 def test_route_table_routes_by_exclusive_lower_bound():

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.engine import errors as engine
-from gateway.engine.index import ListPage
-from gateway.engine.records import ObjectEntry
+from engine import errors as engine
+from engine.index import ListPage
+from engine.records import ObjectEntry
 from s3api import xml
 from s3api.errors import S3Error, S3ErrorCode, to_s3_error
 from storage import errors as storage

@@ -35,9 +35,9 @@ import secrets
 import time
 from collections.abc import Callable, Coroutine
 
-from gateway.engine import layout
-from gateway.engine.index_router import ACTIVE, ShardRouter, StaleBucket, active_guard
-from gateway.engine.index_shards import (
+from engine import layout
+from engine.index_router import ACTIVE, ShardRouter, StaleBucket, active_guard
+from engine.index_shards import (
     IndexSettings,
     ShardView,
     SplitMark,

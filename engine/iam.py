@@ -16,8 +16,8 @@ import string
 import time
 from dataclasses import asdict, dataclass, field
 
-from gateway.engine import layout
-from gateway.engine.errors import AccessKeyExists, NoSuchUser, UserExists
+from engine import layout
+from engine.errors import AccessKeyExists, NoSuchUser, UserExists
 from storage import ObjectExists, ObjectNotFound, Pool, WriteOp
 
 ADMIN_UID = "admin"

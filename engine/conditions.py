@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.engine.errors import NoSuchKey, PreconditionFailed
-from gateway.engine.records import ObjectEntry
+from engine.errors import NoSuchKey, PreconditionFailed
+from engine.records import ObjectEntry
 
 ANY_ETAG = "*"
 

@@ -28,16 +28,16 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 
-from gateway.engine import layout
-from gateway.engine.errors import (
+from engine import layout
+from engine.errors import (
     BucketAlreadyExists,
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
     NoSuchBucket,
 )
-from gateway.engine.index import ACTIVE, DELETING, BucketIndex, StaleBucket
-from gateway.engine.names import validate_bucket_name
-from gateway.engine.records import BucketDedupe, BucketRecord
+from engine.index import ACTIVE, DELETING, BucketIndex, StaleBucket
+from engine.names import validate_bucket_name
+from engine.records import BucketDedupe, BucketRecord
 from storage import GuardFailed, ObjectExists, ObjectNotFound, Pool, WriteOp
 
 # Omap keys of ``bucket.<name>``: the bucket id (the guard of every config

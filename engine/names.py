@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from gateway.engine.errors import InvalidBucketName, InvalidKey, KeyTooLong
+from engine.errors import InvalidBucketName, InvalidKey, KeyTooLong
 
 MAX_KEY_BYTES = 1024
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")

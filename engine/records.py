@@ -44,7 +44,7 @@ class Segment:
     ``kind`` says what the pieces are: ``stripes`` are raw byte objects in the
     data pool (the original layout, still read); ``manifests`` are dedupe
     manifests (``m.<data_prefix>.<n:08x>`` in the meta pool, each the owner of
-    the chunk references of its span; see gateway.engine.chunked).
+    the chunk references of its span; see engine.chunked).
 
     A simple PUT has one segment; a multipart object has one per part, so a
     part's bytes are never copied when the upload completes.

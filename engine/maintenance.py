@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from dedupe import ChunkCollector, FsckReport, GcReport, Manifest, fsck
 from dedupe.gc import REMOVED
 from dedupe.store import CHUNK_PREFIX, chunk_oid
-from gateway.engine import layout
-from gateway.engine.engine import ObjectEngine
-from gateway.engine.records import BucketRecord, ObjectEntry, Segment
+from engine import layout
+from engine.assembly import ObjectEngine
+from engine.records import BucketRecord, ObjectEntry, Segment
 from storage import ObjectNotFound
 
 _PAGE = 1000

@@ -15,11 +15,11 @@ import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from gateway.engine import layout
-from gateway.engine.chunked import ChunkedPayloads, ChunkedWriter
-from gateway.engine.errors import BadDigest, EntityTooLarge, IncompleteBody
-from gateway.engine.records import Segment
-from gateway.engine.release_queue import ReleaseQueue
+from engine import layout
+from engine.chunked import ChunkedPayloads, ChunkedWriter
+from engine.errors import BadDigest, EntityTooLarge, IncompleteBody
+from engine.records import Segment
+from engine.release_queue import ReleaseQueue
 from storage import ObjectNotFound, Pool
 
 # Hash pieces at least this large off the event loop; smaller ones are cheaper inline.
@@ -167,7 +167,7 @@ class PayloadStore:
 
     data: Pool
     chunked: ChunkedPayloads | None = None
-    # Large releases go through the durable queue (gateway.engine.release_queue).
+    # Large releases go through the durable queue (engine.release_queue).
     queue: ReleaseQueue | None = None
 
     async def release(self, segments: list[Segment]) -> None:

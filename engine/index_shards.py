@@ -24,7 +24,7 @@ import json
 import secrets
 from dataclasses import dataclass, field, replace
 
-from gateway.engine import layout
+from engine import layout
 
 ROOT_SHARD = "0000"  # the root shard keeps the first layout's name, idx.<bucket id>.0000
 # Sample keys kept per shard at the split threshold: the key count is

@@ -24,9 +24,9 @@ import contextlib
 import secrets
 from collections.abc import Callable, Iterable
 
-from gateway.engine import layout
-from gateway.engine.index_listing import ListPage, list_page
-from gateway.engine.index_router import (
+from engine import layout
+from engine.index_listing import ListPage, list_page
+from engine.index_router import (
     ACTIVE,
     DELETING,
     MAX_HOPS,
@@ -34,15 +34,15 @@ from gateway.engine.index_router import (
     StaleBucket,
     active_guard,
 )
-from gateway.engine.index_shards import (
+from engine.index_shards import (
     ROOT_SHARD,
     IndexSettings,
     ShardView,
     initial_generations,
     is_sampled,
 )
-from gateway.engine.index_split import ShardSplitter
-from gateway.engine.records import ObjectEntry
+from engine.index_split import ShardSplitter
+from engine.records import ObjectEntry
 from storage import GuardFailed, ObjectNotFound, Pool, WriteOp
 
 __all__ = ["ACTIVE", "DELETING", "BucketIndex", "IndexSettings", "ListPage", "StaleBucket"]

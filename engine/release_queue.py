@@ -40,7 +40,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 
-from gateway.engine.records import Segment
+from engine.records import Segment
 from storage import ObjectNotFound, Pool
 
 log = logging.getLogger("atonix.release")

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-from gateway.engine.errors import CopySourceTooLarge, NoSuchKey
-from gateway.engine.objects import ObjectReader, ObjectService, PutRequest
-from gateway.engine.records import ObjectEntry
+from engine.errors import CopySourceTooLarge, NoSuchKey
+from engine.objects import ObjectReader, ObjectService, PutRequest
+from engine.records import ObjectEntry
 from storage import ObjectNotFound
 
 MAX_COPY_SOURCE = 5 * 1024**3  # S3: larger objects are copied with UploadPartCopy

@@ -27,14 +27,14 @@ SHARD_HEADER = "h.bucket"  # "<bucket id>:<state>"; every index write is guarded
 SHARD_GENERATION = "h.gen"
 GENERATION_SLOTS = 64
 OBJECT_PREFIX = "o"
-# Range-partitioned shards (gateway.engine.index_shards): each shard's own range,
+# Range-partitioned shards (engine.index_shards): each shard's own range,
 # successor and split state, and a sample of its keys for the split trigger.
 SHARD_RANGE = "h.range"
 SAMPLE_PREFIX = "s"
 # The shard map lives in the root shard: ``m<lower bound> -> shard id``.
 SHARD_MAP_PREFIX = "m"
 # In-progress multipart uploads of the bucket, ``u<escaped key>\x01\x01<upload id>``
-# (see gateway.engine.upload_records for the order-preserving escape).
+# (see engine.upload_records for the order-preserving escape).
 UPLOAD_PREFIX = "u"
 
 # Payload stripes: large objects are cut into RADOS objects of this size.

@@ -19,11 +19,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from gateway.engine import layout
-from gateway.engine.index_router import ShardRouter
-from gateway.engine.index_shards import ShardView
-from gateway.engine.index_split import ShardSplitter
-from gateway.engine.records import ObjectEntry
+from engine import layout
+from engine.index_router import ShardRouter
+from engine.index_shards import ShardView
+from engine.index_split import ShardSplitter
+from engine.records import ObjectEntry
 
 # Sorts after every valid UTF-8 continuation of a prefix (U+10FFFF is the largest code point).
 AFTER_ALL = "\U0010ffff"

@@ -5,17 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dedupe import ChunkCache, ChunkingConfig, ChunkStore, CpuPool, DedupeConfig
-from gateway.engine import layout
-from gateway.engine.buckets import BucketService
-from gateway.engine.chunked import ChunkedPayloads, DataPathObserver
-from gateway.engine.iam import IdentityStore
-from gateway.engine.index import BucketIndex, IndexSettings
-from gateway.engine.index_shards import DEFAULT_SPLIT_LEASE_S, DEFAULT_SPLIT_THRESHOLD
-from gateway.engine.multipart import UploadService
-from gateway.engine.objects import ObjectService
-from gateway.engine.payload import PayloadStore
-from gateway.engine.records import BucketDedupe
-from gateway.engine.release_queue import ADOPT_SECONDS, DEFAULT_INLINE_BYTES, ReleaseQueue
+from engine import layout
+from engine.buckets import BucketService
+from engine.chunked import ChunkedPayloads, DataPathObserver
+from engine.iam import IdentityStore
+from engine.index import BucketIndex, IndexSettings
+from engine.index_shards import DEFAULT_SPLIT_LEASE_S, DEFAULT_SPLIT_THRESHOLD
+from engine.multipart import UploadService
+from engine.objects import ObjectService
+from engine.payload import PayloadStore
+from engine.records import BucketDedupe
+from engine.release_queue import ADOPT_SECONDS, DEFAULT_INLINE_BYTES, ReleaseQueue
 from storage import Backend
 
 
@@ -41,7 +41,7 @@ class EngineSettings:
     # durable queue (a DeleteObject of a huge object must not wait for it).
     release_inline_bytes: int = DEFAULT_INLINE_BYTES
     # Another process's queued release is adopted once this old (its own gateway
-    # may still be at it; see gateway.engine.release_queue).
+    # may still be at it; see engine.release_queue).
     release_adopt_seconds: float = ADOPT_SECONDS
     compression_min_saving: float = 0.03
     # Store edited chunks as deltas against the chunks they replace (dedupe.delta).

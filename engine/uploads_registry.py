@@ -16,9 +16,9 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
-from gateway.engine import layout
-from gateway.engine.index import ACTIVE, StaleBucket
-from gateway.engine.upload_records import (
+from engine import layout
+from engine.index import ACTIVE, StaleBucket
+from engine.upload_records import (
     UploadInfo,
     registry_after_key,
     registry_after_prefix,

@@ -29,19 +29,19 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from dedupe import failpoints
-from gateway.engine.buckets import BucketService
-from gateway.engine.errors import (
+from engine.buckets import BucketService
+from engine.errors import (
     EntityTooLarge,
     InvalidPartNumber,
     NoSuchBucket,
     NoSuchUpload,
 )
-from gateway.engine.index import BucketIndex, StaleBucket
-from gateway.engine.names import validate_key
-from gateway.engine.objects import ObjectReader, ObjectService
-from gateway.engine.payload import PayloadWriter
-from gateway.engine.records import BucketRecord, ObjectEntry, Segment
-from gateway.engine.upload_records import (
+from engine.index import BucketIndex, StaleBucket
+from engine.names import validate_key
+from engine.objects import ObjectReader, ObjectService
+from engine.payload import PayloadWriter
+from engine.records import BucketRecord, ObjectEntry, Segment
+from engine.upload_records import (
     MAX_PART_SIZE,
     Manifest,
     PartRecord,
@@ -55,8 +55,8 @@ from gateway.engine.upload_records import (
     part_data_prefix,
     select_parts,
 )
-from gateway.engine.upload_store import UploadSnapshot, UploadStore
-from gateway.engine.uploads_registry import UploadRegistry, UploadsPage, UploadsQuery
+from engine.upload_store import UploadSnapshot, UploadStore
+from engine.uploads_registry import UploadRegistry, UploadsPage, UploadsQuery
 from storage import GuardFailed, ObjectNotFound, Pool
 
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{16,64}$")

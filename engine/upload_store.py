@@ -14,8 +14,8 @@ import contextlib
 import secrets
 from dataclasses import dataclass
 
-from gateway.engine import layout
-from gateway.engine.upload_records import (
+from engine import layout
+from engine.upload_records import (
     GENERATION_KEY,
     MANIFEST_KEY,
     MAX_PART_NUMBER,

@@ -14,14 +14,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
-from gateway.engine.errors import (
+from engine.errors import (
     EntityTooLarge,
     EntityTooSmall,
     InvalidPart,
     InvalidPartOrder,
 )
-from gateway.engine.payload import MAX_OBJECT_SIZE
-from gateway.engine.records import ObjectEntry, Segment
+from engine.payload import MAX_OBJECT_SIZE
+from engine.records import ObjectEntry, Segment
 
 MIN_PART_SIZE = 5 * 1024**2  # every part but the last (AWS)
 MAX_PART_SIZE = 5 * 1024**3

@@ -21,14 +21,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from gateway.engine.buckets import BucketService
-from gateway.engine.chunked import ChunkedWriter
-from gateway.engine.conditions import DeleteCondition, EntryChanged, SameEntry, WriteCondition
-from gateway.engine.errors import ConcurrentUpdate, InvalidRange, NoSuchBucket, NoSuchKey
-from gateway.engine.index import BucketIndex, ListPage, StaleBucket
-from gateway.engine.names import validate_key
-from gateway.engine.payload import ChunkedFactory, PayloadStore, PayloadWriter
-from gateway.engine.records import BucketDedupe, BucketRecord, ObjectEntry
+from engine.buckets import BucketService
+from engine.chunked import ChunkedWriter
+from engine.conditions import DeleteCondition, EntryChanged, SameEntry, WriteCondition
+from engine.errors import ConcurrentUpdate, InvalidRange, NoSuchBucket, NoSuchKey
+from engine.index import BucketIndex, ListPage, StaleBucket
+from engine.names import validate_key
+from engine.payload import ChunkedFactory, PayloadStore, PayloadWriter
+from engine.records import BucketDedupe, BucketRecord, ObjectEntry
 
 T = TypeVar("T")
 

@@ -37,8 +37,8 @@ from dedupe import (
     failpoints,
     read_range,
 )
-from gateway.engine import layout
-from gateway.engine.records import MANIFESTS, BucketDedupe, Segment
+from engine import layout
+from engine.records import MANIFESTS, BucketDedupe, Segment
 from storage import ObjectNotFound, Pool
 
 log = logging.getLogger("atonix.dedupe")

@@ -15,8 +15,8 @@ import contextlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from gateway.engine import layout
-from gateway.engine.index_shards import ROOT_SHARD, IndexSettings, RouteTable, ShardView
+from engine import layout
+from engine.index_shards import ROOT_SHARD, IndexSettings, RouteTable, ShardView
 from storage import GuardFailed, ObjectNotFound, Pool, WriteOp
 
 ACTIVE = "active"
