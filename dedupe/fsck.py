@@ -28,7 +28,6 @@ so a large store can be checked in slices with bounded memory.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass, field
 
@@ -209,7 +208,7 @@ class _ChunkCheck:
             blob = await pool.read(chunk_oid(fp))
         except ObjectNotFound:
             return
-        await pool.write_full(f"q.{fp.hex()}.{int(time.time())}", blob)
+        await pool.write_full(f"q.{fp.hex()}.{int(self.store.clock())}", blob)
         op = WriteOp().assert_exists()
         if state.gen is not None:
             op.omap_cmp(GEN_KEY, state.gen)

@@ -8,6 +8,7 @@ from dedupe import ChunkCache, ChunkingConfig, ChunkStore, CpuPool, DedupeConfig
 from engine import layout
 from engine.buckets import BucketService
 from engine.chunked import ChunkedPayloads, DataPathObserver
+from engine.clock import SYSTEM_CLOCK, Clock
 from engine.iam import IdentityStore
 from engine.index import BucketIndex, IndexSettings
 from engine.index_shards import DEFAULT_SPLIT_LEASE_S, DEFAULT_SPLIT_THRESHOLD
@@ -74,9 +75,12 @@ class ObjectEngine:
         backend: Backend,
         settings: EngineSettings | None = None,
         observer: DataPathObserver | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.backend = backend
         self.settings = settings or EngineSettings()
+        # Every time-dependent path reads this one clock (tests pass a ManualClock).
+        self.clock = clock or SYSTEM_CLOCK
         prefix = self.settings.pool_prefix
         self.meta = backend.pool(layout.pool_name(prefix, layout.META_POOL))
         self.data = backend.pool(layout.pool_name(prefix, layout.DATA_POOL))
@@ -88,7 +92,7 @@ class ObjectEngine:
             cache = ChunkCache(self.settings.cache_bytes, on_access=observer.cache_access)
         self.chunks = ChunkedPayloads(
             self.meta,
-            ChunkStore({"default": self.chunk_pool}, cache=cache),
+            ChunkStore({"default": self.chunk_pool}, cache=cache, clock=self.clock.time),
             self.cpu,
             self.settings.dedupe_config(),
             span=self.settings.manifest_span,
@@ -100,10 +104,11 @@ class ObjectEngine:
             self.payloads.remove,
             inline_bytes=self.settings.release_inline_bytes,
             adopt_after=self.settings.release_adopt_seconds,
+            clock=self.clock.time,
         )
         self.payloads.queue = self.releases
-        self.index = BucketIndex(self.meta, self.settings.index_settings())
-        self.buckets = BucketService(self.meta, self.index)
+        self.index = BucketIndex(self.meta, self.settings.index_settings(), self.clock)
+        self.buckets = BucketService(self.meta, self.index, self.clock)
         self.objects = ObjectService(
             self.buckets,
             self.index,
@@ -112,6 +117,7 @@ class ObjectEngine:
             stripe_size=self.settings.stripe_size,
             dedupe=self.settings.dedupe,
             bucket_defaults=self.settings.bucket_dedupe,
+            clock=self.clock,
         )
         self.uploads = UploadService(
             self.buckets,
@@ -120,10 +126,11 @@ class ObjectEngine:
             self.meta,
             self.data,
             stripe_size=self.settings.stripe_size,
+            clock=self.clock,
         )
         # DeleteBucket discards the bucket's in-progress uploads, as AWS does.
         self.buckets.before_destroy.append(self.uploads.purge_bucket)
-        self.identities = IdentityStore(self.meta)
+        self.identities = IdentityStore(self.meta, self.clock)
 
     async def prepare(self) -> None:
         """Create the engine's pools if they are missing (idempotent, safe to race)."""

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from contextvars import ContextVar
 
 from engine import layout
+from engine.clock import SYSTEM_CLOCK, Clock
 from engine.errors import (
     BucketAlreadyExists,
     BucketAlreadyOwnedByYou,
@@ -48,33 +47,27 @@ DEDUPE_CONFIG = "dedupe"  # JSON {"enabled": bool, "compression_level": int | nu
 _REGISTRY_PAGE = 1000
 
 
-# The bucket records this request was authorised against (name -> record). Set by
-# the front end once it decided access (``authorise``), cleared when a request
-# starts (``new_request``). Engine calls made for the request then act on exactly
-# that bucket (its id): a bucket deleted and re-created meanwhile, by anyone,
-# answers NoSuchBucket instead of receiving a request decided for another.
-_AUTHORISED: ContextVar[Mapping[str, BucketRecord] | None] = ContextVar(
-    "atonix_authorised_buckets", default=None
-)
+# A bucket as engine services take it: a name (looked up, and retried once when a
+# cached record proves stale), or the record an access decision was made for, which
+# pins the call to exactly that bucket (its id): one deleted and re-created
+# meanwhile, by anyone, answers NoSuchBucket instead of receiving a call decided
+# for another.
+BucketRef = str | BucketRecord
 
 
-def new_request() -> None:
-    _AUTHORISED.set({})
+def bucket_name(ref: BucketRef) -> str:
+    return ref.name if isinstance(ref, BucketRecord) else ref
 
 
-def authorise(record: BucketRecord) -> None:
-    _AUTHORISED.set({**(_AUTHORISED.get() or {}), record.name: record})
-
-
-def authorised(name: str) -> BucketRecord | None:
-    pinned = _AUTHORISED.get()
-    return pinned.get(name) if pinned else None
+def is_pinned(ref: BucketRef) -> bool:
+    return isinstance(ref, BucketRecord)
 
 
 class BucketService:
-    def __init__(self, meta: Pool, index: BucketIndex) -> None:
+    def __init__(self, meta: Pool, index: BucketIndex, clock: Clock = SYSTEM_CLOCK) -> None:
         self.meta = meta
         self.index = index
+        self.clock = clock
         self._cache: dict[str, BucketRecord] = {}
         # Run with the bucket id once a delete is certain (the bucket is empty and its
         # shard is "deleting"), before its records go: e.g. discard multipart uploads.
@@ -89,7 +82,7 @@ class BucketService:
     ) -> BucketRecord:
         """Create the bucket, with its initial configuration ``configs`` (item -> document)."""
         validate_bucket_name(name)
-        record = BucketRecord(name, uuid.uuid4().hex, owner, time.time(), region)
+        record = BucketRecord(name, uuid.uuid4().hex, owner, self.clock.time(), region)
         await self.index.create(record.bucket_id)
         try:
             op = (
@@ -113,9 +106,12 @@ class BucketService:
         self._cache[name] = record
         return record
 
-    async def get(self, name: str, use_cache: bool = True) -> BucketRecord:
-        if use_cache and (pinned := authorised(name)) is not None:
-            return pinned
+    async def get(self, ref: BucketRef, use_cache: bool = True) -> BucketRecord:
+        if isinstance(ref, BucketRecord):
+            if use_cache:
+                return ref
+            ref = ref.name
+        name = ref
         if use_cache and (cached := self._cache.get(name)) is not None:
             return cached
         try:
@@ -130,15 +126,16 @@ class BucketService:
     def forget(self, name: str) -> None:
         self._cache.pop(name, None)
 
-    async def refresh(self, name: str, stale: BucketRecord) -> BucketRecord:
+    async def refresh(self, ref: BucketRef, stale: BucketRecord) -> BucketRecord:
         """The current record after ``stale`` failed an index guard (deleted, maybe re-created).
 
         The request was authorised against ``stale``'s owner. A bucket of the same
         name with another owner is someone else's bucket: the request must not
         reach it, so the bucket it was meant for is reported gone.
         """
+        name = bucket_name(ref)
         self.forget(name)
-        if authorised(name) is not None:
+        if is_pinned(ref):
             raise NoSuchBucket(BucketName=name)  # the bucket access was decided for is gone
         fresh = await self.get(name, use_cache=False)
         if fresh.owner != stale.owner:
@@ -212,14 +209,15 @@ class BucketService:
         await self.meta.omap_rm(layout.BUCKET_REGISTRY, [name])
         await self.index.destroy(record.bucket_id)
 
-    async def read_config(self, name: str, item: str) -> tuple[BucketRecord, bytes | None]:
+    async def read_config(self, ref: BucketRef, item: str) -> tuple[BucketRecord, bytes | None]:
         """The bucket's record and its ``item`` document (None when unset), read afresh.
 
         The record comes from the cache only if its id matches the id stored
-        beside the documents; otherwise it is re-read once.
+        beside the documents; otherwise it is re-read once (unless ``ref`` is pinned).
         """
+        name = bucket_name(ref)
         for use_cache in (True, False):
-            record = await self.get(name, use_cache=use_cache)
+            record = await self.get(ref, use_cache=use_cache)
             try:
                 got = await self.meta.omap_get(
                     layout.bucket_object(name), [CONFIG_ID_KEY, CONFIG_PREFIX + item]
@@ -232,13 +230,13 @@ class BucketService:
             if stored_id == record.bucket_id.encode() or (stored_id is None and not use_cache):
                 return record, got.get(CONFIG_PREFIX + item)
             self.forget(name)
-            if authorised(name) is not None:
+            if is_pinned(ref):
                 raise NoSuchBucket(BucketName=name)
         raise NoSuchBucket(BucketName=name)
 
     async def write_config(
         self,
-        name: str,
+        ref: BucketRef,
         item: str,
         value: bytes | None,
         authorize: Callable[[BucketRecord], None] = lambda record: None,
@@ -248,8 +246,9 @@ class BucketService:
         ``authorize`` sees the record the write is guarded on, so a caller
         checking ownership checks the bucket it actually writes to.
         """
+        name = bucket_name(ref)
         for use_cache in (True, False):
-            record = await self.get(name, use_cache=use_cache)
+            record = await self.get(ref, use_cache=use_cache)
             authorize(record)
             try:
                 op = await self._config_guard(name, record, fresh=not use_cache)
@@ -264,19 +263,21 @@ class BucketService:
                 raise NoSuchBucket(BucketName=name) from None
             except GuardFailed:
                 self.forget(name)  # deleted and re-created elsewhere: retry on the new record
-                if authorised(name) is not None:
+                if is_pinned(ref):
                     break  # ... unless access was decided for the old one
         raise NoSuchBucket(BucketName=name)
 
-    async def dedupe_policy(self, name: str, default: BucketDedupe | None = None) -> BucketDedupe:
+    async def dedupe_policy(
+        self, ref: BucketRef, default: BucketDedupe | None = None
+    ) -> BucketDedupe:
         """The bucket's dedupe setting (``cfg.dedupe``), read afresh; ``default`` when unset."""
-        _, raw = await self.read_config(name, DEDUPE_CONFIG)
+        _, raw = await self.read_config(ref, DEDUPE_CONFIG)
         if raw is None:
             return default or BucketDedupe()
         return decode_dedupe_policy(raw)
 
-    async def set_dedupe_policy(self, name: str, policy: BucketDedupe) -> None:
-        await self.write_config(name, DEDUPE_CONFIG, encode_dedupe_policy(policy))
+    async def set_dedupe_policy(self, ref: BucketRef, policy: BucketDedupe) -> None:
+        await self.write_config(ref, DEDUPE_CONFIG, encode_dedupe_policy(policy))
 
     async def _config_guard(self, name: str, record: BucketRecord, fresh: bool) -> WriteOp:
         if fresh:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
+from engine.buckets import BucketRef
 from engine.errors import CopySourceTooLarge, NoSuchKey
 from engine.objects import ObjectReader, ObjectService, PutRequest
 from engine.records import ObjectEntry
@@ -42,8 +43,8 @@ async def _source_bytes(reader: ObjectReader) -> AsyncIterator[bytes]:
 
 async def copy_object(
     objects: ObjectService,
-    source: tuple[str, str],
-    destination: tuple[str, str],
+    source: tuple[BucketRef, str],
+    destination: tuple[BucketRef, str],
     plan: CopyPlan,
 ) -> tuple[ObjectEntry, ObjectEntry]:
     """Copy (bucket, key) ``source`` to ``destination``; (source entry, new entry)."""

@@ -101,3 +101,7 @@ class ConcurrentUpdate(EngineError):
 
 class CopySourceTooLarge(EngineError):
     """A copy source above the largest object one CopyObject may copy."""
+
+
+class AccessDenied(EngineError):
+    """The principal may not perform the operation on this bucket or object."""

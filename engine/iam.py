@@ -13,10 +13,10 @@ import contextlib
 import json
 import secrets
 import string
-import time
 from dataclasses import asdict, dataclass, field
 
 from engine import layout
+from engine.clock import SYSTEM_CLOCK, Clock
 from engine.errors import AccessKeyExists, NoSuchUser, UserExists
 from storage import ObjectExists, ObjectNotFound, Pool, WriteOp
 
@@ -58,8 +58,9 @@ def generate_secret() -> str:
 
 
 class IdentityStore:
-    def __init__(self, meta: Pool) -> None:
+    def __init__(self, meta: Pool, clock: Clock = SYSTEM_CLOCK) -> None:
         self.meta = meta
+        self.clock = clock
         self._key_cache: dict[str, tuple[float, AccessKey | None]] = {}
         self._name_cache: dict[str, tuple[float, str]] = {}
 
@@ -73,7 +74,7 @@ class IdentityStore:
     ) -> tuple[User, AccessKey]:
         if not await self._claim(f"iam.user.{uid}"):
             raise UserExists(f"user {uid!r} already exists")
-        user = User(uid, display_name, email, [], time.time())
+        user = User(uid, display_name, email, [], self.clock.time())
         try:
             key = await self._add_key_record(uid, access_key, secret)
         except BaseException:
@@ -137,7 +138,7 @@ class IdentityStore:
 
     async def lookup_key(self, access_key: str) -> AccessKey | None:
         """The key's record, from a short-lived cache (the hot path of every request)."""
-        now = time.monotonic()
+        now = self.clock.monotonic()
         hit = self._key_cache.get(access_key)
         if hit is not None and now - hit[0] < KEY_CACHE_SECONDS:
             return hit[1]
@@ -153,7 +154,7 @@ class IdentityStore:
 
     async def display_name(self, uid: str) -> str:
         """The user's display name (the uid for an unknown user), from a short-lived cache."""
-        now = time.monotonic()
+        now = self.clock.monotonic()
         hit = self._name_cache.get(uid)
         if hit is not None and now - hit[0] < KEY_CACHE_SECONDS:
             return hit[1]

@@ -25,6 +25,7 @@ import secrets
 from collections.abc import Callable, Iterable
 
 from engine import layout
+from engine.clock import SYSTEM_CLOCK, Clock
 from engine.index_listing import ListPage, list_page
 from engine.index_router import (
     ACTIVE,
@@ -52,11 +53,13 @@ BULK_BATCH = 1000  # entries per write in put_many
 
 
 class BucketIndex:
-    def __init__(self, meta: Pool, settings: IndexSettings | None = None) -> None:
+    def __init__(
+        self, meta: Pool, settings: IndexSettings | None = None, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.meta = meta
         self.settings = settings or IndexSettings()
         self.router = ShardRouter(meta, self.settings)
-        self.splitter = ShardSplitter(meta, self.router, self.settings)
+        self.splitter = ShardSplitter(meta, self.router, self.settings, clock)
 
     # --- bucket lifecycle -------------------------------------------------------
     async def create(self, bucket_id: str) -> None:

@@ -32,10 +32,10 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import time
 from collections.abc import Callable, Coroutine
 
 from engine import layout
+from engine.clock import SYSTEM_CLOCK, Clock
 from engine.index_router import ACTIVE, ShardRouter, StaleBucket, active_guard
 from engine.index_shards import (
     IndexSettings,
@@ -61,7 +61,14 @@ class _Lost(Exception):
 
 
 class ShardSplitter:
-    def __init__(self, meta: Pool, router: ShardRouter, settings: IndexSettings) -> None:
+    def __init__(
+        self,
+        meta: Pool,
+        router: ShardRouter,
+        settings: IndexSettings,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.clock = clock
         self.meta = meta
         self.router = router
         self.settings = settings
@@ -131,21 +138,22 @@ class ShardSplitter:
             with contextlib.suppress(Exception):
                 await asyncio.shield(task)
             return
-        mark, seen, since, delay = view.split, view.raw, time.monotonic(), _POLL_S[0]
+        mark, seen, since, delay = view.split, view.raw, self.clock.monotonic(), _POLL_S[0]
         while True:
             owner = mark.owner
             dead_here = owner.startswith(self._process + ".")  # and no task: it died
-            if not owner or dead_here or time.monotonic() - since > self.settings.split_lease_s:
+            lapsed = self.clock.monotonic() - since > self.settings.split_lease_s
+            if not owner or dead_here or lapsed:
                 await self._take_over(bucket_id, view)
                 return
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
             delay = min(delay * 2, _POLL_S[1])
             found = await self.router.read(bucket_id, view.shard)
             view = found.view
             if found.state != ACTIVE or view.split is None or view.split.to != mark.to:
                 return  # committed, or the bucket is being deleted (the write will say so)
             if view.raw != seen:
-                mark, seen, since = view.split, view.raw, time.monotonic()
+                mark, seen, since = view.split, view.raw, self.clock.monotonic()
             if (bucket_id, view.shard) in self._tasks:
                 return await self.wait(bucket_id, view)
 
@@ -178,7 +186,7 @@ class ShardSplitter:
         finished or took over the split."""
         mark = source.split
         assert mark is not None
-        started = time.monotonic()
+        started = self.clock.monotonic()
         target = ShardView(
             mark.to,
             after=mark.at,
@@ -193,7 +201,7 @@ class ShardSplitter:
             source = await self._copy(bucket_id, source, target)
             self._fail("copied")
             committed = await self._commit(bucket_id, source)
-            self._count(time.monotonic() - started)
+            self._count(self.clock.monotonic() - started)
             self._fail("committed")
             await self.activate(bucket_id, target)
             self._fail("activated")
@@ -234,7 +242,7 @@ class ShardSplitter:
             self.router.oid(bucket_id, source.shard),
             self.router.oid(bucket_id, target.shard),
         )
-        beat_at = time.monotonic()
+        beat_at = self.clock.monotonic()
         for space in _SPACES:
             after = space + target.after
             while True:
@@ -250,8 +258,9 @@ class ShardSplitter:
                 if len(items) < COPY_BATCH or len(moving) < len(items):
                     break
                 after = items[-1][0]
-                if time.monotonic() - beat_at > self.settings.split_lease_s / 4:
-                    source, beat_at = await self._heartbeat(bucket_id, source), time.monotonic()
+                if self.clock.monotonic() - beat_at > self.settings.split_lease_s / 4:
+                    source = await self._heartbeat(bucket_id, source)
+                    beat_at = self.clock.monotonic()
         return source
 
     async def _read_or_lose(self, oid: str, after: str, prefix: str, count: int) -> list:

@@ -14,7 +14,6 @@ Used by the server's background collector and by ``atonix-cli fsck|gc|stats``.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -111,7 +110,7 @@ async def run_fsck(
 async def _orphan_manifests(
     engine: ObjectEngine, live: set[str], result: FsckResult, repair: bool, stale: float
 ) -> None:
-    now = time.time()
+    now = engine.clock.time()
     async for oid in engine.meta.list_objects(layout.MANIFEST_PREFIX):
         owner = oid[len(layout.MANIFEST_PREFIX) :]
         if owner in live:

@@ -24,12 +24,12 @@ that points at removed ones.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from dedupe import failpoints
-from engine.buckets import BucketService
+from engine.buckets import BucketRef, BucketService, bucket_name
+from engine.clock import SYSTEM_CLOCK, Clock
 from engine.errors import (
     EntityTooLarge,
     InvalidPartNumber,
@@ -122,7 +122,9 @@ class UploadService:
         data: Pool,
         *,
         stripe_size: int,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock
         self.buckets = buckets
         self.index = index
         self.objects = objects
@@ -134,14 +136,15 @@ class UploadService:
 
     # -- create -----------------------------------------------------------------
 
-    async def create(self, bucket: str, key: str, new: NewUpload) -> UploadInfo:
+    async def create(self, bucket: BucketRef, key: str, new: NewUpload) -> UploadInfo:
         validate_key(key)
         record = await self.buckets.get(bucket)
         for attempt in range(2):
             if attempt:
                 record = await self.buckets.refresh(bucket, record)
             info = UploadInfo(
-                key, new_upload_id(), time.time(), new.owner, new.storage_class,
+                key, new_upload_id(self.clock.time()), self.clock.time(), new.owner,
+                new.storage_class,
                 new.checksum_algorithm, new.checksum_type,
             )
             meta = UploadMeta(
@@ -157,13 +160,13 @@ class UploadService:
                 return info
             except StaleBucket:
                 await self.store.remove(record.bucket_id, info.upload_id)
-        self.buckets.forget(bucket)
-        raise NoSuchBucket(BucketName=bucket)
+        self.buckets.forget(bucket_name(bucket))
+        raise NoSuchBucket(BucketName=bucket_name(bucket))
 
     # -- parts ------------------------------------------------------------------
 
     async def upload_part(
-        self, bucket: str, key: str, upload_id: str, number: int, open_body: PartOpener
+        self, bucket: BucketRef, key: str, upload_id: str, number: int, open_body: PartOpener
     ) -> PartRecord:
         """Store one part; a part uploaded again under the same number replaces the earlier.
 
@@ -186,7 +189,7 @@ class UploadService:
             number,
             writer.size,
             writer.etag,
-            time.time(),
+            self.clock.time(),
             writer.segment or Segment(prefix, 0, self.stripe_size, 0),
             part.checksums() if part.checksums is not None else {},
         )
@@ -214,7 +217,7 @@ class UploadService:
         raise RuntimeError(f"part {part.number} of upload {snap.upload_id}: too many conflicts")
 
     async def list_parts(
-        self, bucket: str, key: str, upload_id: str, after: int, limit: int
+        self, bucket: BucketRef, key: str, upload_id: str, after: int, limit: int
     ) -> PartsPage:
         _, snap = await self._find(bucket, key, upload_id)
         if snap.state is not UploadState.OPEN:
@@ -226,7 +229,7 @@ class UploadService:
 
     async def complete(
         self,
-        bucket: str,
+        bucket: BucketRef,
         key: str,
         upload_id: str,
         requested: list[tuple[int, str]],
@@ -251,7 +254,7 @@ class UploadService:
                 try:
                     current = await self.index.get(snap.bucket_id, key)
                 except StaleBucket:
-                    raise NoSuchBucket(BucketName=bucket) from None
+                    raise NoSuchBucket(BucketName=bucket_name(bucket)) from None
                 manifest = Manifest(wanted, entry, entry_identity(current))
                 if await self.store.freeze(snap, UploadState.COMPLETING, manifest):
                     await failpoints.hit("multipart.frozen")
@@ -322,7 +325,7 @@ class UploadService:
 
     # -- abort ------------------------------------------------------------------
 
-    async def abort(self, bucket: str, key: str, upload_id: str) -> None:
+    async def abort(self, bucket: BucketRef, key: str, upload_id: str) -> None:
         """Discard the upload and reclaim the data of every part uploaded to it."""
         _, snap = await self._find(bucket, key, upload_id)
         for _ in range(_RETRIES):
@@ -358,7 +361,7 @@ class UploadService:
 
     # -- listing and reading ------------------------------------------------------
 
-    async def list_uploads(self, bucket: str, query: UploadsQuery) -> UploadsPage:
+    async def list_uploads(self, bucket: BucketRef, query: UploadsQuery) -> UploadsPage:
         record = await self.buckets.get(bucket)
         for attempt in range(2):
             if attempt:
@@ -367,10 +370,10 @@ class UploadService:
                 return await self.registry.page(record.bucket_id, query)
             except StaleBucket:
                 pass
-        self.buckets.forget(bucket)
-        raise NoSuchBucket(BucketName=bucket)
+        self.buckets.forget(bucket_name(bucket))
+        raise NoSuchBucket(BucketName=bucket_name(bucket))
 
-    async def open_part(self, bucket: str, key: str, number: int) -> ObjectReader:
+    async def open_part(self, bucket: BucketRef, key: str, number: int) -> ObjectReader:
         """A reader for part ``number`` of an object (a simple object has one part)."""
         entry = await self.objects.head(bucket, key)
         sizes = [seg.size for seg in entry.segments] if entry.parts else [entry.size]
@@ -381,7 +384,7 @@ class UploadService:
         start = sum(sizes[: number - 1])
         return ObjectReader(entry, start, start + sizes[number - 1], self.payloads)
 
-    async def _made_by(self, bucket: str, key: str, upload_id: str) -> ObjectEntry | None:
+    async def _made_by(self, bucket: BucketRef, key: str, upload_id: str) -> ObjectEntry | None:
         """The object ``key`` holds if that upload made it (its parts' data prefixes say so)."""
         if not _UPLOAD_ID.match(upload_id):
             return None
@@ -395,7 +398,7 @@ class UploadService:
         return None
 
     async def _find(
-        self, bucket: str, key: str, upload_id: str, part: int | None = None
+        self, bucket: BucketRef, key: str, upload_id: str, part: int | None = None
     ) -> tuple[BucketRecord, UploadSnapshot]:
         """The bucket and the upload of ``key`` with that id; NoSuchUpload otherwise."""
         if _UPLOAD_ID.match(upload_id):

@@ -15,14 +15,14 @@ the current entry and the write are one guarded operation.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from engine.buckets import BucketService
+from engine.buckets import BucketRef, BucketService, bucket_name
 from engine.chunked import ChunkedWriter
+from engine.clock import SYSTEM_CLOCK, Clock
 from engine.conditions import DeleteCondition, EntryChanged, SameEntry, WriteCondition
 from engine.errors import ConcurrentUpdate, InvalidRange, NoSuchBucket, NoSuchKey
 from engine.index import BucketIndex, ListPage, StaleBucket
@@ -91,7 +91,9 @@ class ObjectService:
         stripe_size: int,
         dedupe: bool = True,
         bucket_defaults: dict[str, BucketDedupe] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock
         self.buckets = buckets
         self.index = index
         self.payloads = payloads
@@ -102,21 +104,22 @@ class ObjectService:
         self.inline_limit = inline_limit
         self.stripe_size = stripe_size
 
-    async def _with_bucket(self, name: str, fn: Callable[[BucketRecord], Awaitable[T]]) -> T:
+    async def _with_bucket(self, ref: BucketRef, fn: Callable[[BucketRecord], Awaitable[T]]) -> T:
         """Run fn with the bucket record, retrying once if the cached record was stale
-        (never into a re-created bucket of another owner: see ``BucketService.refresh``)."""
-        record = await self.buckets.get(name)
+        (never into a re-created bucket of another owner, nor into any re-created
+        bucket when ``ref`` is pinned: see ``BucketService.refresh``)."""
+        record = await self.buckets.get(ref)
         try:
             return await fn(record)
         except StaleBucket:
-            record = await self.buckets.refresh(name, record)
+            record = await self.buckets.refresh(ref, record)
         try:
             return await fn(record)
         except StaleBucket:
-            self.buckets.forget(name)
-        raise NoSuchBucket(BucketName=name)
+            self.buckets.forget(bucket_name(ref))
+        raise NoSuchBucket(BucketName=bucket_name(ref))
 
-    async def put(self, bucket: str, key: str, req: PutRequest) -> ObjectEntry:
+    async def put(self, bucket: BucketRef, key: str, req: PutRequest) -> ObjectEntry:
         validate_key(key)
         record = await self.buckets.get(bucket)
         if req.condition is not None:
@@ -134,7 +137,7 @@ class ObjectService:
         entry = ObjectEntry(
             size=writer.size,
             etag=writer.etag,
-            mtime=time.time(),
+            mtime=self.clock.time(),
             content_type=req.content_type or "binary/octet-stream",
             user_meta=req.user_meta or {},
             headers=req.headers or {},
@@ -163,7 +166,7 @@ class ObjectService:
             await self.payloads.release(old.segments)
         return entry
 
-    def chunked_factory(self, bucket: str, data_prefix: str) -> ChunkedFactory | None:
+    def chunked_factory(self, bucket: BucketRef, data_prefix: str) -> ChunkedFactory | None:
         """How a body past the inline limit gets a dedupe writer (None: stripes).
 
         The bucket's policy (``cfg.dedupe``) is read only then, so inline PUTs
@@ -174,28 +177,29 @@ class ObjectService:
             return None
 
         async def make() -> ChunkedWriter | None:
-            policy = await self.buckets.dedupe_policy(bucket, self.bucket_defaults.get(bucket))
+            default = self.bucket_defaults.get(bucket_name(bucket))
+            policy = await self.buckets.dedupe_policy(bucket, default)
             if not policy.enabled:
                 return None
             return ChunkedWriter(chunked, data_prefix, chunked.config_for(policy))
 
         return make
 
-    async def head(self, bucket: str, key: str) -> ObjectEntry:
+    async def head(self, bucket: BucketRef, key: str) -> ObjectEntry:
         validate_key(key)
         entry = await self._current(bucket, key)
         if entry is None:
             raise NoSuchKey(Key=key)
         return entry
 
-    async def _current(self, bucket: str, key: str) -> ObjectEntry | None:
+    async def _current(self, bucket: BucketRef, key: str) -> ObjectEntry | None:
         async def lookup(rec: BucketRecord) -> ObjectEntry | None:
             return await self.index.get(rec.bucket_id, key)
 
         return await self._with_bucket(bucket, lookup)
 
     async def update(
-        self, bucket: str, key: str, change: Callable[[ObjectEntry], ObjectEntry]
+        self, bucket: BucketRef, key: str, change: Callable[[ObjectEntry], ObjectEntry]
     ) -> ObjectEntry:
         """Replace key's entry with ``change(entry)`` (same payload: tags, metadata).
 
@@ -213,7 +217,9 @@ class ObjectService:
             return new
         raise ConcurrentUpdate(Key=key)
 
-    async def _swap(self, bucket: str, key: str, current: ObjectEntry, new: ObjectEntry) -> None:
+    async def _swap(
+        self, bucket: BucketRef, key: str, current: ObjectEntry, new: ObjectEntry
+    ) -> None:
         same = SameEntry(current, key)
 
         async def write(rec: BucketRecord) -> ObjectEntry | None:
@@ -221,7 +227,9 @@ class ObjectService:
 
         await self._with_bucket(bucket, write)
 
-    async def open(self, bucket: str, key: str, byte_range: tuple[int | None, int | None] | None):
+    async def open(
+        self, bucket: BucketRef, key: str, byte_range: tuple[int | None, int | None] | None
+    ) -> ObjectReader:
         """An ObjectReader for the whole object or a single range (HTTP semantics).
 
         ``byte_range`` is (first, last) inclusive as in a Range header; (None, n)
@@ -239,7 +247,10 @@ class ObjectService:
         return ObjectReader(entry, start, end, self.payloads)
 
     async def delete(
-        self, bucket: str, key: str, condition: WriteCondition | DeleteCondition | None = None
+        self,
+        bucket: BucketRef,
+        key: str,
+        condition: WriteCondition | DeleteCondition | None = None,
     ) -> ObjectEntry | None:
         """Remove key; deleting a missing key succeeds (S3 semantics) unless a condition says no."""
         validate_key(key)
@@ -260,7 +271,10 @@ class ObjectService:
         return old
 
     async def delete_many(
-        self, bucket: str, keys: list[str], conditions: Mapping[str, DeleteCondition] | None = None
+        self,
+        bucket: BucketRef,
+        keys: list[str],
+        conditions: Mapping[str, DeleteCondition] | None = None,
     ) -> list[tuple[str, Exception | None]]:
         """Delete each key (bounded concurrency, each under its condition if it has one);
         per key, the error it met or None."""
@@ -281,7 +295,7 @@ class ObjectService:
 
     async def list(
         self,
-        bucket: str,
+        bucket: BucketRef,
         prefix: str = "",
         delimiter: str = "",
         start_after: str = "",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import time
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
@@ -149,9 +148,9 @@ def entry_identity(entry: ObjectEntry | None) -> str:
     return f"{entry.etag}|{entry.mtime!r}|{prefixes}"
 
 
-def new_upload_id() -> str:
+def new_upload_id(now: float) -> str:
     """Time-prefixed, so uploads of one key list in initiation order, as on AWS."""
-    return f"{time.time_ns() // 1000:014x}{secrets.token_hex(9)}"
+    return f"{int(now * 1_000_000):014x}{secrets.token_hex(9)}"
 
 
 def part_key(number: int) -> str:

@@ -16,18 +16,29 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from xml.sax.saxutils import escape
 
-from s3api import access_policy as policy
+from engine import (
+    FULL_CONTROL,
+    OBJECT_ACLS,
+    PRIVATE,
+    READ,
+    READ_ACP,
+    WRITE,
+    WRITE_ACP,
+    canned_for_grants,
+    decode_grants,
+    encode_grants,
+)
 from s3api import xml
 from s3api.errors import S3Error, S3ErrorCode
 
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
-PERMISSIONS = (policy.READ, policy.WRITE, policy.READ_ACP, policy.WRITE_ACP, policy.FULL_CONTROL)
+PERMISSIONS = (READ, WRITE, READ_ACP, WRITE_ACP, FULL_CONTROL)
 GRANT_HEADERS = {
-    "x-amz-grant-read": policy.READ,
-    "x-amz-grant-write": policy.WRITE,
-    "x-amz-grant-read-acp": policy.READ_ACP,
-    "x-amz-grant-write-acp": policy.WRITE_ACP,
-    "x-amz-grant-full-control": policy.FULL_CONTROL,
+    "x-amz-grant-read": READ,
+    "x-amz-grant-write": WRITE,
+    "x-amz-grant-read-acp": READ_ACP,
+    "x-amz-grant-write-acp": WRITE_ACP,
+    "x-amz-grant-full-control": FULL_CONTROL,
 }
 USER, GROUP, EMAIL = "user", "group", "email"
 
@@ -41,24 +52,24 @@ def _malformed() -> S3Error:
 def grants_of(acl: str | None, owner: str) -> list[Grant]:
     """Every grant of an ACL: a canned one's groups then its owner's FULL_CONTROL (the order
     Ceph RGW lists them in), or its own list as set."""
-    explicit = policy.decode_grants(acl)
+    explicit = decode_grants(acl)
     if explicit is not None:
         return list(explicit)
-    canned = policy.OBJECT_ACLS.get(acl or policy.PRIVATE, frozenset())
+    canned = OBJECT_ACLS.get(acl or PRIVATE, frozenset())
     groups: list[Grant] = [(GROUP, uri, permission) for uri, permission in sorted(canned)]
-    return [*groups, (USER, owner, policy.FULL_CONTROL)]
+    return [*groups, (USER, owner, FULL_CONTROL)]
 
 
 def to_acl(grants: Sequence[Grant], owner: str, level: str) -> str:
     """The string to keep for these (resolved) grants: a canned name when one says the same."""
-    owner_grant = (USER, owner, policy.FULL_CONTROL)
+    owner_grant = (USER, owner, FULL_CONTROL)
     groups = [(g[1], g[2]) for g in grants if g[0] == GROUP]
     others = [g for g in grants if g[0] != GROUP and g != owner_grant]
     if grants.count(owner_grant) == 1 and not others and len(set(groups)) == len(groups):
-        canned = policy.canned_for_grants(frozenset(groups), level)
+        canned = canned_for_grants(frozenset(groups), level)
         if canned is not None:
             return canned
-    return policy.encode_grants(grants)
+    return encode_grants(grants)
 
 
 # -- from requests ------------------------------------------------------------------------

@@ -14,8 +14,7 @@ import time
 
 from aiohttp import web
 
-from engine.assembly import ObjectEngine
-from engine.buckets import new_request
+from engine import Engine, Operation
 from s3api import xml
 from s3api.auth import authenticate
 from s3api.context import RequestContext, RequestObserver, S3Settings
@@ -47,7 +46,7 @@ async def _defer_continue(request: web.Request) -> None:
     """
 
 
-_OBJECT_READS = frozenset({"GetObject", "HeadObject"})
+_OBJECT_READS = frozenset({Operation.GET_OBJECT, Operation.HEAD_OBJECT})
 
 
 class _NullObserver:
@@ -58,7 +57,7 @@ class _NullObserver:
 class S3Frontend:
     def __init__(
         self,
-        engine: ObjectEngine,
+        engine: Engine,
         settings: S3Settings | None = None,
         observer: RequestObserver | None = None,
     ) -> None:
@@ -69,10 +68,9 @@ class S3Frontend:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         raw_path, _, raw_query = request.raw_path.partition("?")
-        endpoint = Endpoint("Unknown", S3Target(None, None))
+        endpoint = Endpoint(Operation.UNKNOWN, S3Target(None, None))
         ctx = RequestContext(request, endpoint, self.engine, self.settings)
         request[CTX_KEY] = ctx
-        new_request()  # keep-alive requests share a task: no bucket pinned by the last one
         try:
             target = parse_target(request.host, raw_path, self.settings.domains)
             query = parse_query(raw_query)
@@ -88,7 +86,7 @@ class S3Frontend:
                 )
             # Anonymous callers are invited only once an ACL admits them (access.py);
             # a form POST authenticates by its body.
-            if ctx.user is not None or ctx.endpoint.name == "PostObject":
+            if ctx.user is not None or ctx.endpoint.name is Operation.POST_OBJECT:
                 await invite_body(request)
             response = await handler(ctx)
         except Exception as exc:  # every failure becomes S3 XML; nothing escapes

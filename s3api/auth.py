@@ -6,7 +6,6 @@ signature itself is decided by ``s3api.sigv4`` from plain values.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 from s3api.context import RequestContext
@@ -27,7 +26,7 @@ def claimed_access_key(authorization: str | None, query) -> str | None:
 async def authenticate(ctx: RequestContext, raw_path: str, raw_query: str) -> None:
     request = ctx.request
     access_key = claimed_access_key(request.headers.get("Authorization"), ctx.endpoint.query)
-    key = await ctx.engine.identities.lookup_key(access_key) if access_key else None
+    key = await ctx.engine.access_key(access_key) if access_key else None
 
     def lookup_secret(candidate: str) -> str | None:
         return key.secret if key is not None and candidate == key.access_key else None
@@ -38,7 +37,7 @@ async def authenticate(ctx: RequestContext, raw_path: str, raw_query: str) -> No
         raw_query=raw_query,
         headers=request.headers,
     )
-    result = verify_request(view, lookup_secret, dt.datetime.now(dt.UTC))
+    result = verify_request(view, lookup_secret, ctx.engine.now())
     if result is not None:
         assert key is not None
         ctx.user = key.uid

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from engine.assembly import ObjectEngine
+from engine import Engine, Operation, Principal
 from s3api.routing import Endpoint
 
 
@@ -17,7 +17,7 @@ class RequestObserver(Protocol):
     """What the S3 front end reports about each request (wired to metrics by the server)."""
 
     def observe(
-        self, operation: str, status: int, seconds: float, bytes_in: int, bytes_out: int
+        self, operation: Operation, status: int, seconds: float, bytes_in: int, bytes_out: int
     ) -> None: ...
 
 
@@ -34,7 +34,7 @@ class S3Settings:
 class RequestContext:
     request: web.Request
     endpoint: Endpoint
-    engine: ObjectEngine
+    engine: Engine
     settings: S3Settings
     # Unique, not secret: a PRNG draw instead of a getrandom() syscall per request.
     request_id: str = field(default_factory=lambda: f"{random.getrandbits(64):016X}")
@@ -42,6 +42,11 @@ class RequestContext:
     auth: object | None = None  # the sigv4 AuthResult (payload verification needs it)
     bytes_in: int = 0
     bytes_out: int = 0
+
+    @property
+    def principal(self) -> Principal:
+        """Who the engine is told the caller is (decided by the signature, or anonymous)."""
+        return Principal.user(self.user) if self.user is not None else Principal.anonymous()
 
     @property
     def host_id(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from engine import errors as engine
+import engine
 from storage import errors as storage
 
 
@@ -215,4 +215,5 @@ _ENGINE_TO_S3: dict[type[Exception], S3ErrorCode] = {
     engine.EntityTooSmall: S3ErrorCode.EntityTooSmall,
     engine.ConcurrentUpdate: S3ErrorCode.ConditionalRequestConflict,
     engine.CopySourceTooLarge: S3ErrorCode.InvalidRequest,
+    engine.AccessDenied: S3ErrorCode.AccessDenied,
 }

@@ -6,7 +6,7 @@ import email.utils
 import re
 from collections.abc import Mapping
 
-from engine.records import ObjectEntry
+from engine import ObjectEntry
 from s3api import checksums
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.xml import http_date

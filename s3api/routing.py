@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
+from engine import Operation
 from s3api.errors import S3Error, S3ErrorCode
 
 # Query parameters that select a sub-resource, with the CamelCase they give
@@ -55,24 +56,24 @@ SUBRESOURCES: dict[str, str] = {
 }
 
 # CORS preflight requests (OPTIONS): never signed, so never authenticated.
-PREFLIGHT_OPERATIONS = frozenset({"OptionsBucket", "OptionsObject"})
+PREFLIGHT_OPERATIONS = frozenset({Operation.OPTIONS_BUCKET, Operation.OPTIONS_OBJECT})
 
 # Operations whose names do not follow the Verb + Bucket/Object + Sub pattern.
-_SPECIAL: dict[tuple[str, str, str], str] = {
-    ("GET", "bucket", ""): "ListObjects",
-    ("PUT", "bucket", ""): "CreateBucket",
-    ("POST", "bucket", ""): "PostObject",
-    ("POST", "bucket", "delete"): "DeleteObjects",
-    ("GET", "bucket", "location"): "GetBucketLocation",
-    ("GET", "bucket", "versions"): "ListObjectVersions",
-    ("GET", "bucket", "uploads"): "ListMultipartUploads",
-    ("GET", "object", "uploadId"): "ListParts",
-    ("PUT", "object", "uploadId"): "UploadPart",
-    ("POST", "object", "uploads"): "CreateMultipartUpload",
-    ("POST", "object", "uploadId"): "CompleteMultipartUpload",
-    ("DELETE", "object", "uploadId"): "AbortMultipartUpload",
-    ("POST", "object", "restore"): "RestoreObject",
-    ("POST", "object", "select"): "SelectObjectContent",
+_SPECIAL: dict[tuple[str, str, str], Operation] = {
+    ("GET", "bucket", ""): Operation.LIST_OBJECTS,
+    ("PUT", "bucket", ""): Operation.CREATE_BUCKET,
+    ("POST", "bucket", ""): Operation.POST_OBJECT,
+    ("POST", "bucket", "delete"): Operation.DELETE_OBJECTS,
+    ("GET", "bucket", "location"): Operation.GET_BUCKET_LOCATION,
+    ("GET", "bucket", "versions"): Operation.LIST_OBJECT_VERSIONS,
+    ("GET", "bucket", "uploads"): Operation.LIST_MULTIPART_UPLOADS,
+    ("GET", "object", "uploadId"): Operation.LIST_PARTS,
+    ("PUT", "object", "uploadId"): Operation.UPLOAD_PART,
+    ("POST", "object", "uploads"): Operation.CREATE_MULTIPART_UPLOAD,
+    ("POST", "object", "uploadId"): Operation.COMPLETE_MULTIPART_UPLOAD,
+    ("DELETE", "object", "uploadId"): Operation.ABORT_MULTIPART_UPLOAD,
+    ("POST", "object", "restore"): Operation.RESTORE_OBJECT,
+    ("POST", "object", "select"): Operation.SELECT_OBJECT_CONTENT,
 }
 
 
@@ -92,7 +93,7 @@ class S3Target:
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    name: str
+    name: Operation
     target: S3Target
     query: Mapping[str, str] = field(default_factory=dict)
 
@@ -142,21 +143,30 @@ def route(method: str, target: S3Target, query: Mapping[str, str], headers: Mapp
     method = method.upper()
     if method == "OPTIONS":
         # A CORS preflight, answered from the bucket's CORS rules without authentication.
-        return Endpoint("OptionsObject" if target.key is not None else "OptionsBucket", target)
+        preflight = Operation.OPTIONS_OBJECT if target.key is not None else Operation.OPTIONS_BUCKET
+        return Endpoint(preflight, target)
     if target.bucket is None:
         if method == "GET":
-            return Endpoint("ListBuckets", target, query)
+            return Endpoint(Operation.LIST_BUCKETS, target, query)
         raise S3Error(S3ErrorCode.MethodNotAllowed, resource="/")
     level = "object" if target.key is not None else "bucket"
     sub = _subresource(query, level)
-    name = _SPECIAL.get((method, level, sub))
-    if name is None:
-        verb = {"GET": "Get", "PUT": "Put", "DELETE": "Delete", "HEAD": "Head", "POST": "Post"}
-        if method not in verb:
-            raise S3Error(S3ErrorCode.MethodNotAllowed, resource=target.resource)
-        name = verb[method] + level.capitalize() + SUBRESOURCES.get(sub, "")
-    name = _refine(name, query, headers)
-    return Endpoint(name, target, query)
+    operation = _SPECIAL.get((method, level, sub)) or _composed(method, level, sub, target)
+    return Endpoint(_refine(operation, query, headers), target, query)
+
+
+def _composed(method: str, level: str, sub: str, target: S3Target) -> Operation:
+    """Verb + Bucket/Object + sub-resource: GET /bucket?cors is GetBucketCors."""
+    verb = {"GET": "Get", "PUT": "Put", "DELETE": "Delete", "HEAD": "Head", "POST": "Post"}
+    if method not in verb:
+        raise S3Error(S3ErrorCode.MethodNotAllowed, resource=target.resource)
+    name = verb[method] + level.capitalize() + SUBRESOURCES.get(sub, "")
+    try:
+        return Operation(name)
+    except ValueError:  # a method and sub-resource that name no S3 operation we know
+        raise S3Error(
+            S3ErrorCode.NotImplemented, f"{name} is not implemented by this gateway yet."
+        ) from None
 
 
 def _subresource(query: Mapping[str, str], level: str) -> str:
@@ -168,11 +178,11 @@ def _subresource(query: Mapping[str, str], level: str) -> str:
     return ""
 
 
-def _refine(name: str, query: Mapping[str, str], headers: Mapping) -> str:
-    if name == "ListObjects" and query.get("list-type") == "2":
-        return "ListObjectsV2"
-    if name == "PutObject" and "x-amz-copy-source" in headers:
-        return "CopyObject"
-    if name == "UploadPart" and "x-amz-copy-source" in headers:
-        return "UploadPartCopy"
-    return name
+def _refine(operation: Operation, query: Mapping[str, str], headers: Mapping) -> Operation:
+    if operation is Operation.LIST_OBJECTS and query.get("list-type") == "2":
+        return Operation.LIST_OBJECTS_V2
+    if operation is Operation.PUT_OBJECT and "x-amz-copy-source" in headers:
+        return Operation.COPY_OBJECT
+    if operation is Operation.UPLOAD_PART and "x-amz-copy-source" in headers:
+        return Operation.UPLOAD_PART_COPY
+    return operation

@@ -11,12 +11,9 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from engine import maintenance
-from engine.assembly import ObjectEngine
-from engine.errors import EngineError
-from engine.records import BucketDedupe
+from engine import BucketDedupe, Engine, EngineError, FsckResult, GcResult, SpaceStats
 from gateway.cli.options import settings_from
-from gateway.cli.session import with_engine
+from gateway.cli.session import CLI, with_engine
 from gateway.server.config import Settings
 
 T = TypeVar("T")
@@ -56,7 +53,7 @@ def add_parsers(sub, backend_options: Callable[[argparse.ArgumentParser], None])
         backend_options(p)
 
 
-def _with_engine(settings: Settings, work: Callable[[ObjectEngine], Awaitable[T]]) -> T:
+def _with_engine(settings: Settings, work: Callable[[Engine], Awaitable[T]]) -> T:
     try:
         return with_engine(settings, work)
     except EngineError as exc:  # e.g. NoSuchBucket
@@ -64,10 +61,8 @@ def _with_engine(settings: Settings, work: Callable[[ObjectEngine], Awaitable[T]
 
 
 def cmd_fsck(args: argparse.Namespace) -> int:
-    async def work(engine: ObjectEngine) -> maintenance.FsckResult:
-        return await maintenance.run_fsck(
-            engine, repair=args.repair, stale_seconds=args.stale_after
-        )
+    async def work(engine: Engine) -> FsckResult:
+        return await engine.fsck(CLI, repair=args.repair, stale_seconds=args.stale_after)
 
     result = _with_engine(settings_from(args), work)
     r = result.report
@@ -92,8 +87,8 @@ def cmd_fsck(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    async def work(engine: ObjectEngine) -> maintenance.GcResult:
-        return await maintenance.collect_garbage(engine, args.grace)
+    async def work(engine: Engine) -> GcResult:
+        return await engine.collect_garbage(CLI, args.grace)
 
     result = _with_engine(settings_from(args), work)
     print(json.dumps({"outcomes": result.report.counts, "reclaimed_bytes": result.reclaimed_bytes}))
@@ -101,16 +96,12 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    async def work(engine: ObjectEngine) -> dict:
-        records = await engine.buckets.list()
-        if args.bucket:
-            records = [await engine.buckets.get(args.bucket, use_cache=False)]
+    async def work(engine: Engine) -> dict:
         out: dict = {"buckets": {}}
-        for record in records:
-            s = await maintenance.bucket_stats(engine, record)
+        for record, s in await engine.space_stats(CLI, args.bucket or None):
             out["buckets"][record.name] = _stats_doc(s)
         if not args.bucket:
-            chunks, stored = await maintenance.chunk_pool_bytes(engine)
+            chunks, stored = await engine.chunk_pool_bytes(CLI)
             logical = sum(b["chunked_logical_bytes"] for b in out["buckets"].values())
             out["chunk_pool"] = {
                 "chunks": chunks,
@@ -124,7 +115,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stats_doc(s: maintenance.SpaceStats) -> dict:
+def _stats_doc(s: SpaceStats) -> dict:
     return {
         "objects": s.objects,
         "logical_bytes": s.logical_bytes,
@@ -139,8 +130,8 @@ def _stats_doc(s: maintenance.SpaceStats) -> dict:
 def cmd_set_dedupe(args: argparse.Namespace) -> int:
     policy = BucketDedupe(args.state == "on", args.compression_level)
 
-    async def work(engine: ObjectEngine) -> None:
-        await engine.buckets.set_dedupe_policy(args.bucket, policy)
+    async def work(engine: Engine) -> None:
+        await engine.set_dedupe_policy(CLI, args.bucket, policy)
 
     _with_engine(settings_from(args), work)
     print(json.dumps({"bucket": args.bucket, "dedupe": args.state,
@@ -149,8 +140,8 @@ def cmd_set_dedupe(args: argparse.Namespace) -> int:
 
 
 def cmd_show_dedupe(args: argparse.Namespace) -> int:
-    async def work(engine: ObjectEngine) -> BucketDedupe:
-        return await engine.buckets.dedupe_policy(args.bucket)
+    async def work(engine: Engine) -> BucketDedupe:
+        return await engine.dedupe_policy(CLI, args.bucket)
 
     policy = _with_engine(settings_from(args), work)
     print(json.dumps({"bucket": args.bucket, "enabled": policy.enabled,

@@ -6,22 +6,23 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from engine.assembly import ObjectEngine
+from engine import Engine, Principal
 from gateway.server.app import make_engine
 from gateway.server.config import Settings
 
 T = TypeVar("T")
 
+# Who admin commands act as: a service of the deployment, never a bucket owner.
+CLI = Principal.service("atonix-cli")
 
-def with_engine(settings: Settings, work: Callable[[ObjectEngine], Awaitable[T]]) -> T:
+
+def with_engine(settings: Settings, work: Callable[[Engine], Awaitable[T]]) -> T:
     async def run() -> T:
         engine = make_engine(settings)
-        await engine.backend.connect()
+        await engine.connect()
         try:
-            await engine.prepare()
             return await work(engine)
         finally:
-            await engine.backend.close()
-            engine.close()
+            await engine.close()
 
     return asyncio.run(run())

@@ -8,11 +8,9 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
-from engine.assembly import ObjectEngine
-from engine.errors import EngineError
-from engine.iam import ADMIN_UID, AccessKey
+from engine import ADMIN_UID, AccessKey, Engine, EngineError
 from gateway.cli.options import settings_from
-from gateway.cli.session import with_engine
+from gateway.cli.session import CLI, with_engine
 from gateway.server.config import Settings
 
 T = TypeVar("T")
@@ -79,8 +77,8 @@ def _admin(args, work) -> int:
 
 
 def cmd_create(args) -> int:
-    async def work(engine: ObjectEngine):
-        user, key = await engine.identities.create_user(
+    async def work(engine: Engine):
+        user, key = await engine.identities(CLI).create_user(
             args.uid, args.display_name, args.email, args.access_key, args.secret
         )
         return {"user_id": user.uid, "display_name": user.display_name, "email": user.email,
@@ -90,16 +88,16 @@ def cmd_create(args) -> int:
 
 
 def cmd_list(args) -> int:
-    async def work(engine: ObjectEngine):
-        return [u.uid for u in await engine.identities.list_users()]
+    async def work(engine: Engine):
+        return [u.uid for u in await engine.identities(CLI).list_users()]
 
     return _admin(args, work)
 
 
 def cmd_show(args) -> int:
-    async def work(engine: ObjectEngine):
-        user = await engine.identities.get_user(args.uid)
-        keys = await engine.identities.keys_of(args.uid)
+    async def work(engine: Engine):
+        user = await engine.identities(CLI).get_user(args.uid)
+        keys = await engine.identities(CLI).keys_of(args.uid)
         return {"user_id": user.uid, "display_name": user.display_name, "email": user.email,
                 "keys": [_key_doc(k) for k in keys]}
 
@@ -107,35 +105,36 @@ def cmd_show(args) -> int:
 
 
 def cmd_delete(args) -> int:
-    async def work(engine: ObjectEngine):
-        await engine.identities.delete_user(args.uid)
+    async def work(engine: Engine):
+        await engine.identities(CLI).delete_user(args.uid)
 
     return _admin(args, work)
 
 
 def cmd_key_add(args) -> int:
-    async def work(engine: ObjectEngine):
-        return _key_doc(await engine.identities.add_key(args.uid, args.access_key, args.secret))
+    async def work(engine: Engine):
+        key = await engine.identities(CLI).add_key(args.uid, args.access_key, args.secret)
+        return _key_doc(key)
 
     return _admin(args, work)
 
 
 def cmd_key_remove(args) -> int:
-    async def work(engine: ObjectEngine):
-        await engine.identities.remove_key(args.uid, args.access_key)
+    async def work(engine: Engine):
+        await engine.identities(CLI).remove_key(args.uid, args.access_key)
 
     return _admin(args, work)
 
 
 def bootstrap_admin(settings: Settings) -> AccessKey | None:
     """Prepare the pools and create the admin user if this is the first start."""
-    return with_engine(settings, lambda engine: engine.identities.ensure_admin())
+    return with_engine(settings, lambda engine: engine.identities(CLI).ensure_admin())
 
 
 def cmd_admin_credentials(args) -> int:
-    async def work(engine: ObjectEngine):
-        await engine.identities.ensure_admin()
-        keys = await engine.identities.keys_of(ADMIN_UID)
+    async def work(engine: Engine):
+        await engine.identities(CLI).ensure_admin()
+        keys = await engine.identities(CLI).keys_of(ADMIN_UID)
         return _key_doc(keys[0]) if keys else None
 
     return _admin(args, work)

@@ -10,9 +10,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from dedupe import ChunkingConfig, failpoints
-from engine.assembly import EngineSettings, ObjectEngine
-from engine.maintenance import collect_garbage
-from engine.records import BucketDedupe
+from engine import BucketDedupe, Engine, EngineSettings, Principal
 from gateway.server.config import Settings
 from gateway.server.metrics import GatewayMetrics
 from s3api.app import S3Frontend
@@ -22,11 +20,13 @@ from storage.instrumented import InstrumentedBackend
 
 log = logging.getLogger("atonix.server")
 
-ENGINE_KEY = web.AppKey("engine", ObjectEngine)
+ENGINE_KEY = web.AppKey("engine", Engine)
+# Who the process's own background work acts as (the engine allows services everything).
+COLLECTOR = Principal.service("chunk-gc")
 METRICS_KEY = web.AppKey("metrics", GatewayMetrics)
 
 
-def make_engine(settings: Settings, metrics: GatewayMetrics | None = None) -> ObjectEngine:
+def make_engine(settings: Settings, metrics: GatewayMetrics | None = None) -> Engine:
     backend = open_backend(
         settings.backend,
         data_dir=settings.data_dir,
@@ -35,7 +35,7 @@ def make_engine(settings: Settings, metrics: GatewayMetrics | None = None) -> Ob
     )
     if metrics is not None:
         backend = InstrumentedBackend(backend, metrics)  # type: ignore[assignment]
-    return ObjectEngine(
+    return Engine.over(
         backend,
         EngineSettings(
             pool_prefix=settings.pool_prefix,
@@ -61,20 +61,26 @@ def make_engine(settings: Settings, metrics: GatewayMetrics | None = None) -> Ob
     )
 
 
-def start_collector(engine: ObjectEngine, interval: float) -> asyncio.Task | None:
-    """The per-process background chunk collector (None when disabled).
+def start_collector(engine: Engine, interval: float) -> asyncio.Task | None:
+    """The background chunk collector (None when disabled).
 
-    Several processes collecting at once is safe (every step is a guarded
-    compare-and-swap); it only repeats work.
+    Every process runs the loop, but a pass runs only in the process holding
+    the deployment's ``chunk-gc`` lease, so gateways do not repeat each
+    other's work; when the holder dies its lease lapses and another takes
+    over. (Collecting concurrently would still be safe: every step is a
+    guarded compare-and-swap.)
     """
     if interval <= 0:
         return None
+    lease = engine.lease(COLLECTOR, "chunk-gc", ttl=max(interval, 30.0))
 
     async def loop() -> None:
         while True:
-            await asyncio.sleep(interval)
+            await engine.clock.sleep(interval)
             try:
-                result = await collect_garbage(engine)
+                if not await lease.try_acquire():
+                    continue  # another gateway collects this round
+                result = await lease.hold(lambda: engine.collect_garbage(COLLECTOR))
                 log.info("chunk gc: %s, %d bytes reclaimed",
                          result.report.counts, result.reclaimed_bytes)
             except Exception:
@@ -113,18 +119,14 @@ def build_app(settings: Settings) -> web.Application:
     )
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        await engine.backend.connect()
-        await engine.prepare()
+        await engine.start()
         collector = start_collector(engine, settings.gc_interval_seconds)
-        engine.releases.start()  # releases queued by a process that stopped before them
         yield
-        await engine.releases.stop()
         if collector is not None:
             collector.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await collector
-        await engine.backend.close()
-        engine.close()
+        await engine.stop()
 
     async def health(request: web.Request) -> web.StreamResponse:
         # A signed GET /health is an S3 request for a bucket named "health".
@@ -135,7 +137,7 @@ def build_app(settings: Settings) -> web.Application:
         except Exception as exc:
             log.warning("health check failed: %s", exc)
             return web.json_response({"status": "unavailable", "error": str(exc)}, status=503)
-        return web.json_response({"status": "ok", "backend": engine.backend.kind})
+        return web.json_response({"status": "ok", "backend": engine.backend_kind})
 
     async def prometheus(request: web.Request) -> web.StreamResponse:
         if _has_credentials(request):

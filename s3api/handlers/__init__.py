@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine import Operation
 from s3api.context import Handler
 from s3api.handlers import (
     acl,
@@ -21,7 +22,7 @@ from s3api.handlers import (
     versions,
 )
 
-HANDLERS: dict[str, Handler] = {
+HANDLERS: dict[Operation, Handler] = {
     **service.HANDLERS,
     **buckets.HANDLERS,
     **listing.HANDLERS,

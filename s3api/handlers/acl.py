@@ -21,22 +21,27 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from engine.errors import NoSuchUser
-from engine.records import BucketRecord
-from s3api import access_policy as policy
+from engine import (
+    BUCKET_ACL_ITEM,
+    BUCKET_ACLS,
+    FULL_CONTROL,
+    OBJECT_ACL_HEADER,
+    OBJECT_ACLS,
+    PRIVATE,
+    READ,
+    Grants,
+    Operation,
+    decode_grants,
+    effective_acl,
+    encode_grants,
+    object_acl,
+)
 from s3api import acl_grants
 from s3api.acl_grants import EMAIL, USER, Grant
 from s3api.body import read_small_body
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
-from s3api.handlers.access import (
-    BUCKET_ACL_ITEM,
-    OBJECT_ACL_HEADER,
-    bucket_acl,
-    object_acl,
-    owned_bucket,
-    readable_bucket,
-)
+from s3api.handlers.access import authorized_bucket
 from s3api.responses import empty, xml_response
 
 CANNED_ACLS = frozenset(
@@ -55,8 +60,8 @@ GRANT_HEADERS = tuple(acl_grants.GRANT_HEADERS)
 MAX_ACL_BODY = 64 * 1024
 
 
-def _table(level: str) -> Mapping[str, policy.Grants]:
-    return policy.BUCKET_ACLS if level == "bucket" else policy.OBJECT_ACLS
+def _table(level: str) -> Mapping[str, Grants]:
+    return BUCKET_ACLS if level == "bucket" else OBJECT_ACLS
 
 
 def check_request_acl(
@@ -95,29 +100,29 @@ def check_request_acl(
                 S3ErrorCode.NotImplemented,
                 f"The canned ACL {canned} is not implemented by this gateway yet.",
             )
-        return policy.effective_acl(canned, level)
+        return effective_acl(canned, level)
     if grants is not None:
-        return policy.encode_grants(grants)
+        return encode_grants(grants)
     return None
 
 
 def _written_by_another(headers: Mapping[str, str], writer: str, bucket_owner: str) -> str:
     acl = check_request_acl(headers, "object")
-    if policy.decode_grants(acl) is not None:
+    if decode_grants(acl) is not None:
         assert acl is not None
         return acl  # header grants are exactly what was asked
-    canned = headers.get("x-amz-acl", policy.PRIVATE)
+    canned = headers.get("x-amz-acl", PRIVATE)
     grants = acl_grants.grants_of(acl, writer)
-    extra = {"bucket-owner-read": policy.READ, "bucket-owner-full-control": policy.FULL_CONTROL}
+    extra = {"bucket-owner-read": READ, "bucket-owner-full-control": FULL_CONTROL}
     if canned in extra:
         grants.append((USER, bucket_owner, extra[canned]))
-    return policy.encode_grants(grants)
+    return encode_grants(grants)
 
 
 def with_object_acl(headers: Mapping[str, str], canned: str | None) -> dict[str, str]:
     """An object's stored headers carrying ACL ``canned`` (private, the default, is not kept)."""
     out = {k: v for k, v in headers.items() if k != OBJECT_ACL_HEADER}
-    if canned is not None and canned != policy.PRIVATE:
+    if canned is not None and canned != PRIVATE:
         out[OBJECT_ACL_HEADER] = canned
     return out
 
@@ -134,23 +139,17 @@ def check_policy_body(body: bytes, owner: str, level: str = "bucket") -> str:
 
 async def _resolve(ctx: RequestContext, grants: Sequence[Grant]) -> list[Grant]:
     """Grants to existing users only: e-mail addresses become user ids."""
-    identities = ctx.engine.identities
     out: list[Grant] = []
-    emails: dict[str, str] | None = None
     for kind, who, permission in grants:
         if kind == EMAIL:
-            if emails is None:
-                emails = {u.email.lower(): u.uid for u in await identities.list_users() if u.email}
-            if who.lower() not in emails:
+            uid = await ctx.engine.user_by_email(who)
+            if uid is None:
                 raise S3Error(S3ErrorCode.UnresolvableGrantByEmailAddress, EmailAddress=who)
-            out.append((USER, emails[who.lower()], permission))
+            out.append((USER, uid, permission))
             continue
-        if kind == USER:
-            try:
-                await identities.get_user(who)
-            except NoSuchUser:
-                raise S3Error(S3ErrorCode.InvalidArgument, "Invalid id",
-                              ArgumentName="CanonicalUser/ID", ArgumentValue=who) from None
+        if kind == USER and not await ctx.engine.user_exists(who):
+            raise S3Error(S3ErrorCode.InvalidArgument, "Invalid id",
+                          ArgumentName="CanonicalUser/ID", ArgumentValue=who)
         out.append((kind, who, permission))
     return out
 
@@ -174,49 +173,41 @@ async def _requested_acl(ctx: RequestContext, owner: str, level: str) -> str:
 async def _document(ctx: RequestContext, owner: str, acl: str | None) -> web.StreamResponse:
     grants = acl_grants.grants_of(acl, owner)
     users = {owner} | {who for kind, who, _ in grants if kind == USER}
-    names = {uid: await ctx.engine.identities.display_name(uid) for uid in users}
+    names = {uid: await ctx.engine.display_name(uid) for uid in users}
     return xml_response(acl_grants.policy_document(owner, grants, names))
 
 
 async def get_bucket_acl(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
-    record, acl = await bucket_acl(ctx, record.name)
-    return await _document(ctx, record.owner, acl)
+    bucket = await authorized_bucket(ctx)  # the owner, or a READ_ACP grantee
+    record, raw = await bucket.read_config(BUCKET_ACL_ITEM)
+    return await _document(ctx, record.owner, raw.decode() if raw else PRIVATE)
 
 
 async def put_bucket_acl(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)  # the owner, or a WRITE_ACP grantee
-    acl = await _requested_acl(ctx, record.owner, "bucket")
-    value = None if acl == policy.PRIVATE else acl.encode()
-
-    def same_bucket(current: BucketRecord) -> None:
-        if current.bucket_id != record.bucket_id:
-            raise S3Error(S3ErrorCode.NoSuchBucket)
-
-    await ctx.engine.buckets.write_config(record.name, BUCKET_ACL_ITEM, value, same_bucket)
+    bucket = await authorized_bucket(ctx)  # the owner, or a WRITE_ACP grantee
+    acl = await _requested_acl(ctx, bucket.owner, "bucket")
+    # Written to exactly the bucket access was decided for (NoSuchBucket if re-created).
+    await bucket.write_config(BUCKET_ACL_ITEM, None if acl == PRIVATE else acl.encode())
     return empty()
 
 
 async def _object(ctx: RequestContext):
     """The bucket and entry of an object ACL request, once the caller may make it."""
     assert ctx.endpoint.key is not None
-    record, gate = await readable_bucket(ctx, operation=ctx.endpoint.name)
-    entry = await ctx.engine.objects.head(record.name, ctx.endpoint.key)
-    gate.check(entry)
-    return record, entry
+    bucket = await authorized_bucket(ctx)
+    return bucket, await bucket.head(ctx.endpoint.key)  # the entry's own ACL decides
 
 
 async def get_object_acl(ctx: RequestContext) -> web.StreamResponse:
-    record, entry = await _object(ctx)
-    return await _document(ctx, record.owner, object_acl(entry))
+    bucket, entry = await _object(ctx)
+    return await _document(ctx, bucket.owner, object_acl(entry))
 
 
 async def put_object_acl(ctx: RequestContext) -> web.StreamResponse:
-    record, _ = await _object(ctx)  # NoSuchKey before body errors
+    bucket, _ = await _object(ctx)  # NoSuchKey before body errors
     assert ctx.endpoint.key is not None
-    acl = await _requested_acl(ctx, record.owner, "object")
-    await ctx.engine.objects.update(
-        record.name,
+    acl = await _requested_acl(ctx, bucket.owner, "object")
+    await bucket.update(
         ctx.endpoint.key,
         lambda e: dataclasses.replace(e, headers=with_object_acl(e.headers, acl)),
     )
@@ -224,8 +215,8 @@ async def put_object_acl(ctx: RequestContext) -> web.StreamResponse:
 
 
 HANDLERS = {
-    "GetBucketAcl": get_bucket_acl,
-    "PutBucketAcl": put_bucket_acl,
-    "GetObjectAcl": get_object_acl,
-    "PutObjectAcl": put_object_acl,
+    Operation.GET_BUCKET_ACL: get_bucket_acl,
+    Operation.PUT_BUCKET_ACL: put_bucket_acl,
+    Operation.GET_OBJECT_ACL: get_object_acl,
+    Operation.PUT_OBJECT_ACL: put_object_acl,
 }

@@ -1,8 +1,9 @@
 """Shared steps of the bucket configuration operations (tagging, CORS, versioning).
 
-Documents are read and written through ``BucketService.read_config`` /
-``write_config``, never through the cached bucket record, so every gateway
-sees a change at once. Only the bucket's owner may read or change them.
+Documents are read and written through the engine's ``read_bucket_config`` /
+``write_bucket_config``, never through the cached bucket record, so every
+gateway sees a change at once. Only the bucket's owner may read or change
+them (the engine decides, on the very record the document belongs to).
 """
 
 from __future__ import annotations
@@ -11,23 +12,13 @@ import base64
 import binascii
 import hashlib
 
-from engine.records import BucketRecord
+from engine import BucketRecord
 from s3api.body import read_small_body
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
-from s3api.handlers.access import owned_bucket, require_user
+from s3api.handlers.access import authorized_bucket
 
 MAX_CONFIG_BODY = 64 * 1024  # AWS's limit for CORS and tagging documents
-
-
-def _owner_check(ctx: RequestContext):
-    user = require_user(ctx)
-
-    def authorize(record: BucketRecord) -> None:
-        if record.owner != user:
-            raise S3Error(S3ErrorCode.AccessDenied)
-
-    return authorize
 
 
 def _bucket(ctx: RequestContext) -> str:
@@ -37,20 +28,21 @@ def _bucket(ctx: RequestContext) -> str:
 
 async def read_owned_config(ctx: RequestContext, item: str) -> tuple[BucketRecord, bytes | None]:
     """The caller's bucket and its ``item`` document (None when unset)."""
-    authorize = _owner_check(ctx)
-    record, value = await ctx.engine.buckets.read_config(_bucket(ctx), item)
-    authorize(record)
-    return record, value
+    return await ctx.engine.read_bucket_config(
+        ctx.principal, _bucket(ctx), item, ctx.endpoint.name
+    )
 
 
 async def write_owned_config(ctx: RequestContext, item: str, value: bytes | None) -> None:
     """Store (or with None remove) the ``item`` document of the caller's bucket."""
-    await ctx.engine.buckets.write_config(_bucket(ctx), item, value, _owner_check(ctx))
+    await ctx.engine.write_bucket_config(
+        ctx.principal, _bucket(ctx), item, value, ctx.endpoint.name
+    )
 
 
 async def read_config_body(ctx: RequestContext) -> bytes:
     """A configuration body, checked against Content-MD5 when the client sent one."""
-    await owned_bucket(ctx)  # NoSuchBucket and AccessDenied come before any body error
+    await authorized_bucket(ctx)  # NoSuchBucket and AccessDenied come before any body error
     body = await read_small_body(ctx, MAX_CONFIG_BODY)
     md5 = ctx.request.headers.get("Content-MD5")
     if md5 is not None:

@@ -7,6 +7,7 @@ import unicodedata
 
 from aiohttp import web
 
+from engine import Operation
 from s3api import xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
@@ -95,7 +96,7 @@ async def delete_bucket_tagging(ctx: RequestContext) -> web.StreamResponse:
 
 
 HANDLERS = {
-    "PutBucketTagging": put_bucket_tagging,
-    "GetBucketTagging": get_bucket_tagging,
-    "DeleteBucketTagging": delete_bucket_tagging,
+    Operation.PUT_BUCKET_TAGGING: put_bucket_tagging,
+    Operation.GET_BUCKET_TAGGING: get_bucket_tagging,
+    Operation.DELETE_BUCKET_TAGGING: delete_bucket_tagging,
 }

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.errors import BucketAlreadyOwnedByYou
-from engine.maintenance import bucket_entries
+from engine import BUCKET_ACL_ITEM, PRIVATE, BucketAlreadyOwnedByYou, Operation
 from s3api import xml
-from s3api.access_policy import PRIVATE
 from s3api.body import read_small_body
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
-from s3api.handlers.access import BUCKET_ACL_ITEM, bucket_acl, owned_bucket, require_user
+from s3api.handlers.access import authorized_bucket, require_user
 from s3api.handlers.acl import check_request_acl
 from s3api.responses import empty, xml_response
 
 
 async def create_bucket(ctx: RequestContext) -> web.StreamResponse:
-    user = require_user(ctx)
+    require_user(ctx)  # refused before the body is read (the engine refuses too)
     canned = check_request_acl(ctx.request.headers, "bucket")
     body = await read_small_body(ctx)
     if body.strip():
@@ -35,12 +33,16 @@ async def create_bucket(ctx: RequestContext) -> web.StreamResponse:
     # The ACL is written with the bucket itself: no instant where it has the wrong one.
     configs = {BUCKET_ACL_ITEM: canned.encode()} if canned not in (None, PRIVATE) else None
     try:
-        await ctx.engine.buckets.create(ctx.endpoint.bucket, user, ctx.settings.region, configs)
+        await ctx.engine.create_bucket(
+            ctx.principal, ctx.endpoint.bucket, ctx.settings.region, configs
+        )
     except BucketAlreadyOwnedByYou:
         # As us-east-1 (and Ceph RGW) answer: creating one's own bucket again succeeds and
         # changes nothing, unless it asks for another ACL than the bucket has.
-        _, current = await bucket_acl(ctx, ctx.endpoint.bucket)
-        if current != (canned or PRIVATE):
+        _, current = await ctx.engine.read_bucket_config(
+            ctx.principal, ctx.endpoint.bucket, BUCKET_ACL_ITEM, ctx.endpoint.name
+        )
+        if (current.decode() if current else PRIVATE) != (canned or PRIVATE):
             raise S3Error(S3ErrorCode.BucketAlreadyExists) from None
     return empty(headers={"Location": "/" + ctx.endpoint.bucket})
 
@@ -49,12 +51,12 @@ MAX_BUCKETS_PER_USER = 1000  # reported by read-stats (no quota is enforced)
 
 
 async def head_bucket(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx, fresh=True)
-    headers = {"x-amz-bucket-region": record.region}
+    bucket = await authorized_bucket(ctx, fresh=True)
+    headers = {"x-amz-bucket-region": bucket.record.region}
     if ctx.endpoint.query.get("read-stats") == "true":
         # Ceph RGW's extension: the bucket's object count and bytes (a walk of its index).
         count = size = 0
-        async for entry in bucket_entries(ctx.engine, record):
+        async for entry in bucket.entries():
             count += 1
             size += entry.size
         headers.update({
@@ -66,21 +68,21 @@ async def head_bucket(ctx: RequestContext) -> web.StreamResponse:
 
 
 async def delete_bucket(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx, fresh=True)
-    await ctx.engine.buckets.delete(record.name, expected=record)
+    bucket = await authorized_bucket(ctx, fresh=True)
+    await bucket.delete_bucket()
     return empty(204)
 
 
 async def get_bucket_location(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx, fresh=True)
+    bucket = await authorized_bucket(ctx, fresh=True)
     # us-east-1 is reported as an empty constraint, as AWS does.
-    region = "" if record.region == "us-east-1" else record.region
+    region = "" if bucket.record.region == "us-east-1" else bucket.record.region
     return xml_response(xml.render_text("LocationConstraint", region))
 
 
 HANDLERS = {
-    "CreateBucket": create_bucket,
-    "HeadBucket": head_bucket,
-    "DeleteBucket": delete_bucket,
-    "GetBucketLocation": get_bucket_location,
+    Operation.CREATE_BUCKET: create_bucket,
+    Operation.HEAD_BUCKET: head_bucket,
+    Operation.DELETE_BUCKET: delete_bucket,
+    Operation.GET_BUCKET_LOCATION: get_bucket_location,
 }

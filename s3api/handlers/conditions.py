@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 
-from engine.conditions import (
+from engine import (
     ANY_ETAG,
     DeleteCondition,
+    ObjectEntry,
     WriteCondition,
     bare_etag,
     etag_matches,
 )
-from engine.records import ObjectEntry
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.headers import parse_http_date
 

@@ -12,25 +12,20 @@ CRC64NVME).
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
 from aiohttp import web
 
-from engine.copy import copy_object as engine_copy
-from engine.errors import NoSuchKey
-from engine.objects import PutRequest
-from engine.records import ObjectEntry
+from engine import ObjectEntry, Operation, PutRequest
 from s3api import checksums, xml
 from s3api import headers as h
 from s3api.body import hashed
 from s3api.checksums import ChecksumVerifier
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
-from s3api.handlers.access import ObjectGate, owned_bucket, readable_bucket
+from s3api.handlers.access import authorized_bucket, source_bucket
 from s3api.handlers.acl import check_request_acl, with_object_acl
 from s3api.handlers.conditions import check_copy_source, write_condition
 from s3api.handlers.tagging import parse_tagging_header
@@ -122,12 +117,10 @@ class _CopyRequest:
     new_tags: dict[str, str]
     headers: Mapping[str, str]
     acl: str | None  # the copy's canned ACL (never the source's, as on AWS)
-    source_gate: ObjectGate | None = None
+    now: float  # the engine clock's time when the request arrived
 
     def plan(self, entry: ObjectEntry, stream: AsyncIterator[bytes]) -> PutRequest:
-        if self.source_gate is not None:
-            self.source_gate.check(entry)  # the source entry actually copied must be readable
-        check_copy_source(self.headers, entry, time.time())
+        check_copy_source(self.headers, entry, self.now)
         verifier = ChecksumVerifier(None, default=checksum_algorithm(self.headers, entry))
         put = PutRequest(
             body=hashed(stream, verifier),
@@ -161,7 +154,7 @@ def copy_result(entry: ObjectEntry) -> bytes:
 
 
 async def copy_object(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
+    bucket = await authorized_bucket(ctx)
     assert ctx.endpoint.key is not None
     headers = ctx.request.headers
     source = parse_copy_source(headers["x-amz-copy-source"])
@@ -171,24 +164,19 @@ async def copy_object(ctx: RequestContext) -> web.StreamResponse:
         tagging_directive=parse_directive(headers, "x-amz-tagging-directive", "tagging"),
         new_tags=parse_tagging_header(headers.get("x-amz-tagging")),
         headers=headers,
-        acl=check_request_acl(headers, "object", writer=ctx.user, bucket_owner=record.owner),
+        acl=check_request_acl(headers, "object", writer=ctx.user, bucket_owner=bucket.owner),
+        now=ctx.engine.clock.time(),
     )
     write_condition(headers)  # an unsupported condition fails before any read
-    if (source.bucket, source.key) == (record.name, ctx.endpoint.key):
+    if (source.bucket, source.key) == (bucket.name, ctx.endpoint.key):
         check_self_copy(headers, request.metadata_directive)
-    # The caller must be allowed to read the source (NoSuchBucket if it is missing).
-    _, gate = await readable_bucket(ctx, source.bucket)
-    request = dataclasses.replace(request, source_gate=gate)
-    try:
-        _, entry = await engine_copy(
-            ctx.engine.objects,
-            (source.bucket, source.key),
-            (record.name, ctx.endpoint.key),
-            request.plan,
-        )
-    except NoSuchKey as exc:
-        raise gate.missing(exc) from None
+    # The caller must be allowed to read the source (NoSuchBucket if it is missing); the
+    # engine checks the ACL of the source entry actually copied.
+    readable = await source_bucket(ctx, source.bucket)
+    _, entry = await ctx.engine.copy_object(
+        readable, source.key, bucket, ctx.endpoint.key, request.plan
+    )
     return xml_response(copy_result(entry))
 
 
-HANDLERS = {"CopyObject": copy_object}
+HANDLERS = {Operation.COPY_OBJECT: copy_object}

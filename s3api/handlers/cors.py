@@ -11,14 +11,13 @@ import logging
 
 from aiohttp import web
 
-from engine.errors import NoSuchBucket
+from engine import CORS_ITEM, NoSuchBucket, Operation
 from s3api import cors
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.handlers.bucket_config import read_config_body, read_owned_config, write_owned_config
 from s3api.responses import empty, xml_response
 
-CORS_ITEM = "cors"
 log = logging.getLogger("atonix.s3")
 
 
@@ -50,7 +49,9 @@ async def preflight(ctx: RequestContext) -> web.StreamResponse:
     if ctx.endpoint.bucket is None:
         raise cors.forbidden("CORSResponse: Bucket not found", method, "BUCKET")
     try:
-        _, stored = await ctx.engine.buckets.read_config(ctx.endpoint.bucket, CORS_ITEM)
+        _, stored = await ctx.engine.read_bucket_config(
+            ctx.principal, ctx.endpoint.bucket, CORS_ITEM, ctx.endpoint.name
+        )
     except NoSuchBucket:
         raise cors.forbidden("CORSResponse: Bucket not found", method, "BUCKET") from None
     rules = cors.decode(stored) if stored is not None else None
@@ -71,7 +72,10 @@ async def actual_request_headers(ctx: RequestContext) -> dict[str, str]:
     if not origin or ctx.endpoint.bucket is None:
         return {}
     try:
-        _, stored = await ctx.engine.buckets.read_config(ctx.endpoint.bucket, CORS_ITEM)
+        # Read as a preflight would: the rules decide what a browser may see, for anyone.
+        _, stored = await ctx.engine.read_bucket_config(
+            ctx.principal, ctx.endpoint.bucket, CORS_ITEM, Operation.OPTIONS_BUCKET
+        )
     except Exception as exc:  # see the docstring
         log.debug("no CORS headers for %s: %r", ctx.endpoint.bucket, exc)
         return {}
@@ -83,9 +87,9 @@ async def actual_request_headers(ctx: RequestContext) -> dict[str, str]:
 
 
 HANDLERS = {
-    "PutBucketCors": put_bucket_cors,
-    "GetBucketCors": get_bucket_cors,
-    "DeleteBucketCors": delete_bucket_cors,
-    "OptionsBucket": preflight,
-    "OptionsObject": preflight,
+    Operation.PUT_BUCKET_CORS: put_bucket_cors,
+    Operation.GET_BUCKET_CORS: get_bucket_cors,
+    Operation.DELETE_BUCKET_CORS: delete_bucket_cors,
+    Operation.OPTIONS_BUCKET: preflight,
+    Operation.OPTIONS_OBJECT: preflight,
 }

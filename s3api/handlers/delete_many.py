@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from engine.conditions import DeleteCondition
+from engine import DeleteCondition, Operation
 from s3api import checksums, xml
 from s3api.body import read_small_body
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode, to_s3_error
-from s3api.handlers.access import owned_bucket
+from s3api.handlers.access import authorized_bucket
 from s3api.handlers.conditions import delete_condition
 from s3api.headers import NULL_VERSION
 from s3api.responses import xml_response
@@ -106,7 +106,7 @@ def delete_result(
 
 
 async def delete_objects(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
+    bucket = await authorized_bucket(ctx)
     require_integrity_header(ctx.request.headers)
     request = parse_delete(await read_small_body(ctx, MAX_DELETE_BODY))
     outcomes: dict[DeleteItem, Exception | None] = {}
@@ -120,11 +120,11 @@ async def delete_objects(ctx: RequestContext) -> web.StreamResponse:
                 conditions.setdefault(item.key, item.condition)
     # A key named twice is deleted once (under its first condition) and reported for each.
     unique = list(dict.fromkeys(to_delete))
-    results = dict(await ctx.engine.objects.delete_many(record.name, unique, conditions))
+    results = dict(await bucket.delete_many(unique, conditions))
     for item in request.items:
         if outcomes[item] is None:
             outcomes[item] = results.get(item.key)
     return xml_response(delete_result(request, outcomes))
 
 
-HANDLERS = {"DeleteObjects": delete_objects}
+HANDLERS = {Operation.DELETE_OBJECTS: delete_objects}

@@ -8,12 +8,11 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from engine.index import ListPage
-from engine.records import BucketRecord
+from engine import AuthorizedBucket, ListPage, Operation
 from s3api import xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
-from s3api.handlers.access import owned_bucket, person
+from s3api.handlers.access import authorized_bucket, person
 from s3api.responses import xml_response
 
 MAX_KEYS = 1000
@@ -82,25 +81,23 @@ def _check_unordered(query) -> None:
         )
 
 
-async def _page(ctx: RequestContext, record: BucketRecord, start_after: str, max_keys: int):
+async def _page(ctx: RequestContext, bucket: AuthorizedBucket, start_after: str, max_keys: int):
     q = ctx.endpoint.query
     _check_unordered(q)
     if max_keys == 0:
         return ListPage([], [], False, None)
-    return await ctx.engine.objects.list(
-        record.name, q.get("prefix", ""), q.get("delimiter", ""), start_after, max_keys
-    )
+    return await bucket.list(q.get("prefix", ""), q.get("delimiter", ""), start_after, max_keys)
 
 
 async def list_objects(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
+    bucket = await authorized_bucket(ctx)
     q = ctx.endpoint.query
     max_keys, encode = _max_keys(q), _encoder(q)
     marker = q.get("marker", "")
-    page = await _page(ctx, record, marker, max_keys)
+    page = await _page(ctx, bucket, marker, max_keys)
     delimiter = q.get("delimiter", "")
     children: list[xml.Node] = [
-        ("Name", record.name),
+        ("Name", bucket.name),
         # Not url-encoded in v1: clients decode Marker and Delimiter there, not Prefix.
         ("Prefix", q.get("prefix", "")),
         ("Marker", encode(marker)),
@@ -110,7 +107,7 @@ async def list_objects(ctx: RequestContext) -> web.StreamResponse:
         ("NextMarker", encode(page.next_marker) if page.is_truncated and delimiter else None),
         ("EncodingType", "url" if "encoding-type" in q else None),
     ]
-    children += _contents(page, encode, await person(ctx, record.owner))
+    children += _contents(page, encode, await person(ctx, bucket.owner))
     return xml_response(xml.render("ListBucketResult", children))
 
 
@@ -134,17 +131,17 @@ def decode_token(token: str) -> str:
 
 
 async def list_objects_v2(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
+    bucket = await authorized_bucket(ctx)
     q = ctx.endpoint.query
     max_keys, encode = _max_keys(q), _encoder(q)
     token = q.get("continuation-token")
     start_after = q.get("start-after", "")
     cursor = decode_token(token) if token else start_after  # an empty token is no token
-    page = await _page(ctx, record, max(cursor, start_after), max_keys)
+    page = await _page(ctx, bucket, max(cursor, start_after), max_keys)
     delimiter = q.get("delimiter", "")
-    owner = await person(ctx, record.owner) if q.get("fetch-owner") == "true" else None
+    owner = await person(ctx, bucket.owner) if q.get("fetch-owner") == "true" else None
     children: list[xml.Node] = [
-        ("Name", record.name),
+        ("Name", bucket.name),
         ("Prefix", encode(q.get("prefix", ""))),
         ("KeyCount", len(page.entries) + len(page.common_prefixes)),
         ("MaxKeys", max_keys),
@@ -162,4 +159,4 @@ async def list_objects_v2(ctx: RequestContext) -> web.StreamResponse:
     return xml_response(xml.render("ListBucketResult", children))
 
 
-HANDLERS = {"ListObjects": list_objects, "ListObjectsV2": list_objects_v2}
+HANDLERS = {Operation.LIST_OBJECTS: list_objects, Operation.LIST_OBJECTS_V2: list_objects_v2}

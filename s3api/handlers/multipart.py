@@ -10,15 +10,14 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from engine.multipart import NewUpload
-from engine.uploads_registry import UploadsPage, UploadsQuery
+from engine import NewUpload, Operation, UploadsPage, UploadsQuery
 from s3api import checksums
 from s3api import headers as h
 from s3api.body import content_md5, read_small_body
 from s3api.context import RequestContext
 from s3api.handlers import multipart_checksums as mc
 from s3api.handlers import multipart_xml as mx
-from s3api.handlers.access import owned_bucket
+from s3api.handlers.access import authorized_bucket
 from s3api.handlers.acl import check_request_acl, with_object_acl
 from s3api.handlers.multipart_copy import upload_part_copy
 from s3api.handlers.tagging import parse_tagging_header
@@ -35,22 +34,21 @@ def _upload_id(ctx: RequestContext) -> str:
 
 
 async def create_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
+    bucket = await authorized_bucket(ctx)
     headers = ctx.request.headers
     stored = with_object_acl(
         h.stored_headers({k.lower(): v for k, v in headers.items()}),
-        check_request_acl(headers, "object", writer=ctx.user, bucket_owner=record.owner),
+        check_request_acl(headers, "object", writer=ctx.user, bucket_owner=bucket.owner),
     )
     storage_class = mx.storage_class(headers)
     if storage_class != "STANDARD":
         stored["x-amz-storage-class"] = storage_class
     algorithm, checksum_type = mc.upload_checksum(headers)
     tags = parse_tagging_header(headers.get("x-amz-tagging"))
-    info = await ctx.engine.uploads.create(
-        record.name,
+    info = await bucket.create_upload(
         _key(ctx),
         NewUpload(
-            owner=ctx.user or record.owner,  # an anonymous writer's upload is the owner's
+            owner=ctx.user or bucket.owner,  # an anonymous writer's upload is the owner's
             content_type=headers.get("Content-Type"),
             user_meta=h.user_metadata(headers),
             headers=stored,
@@ -60,7 +58,7 @@ async def create_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
             checksum_type=checksum_type,
         ),
     )
-    resp = xml_response(mx.initiate_result(record.name, info.key, info.upload_id))
+    resp = xml_response(mx.initiate_result(bucket.name, info.key, info.upload_id))
     if algorithm:
         resp.headers["x-amz-checksum-algorithm"] = algorithm
         resp.headers[checksums.TYPE_HEADER] = checksum_type
@@ -68,12 +66,10 @@ async def create_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
 
 
 async def upload_part(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
+    bucket = await authorized_bucket(ctx)
     number = mx.part_number(ctx.endpoint.query.get("partNumber"))
     opener = mc.part_opener(ctx, content_md5(ctx))
-    part = await ctx.engine.uploads.upload_part(
-        record.name, _key(ctx), _upload_id(ctx), number, opener
-    )
+    part = await bucket.upload_part(_key(ctx), _upload_id(ctx), number, opener)
     return empty(headers={"ETag": part.etag, **mc.part_checksum_headers(part)})
 
 
@@ -86,45 +82,42 @@ def _location(ctx: RequestContext, bucket: str, key: str) -> str:
 
 
 async def complete_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
+    bucket = await authorized_bucket(ctx)
     body = await read_small_body(ctx, mx.MAX_COMPLETE_BODY, checksums_describe_body=False)
     requested = mx.parse_complete(body)
     key = _key(ctx)
-    entry = await ctx.engine.uploads.complete(
-        record.name,
+    entry = await bucket.complete_upload(
         key,
         _upload_id(ctx),
         [(p.number, p.etag) for p in requested],
         mc.object_checksums(requested, ctx.request.headers),
     )
-    body = mx.complete_result(_location(ctx, record.name, key), record.name, key, entry)
+    body = mx.complete_result(_location(ctx, bucket.name, key), bucket.name, key, entry)
     return xml_response(body)
 
 
 async def abort_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
-    await ctx.engine.uploads.abort(record.name, _key(ctx), _upload_id(ctx))
+    bucket = await authorized_bucket(ctx)
+    await bucket.abort_upload(_key(ctx), _upload_id(ctx))
     return empty(204)
 
 
 async def list_parts(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
+    bucket = await authorized_bucket(ctx)
     q = ctx.endpoint.query
     max_parts = mx.count_param(q, "max-parts", mx.LIST_LIMIT, mx.LIST_LIMIT)
     marker = mx.count_param(q, "part-number-marker", 0, None)
-    page = await ctx.engine.uploads.list_parts(
-        record.name, _key(ctx), _upload_id(ctx), marker, max_parts
-    )
+    page = await bucket.list_parts(_key(ctx), _upload_id(ctx), marker, max_parts)
     owner = page.upload.meta.info.owner
-    names = {owner: await ctx.engine.identities.display_name(owner)}
+    names = {owner: await ctx.engine.display_name(owner)}
     body = mx.list_parts_result(
-        record.name, page.upload, page.parts, marker, max_parts, page.is_truncated, names
+        bucket.name, page.upload, page.parts, marker, max_parts, page.is_truncated, names
     )
     return xml_response(body)
 
 
 async def list_multipart_uploads(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
+    bucket = await authorized_bucket(ctx)
     q = ctx.endpoint.query
     encode = mx.url_encoder(q)
     query = UploadsQuery(
@@ -137,21 +130,21 @@ async def list_multipart_uploads(ctx: RequestContext) -> web.StreamResponse:
     if query.max_uploads == 0:
         page = UploadsPage([], [], False, None, None)
     else:
-        page = await ctx.engine.uploads.list_uploads(record.name, query)
+        page = await bucket.list_uploads(query)
     names = {
-        uid: await ctx.engine.identities.display_name(uid)
+        uid: await ctx.engine.display_name(uid)
         for uid in {info.owner for info in page.uploads}
     }
-    body = mx.list_uploads_result(record.name, query, page, encode, "encoding-type" in q, names)
+    body = mx.list_uploads_result(bucket.name, query, page, encode, "encoding-type" in q, names)
     return xml_response(body)
 
 
 HANDLERS = {
-    "CreateMultipartUpload": create_multipart_upload,
-    "UploadPart": upload_part,
-    "UploadPartCopy": upload_part_copy,
-    "CompleteMultipartUpload": complete_multipart_upload,
-    "AbortMultipartUpload": abort_multipart_upload,
-    "ListParts": list_parts,
-    "ListMultipartUploads": list_multipart_uploads,
+    Operation.CREATE_MULTIPART_UPLOAD: create_multipart_upload,
+    Operation.UPLOAD_PART: upload_part,
+    Operation.UPLOAD_PART_COPY: upload_part_copy,
+    Operation.COMPLETE_MULTIPART_UPLOAD: complete_multipart_upload,
+    Operation.ABORT_MULTIPART_UPLOAD: abort_multipart_upload,
+    Operation.LIST_PARTS: list_parts,
+    Operation.LIST_MULTIPART_UPLOADS: list_multipart_uploads,
 }

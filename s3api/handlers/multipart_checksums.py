@@ -17,10 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from engine.errors import EntityTooLarge
-from engine.multipart import ObjectChecksums, PartBody, PartOpener
-from engine.objects import ObjectReader
-from engine.upload_records import MAX_PART_SIZE, PartRecord, UploadInfo, UploadMeta
+from engine import (
+    MAX_PART_SIZE,
+    EntityTooLarge,
+    ObjectChecksums,
+    ObjectReader,
+    PartBody,
+    PartOpener,
+    PartRecord,
+    UploadInfo,
+    UploadMeta,
+)
 from s3api import checksums
 from s3api.body import hashed, open_body
 from s3api.checksums import COMPOSITE, CRC64NVME, FULL_OBJECT, ChecksumVerifier

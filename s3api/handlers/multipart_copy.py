@@ -15,14 +15,12 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from engine.errors import NoSuchKey
-from engine.records import ObjectEntry
-from engine.upload_records import MAX_PART_SIZE, normalize_etag
+from engine import MAX_PART_SIZE, ObjectEntry, normalize_etag
 from s3api import headers as h
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.handlers import multipart_xml as mx
-from s3api.handlers.access import owned_bucket, readable_bucket
+from s3api.handlers.access import authorized_bucket, source_bucket
 from s3api.handlers.multipart_checksums import copy_opener
 from s3api.responses import xml_response
 
@@ -112,17 +110,13 @@ def check_copy_conditions(headers: Mapping[str, str], entry: ObjectEntry) -> Non
 
 
 async def upload_part_copy(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
+    bucket = await authorized_bucket(ctx)
     assert ctx.endpoint.key is not None
     headers = ctx.request.headers
     number = mx.part_number(ctx.endpoint.query.get("partNumber"))
     source = parse_copy_source(headers["x-amz-copy-source"])
-    _, gate = await readable_bucket(ctx, source.bucket)  # may the caller read the source?
-    try:
-        reader = await ctx.engine.objects.open(source.bucket, source.key, None)
-    except NoSuchKey as exc:
-        raise gate.missing(exc) from None
-    gate.check(reader.entry)
+    readable = await source_bucket(ctx, source.bucket)  # may the caller read the source?
+    reader = readable.read(await readable.head(source.key))
     check_copy_conditions(headers, reader.entry)
     span = parse_copy_range(headers.get("x-amz-copy-source-range"), reader.entry.size)
     if span is not None:
@@ -133,8 +127,7 @@ async def upload_part_copy(ctx: RequestContext) -> web.StreamResponse:
             "The specified copy source is larger than the maximum allowable size for a copy "
             f"source: {MAX_PART_SIZE}",
         )
-    part = await ctx.engine.uploads.upload_part(
-        record.name,
+    part = await bucket.upload_part(
         ctx.endpoint.key,
         ctx.endpoint.query.get("uploadId", ""),
         number,

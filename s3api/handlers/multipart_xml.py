@@ -6,10 +6,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from engine.records import ObjectEntry
-from engine.upload_records import MAX_PART_NUMBER, PartRecord, UploadInfo
-from engine.upload_store import UploadSnapshot
-from engine.uploads_registry import UploadsPage, UploadsQuery
+from engine import (
+    MAX_PART_NUMBER,
+    ObjectEntry,
+    PartRecord,
+    UploadInfo,
+    UploadSnapshot,
+    UploadsPage,
+    UploadsQuery,
+)
 from s3api import checksums, xml
 from s3api.errors import S3Error, S3ErrorCode
 

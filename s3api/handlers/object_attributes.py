@@ -14,11 +14,11 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from engine.records import ObjectEntry
+from engine import ObjectEntry, Operation
 from s3api import checksums, xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
-from s3api.handlers.access import owned_bucket
+from s3api.handlers.access import authorized_bucket
 from s3api.headers import check_version_id
 from s3api.responses import xml_response
 
@@ -103,14 +103,14 @@ def attributes_document(
 
 
 async def get_object_attributes(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
+    bucket = await authorized_bucket(ctx)
     assert ctx.endpoint.key is not None
     check_version_id(ctx.endpoint.query)
     wanted = parse_attributes(ctx.request.headers)
-    entry = await ctx.engine.objects.head(record.name, ctx.endpoint.key)
+    entry = await bucket.head(ctx.endpoint.key)
     response = xml_response(attributes_document(entry, wanted, ctx.request.headers))
     response.headers["Last-Modified"] = xml.http_date(entry.mtime)
     return response
 
 
-HANDLERS = {"GetObjectAttributes": get_object_attributes}
+HANDLERS = {Operation.GET_OBJECT_ATTRIBUTES: get_object_attributes}

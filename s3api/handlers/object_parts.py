@@ -8,15 +8,14 @@ that header only when a part was asked for).
 
 from __future__ import annotations
 
-from engine.objects import ObjectReader
-from engine.records import BucketRecord
+from engine import AuthorizedBucket, ObjectReader
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.handlers.multipart_xml import part_number
 
 
 async def open_part(
-    ctx: RequestContext, record: BucketRecord
+    ctx: RequestContext, bucket: AuthorizedBucket
 ) -> tuple[ObjectReader, tuple[int, int] | None]:
     """(reader of the part, its inclusive byte range; None for an empty part)."""
     assert ctx.endpoint.key is not None
@@ -26,7 +25,7 @@ async def open_part(
             S3ErrorCode.InvalidRequest,
             "Cannot specify both Range header and partNumber query parameter",
         )
-    reader = await ctx.engine.uploads.open_part(record.name, ctx.endpoint.key, number)
+    reader = await bucket.open_part(ctx.endpoint.key, number)
     return reader, ((reader.start, reader.end - 1) if reader.length else None)
 
 

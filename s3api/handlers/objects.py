@@ -12,18 +12,15 @@ apply ``response-*`` overrides and report checksums on
 from __future__ import annotations
 
 import logging
-import time
 
 from aiohttp import web
 
-from engine.errors import NoSuchKey
-from engine.objects import ObjectReader, PutRequest
-from engine.records import ObjectEntry
+from engine import ObjectEntry, ObjectReader, Operation, PutRequest
 from s3api import checksums
 from s3api import headers as h
 from s3api.body import content_md5, open_body
 from s3api.context import RequestContext
-from s3api.handlers.access import owned_bucket, readable_bucket
+from s3api.handlers.access import authorized_bucket
 from s3api.handlers.acl import check_request_acl, with_object_acl
 from s3api.handlers.conditions import (
     Outcome,
@@ -40,16 +37,15 @@ log = logging.getLogger("atonix.s3")
 
 
 async def put_object(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
+    bucket = await authorized_bucket(ctx)
     assert ctx.endpoint.key is not None
     headers = ctx.request.headers
     condition = write_condition(headers)
     tags = parse_tagging_header(headers.get("x-amz-tagging"))
-    canned = check_request_acl(headers, "object", writer=ctx.user, bucket_owner=record.owner)
+    canned = check_request_acl(headers, "object", writer=ctx.user, bucket_owner=bucket.owner)
     md5 = content_md5(ctx)
     body = open_body(ctx, default_checksum=checksums.DEFAULT_ALGORITHM)
-    entry = await ctx.engine.objects.put(
-        record.name,
+    entry = await bucket.put(
         ctx.endpoint.key,
         PutRequest(
             body=body.stream,
@@ -71,7 +67,7 @@ async def put_object(ctx: RequestContext) -> web.StreamResponse:
 def _not_modified(ctx: RequestContext, entry: ObjectEntry) -> web.Response | None:
     """A 304 answer if the conditional headers say so; raises 412 when one fails."""
     conditions = ReadConditions.from_headers(ctx.request.headers)
-    outcome, condition = conditions.evaluate(entry, time.time())
+    outcome, condition = conditions.evaluate(entry, ctx.engine.clock.time())
     if outcome is Outcome.PRECONDITION_FAILED:
         raise precondition_failed(condition)
     if outcome is Outcome.NOT_MODIFIED:
@@ -81,23 +77,19 @@ def _not_modified(ctx: RequestContext, entry: ObjectEntry) -> web.Response | Non
 
 async def _open(ctx: RequestContext) -> tuple[ObjectReader, tuple | None] | web.Response:
     """(reader, the byte range served or None), or the 304 answer."""
-    record, gate = await readable_bucket(ctx, operation=ctx.endpoint.name)
+    bucket = await authorized_bucket(ctx)
     assert ctx.endpoint.key is not None
     h.check_version_id(ctx.endpoint.query)
-    try:
-        if "partNumber" in ctx.endpoint.query:  # one part of the object, as a range
-            reader, part_range = await open_part(ctx, record)
-            gate.check(reader.entry)
-            return _not_modified(ctx, reader.entry) or (reader, part_range)
-        entry = await ctx.engine.objects.head(record.name, ctx.endpoint.key)
-    except NoSuchKey as exc:
-        raise gate.missing(exc) from None
-    gate.check(entry)  # the ACL of the very entry served decides
+    if "partNumber" in ctx.endpoint.query:  # one part of the object, as a range
+        reader, part_range = await open_part(ctx, bucket)
+        return _not_modified(ctx, reader.entry) or (reader, part_range)
+    # The engine checks the ACL of the very entry served.
+    entry = await bucket.head(ctx.endpoint.key)
     answer = _not_modified(ctx, entry)
     if answer is not None:
         return answer
     byte_range = h.parse_range(ctx.request.headers.get("Range"))
-    return ctx.engine.objects.read(entry, byte_range), byte_range
+    return bucket.read(entry, byte_range), byte_range
 
 
 def _response_headers(ctx: RequestContext, reader: ObjectReader, ranged: bool) -> dict[str, str]:
@@ -154,7 +146,7 @@ async def head_object(ctx: RequestContext) -> web.StreamResponse:
 
 
 async def delete_object(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
+    bucket = await authorized_bucket(ctx)
     assert ctx.endpoint.key is not None
     h.check_version_id(ctx.endpoint.query)
     headers = ctx.request.headers
@@ -163,13 +155,13 @@ async def delete_object(ctx: RequestContext) -> web.StreamResponse:
         headers.get("x-amz-if-match-last-modified-time"),
         headers.get("x-amz-if-match-size"),
     )
-    await ctx.engine.objects.delete(record.name, ctx.endpoint.key, condition)
+    await bucket.delete(ctx.endpoint.key, condition)
     return empty(204)
 
 
 HANDLERS = {
-    "PutObject": put_object,
-    "GetObject": get_object,
-    "HeadObject": head_object,
-    "DeleteObject": delete_object,
+    Operation.PUT_OBJECT: put_object,
+    Operation.GET_OBJECT: get_object,
+    Operation.HEAD_OBJECT: head_object,
+    Operation.DELETE_OBJECT: delete_object,
 }

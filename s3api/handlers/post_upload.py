@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import re
 from collections.abc import AsyncIterator
 from urllib.parse import quote, urlencode, urlsplit
@@ -22,14 +21,14 @@ from urllib.parse import quote, urlencode, urlsplit
 from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.helpers import parse_mimetype
 
-from engine.objects import PutRequest
+from engine import Operation, PutRequest
 from s3api import checksums, post_policy, xml
 from s3api import headers as h
 from s3api.body import hashed
 from s3api.checksums import ChecksumVerifier
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
-from s3api.handlers.access import owned_bucket
+from s3api.handlers.access import authorized_bucket
 from s3api.handlers.acl import check_request_acl, with_object_acl
 from s3api.handlers.tagging import parse_tagging_document
 from s3api.responses import empty, xml_response
@@ -112,7 +111,7 @@ async def _authenticate(ctx: RequestContext, fields: dict[str, str], region: str
             )
         return False  # anonymous: the bucket's ACL decides
     access_key = post_policy.access_key_of(fields, region)
-    key = await ctx.engine.identities.lookup_key(access_key)
+    key = await ctx.engine.access_key(access_key)
 
     def lookup_secret(candidate: str) -> str | None:
         return key.secret if key is not None and key.access_key == candidate else None
@@ -225,7 +224,7 @@ def _answer(ctx: RequestContext, fields: dict[str, str], bucket: str, key: str, 
 async def post_object(ctx: RequestContext) -> web.StreamResponse:
     assert ctx.endpoint.bucket is not None
     ctx.user = None  # only the policy signature authenticates a form upload
-    record = await ctx.engine.buckets.get(ctx.endpoint.bucket)
+    region = await ctx.engine.bucket_region(ctx.endpoint.bucket)  # NoSuchBucket comes first
     reader = _multipart_reader(ctx.request)
     raw_fields, file_part = await _read_form(reader)
     if file_part is None:
@@ -237,7 +236,7 @@ async def post_object(ctx: RequestContext) -> web.StreamResponse:
         )
     if "key" not in raw_fields:
         raise post_policy.missing_field("key")
-    signed = await _authenticate(ctx, raw_fields, record.region)
+    signed = await _authenticate(ctx, raw_fields, region)
     fields = {
         name: post_policy.expand_filename(value, _file_name(file_part))
         for name, value in raw_fields.items()
@@ -245,15 +244,14 @@ async def post_object(ctx: RequestContext) -> web.StreamResponse:
     length_range = None
     if signed:
         policy = post_policy.parse_policy(raw_fields["policy"])
-        post_policy.check_policy(policy, fields, record.name, dt.datetime.now(dt.UTC))
+        post_policy.check_policy(policy, fields, ctx.endpoint.bucket, ctx.engine.now())
         length_range = policy.length_range
-    record = await owned_bucket(ctx)
-    canned = _canned_acl(fields, ctx.user, record.owner)
+    bucket = await authorized_bucket(ctx)
+    canned = _canned_acl(fields, ctx.user, bucket.owner)
     tags = _tags(fields)
     # An x-amz-checksum-* field is the file's checksum: verified as it streams, then stored.
     verifier = ChecksumVerifier(checksums.parse_request(fields), checksums.DEFAULT_ALGORITHM)
-    entry = await ctx.engine.objects.put(
-        record.name,
+    entry = await bucket.put(
         fields["key"],
         PutRequest(
             body=hashed(_file_body(ctx, file_part, length_range), verifier),
@@ -266,10 +264,10 @@ async def post_object(ctx: RequestContext) -> web.StreamResponse:
             checksums=lambda: verifier.results,
         ),
     )
-    response = _answer(ctx, fields, record.name, fields["key"], entry.etag)
+    response = _answer(ctx, fields, bucket.name, fields["key"], entry.etag)
     if not await _drain(reader):
         response.force_close()
     return response
 
 
-HANDLERS = {"PostObject": post_object}
+HANDLERS = {Operation.POST_OBJECT: post_object}

@@ -7,6 +7,7 @@ import binascii
 
 from aiohttp import web
 
+from engine import Operation
 from s3api import xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
@@ -60,8 +61,8 @@ async def list_buckets(ctx: RequestContext) -> web.StreamResponse:
     limit = _max_buckets(q)
     token = q.get("continuation-token")
     prefix = q.get("prefix", "")
-    records, more = await ctx.engine.buckets.list_page(
-        owner=user,
+    records, more = await ctx.engine.list_buckets(
+        ctx.principal,
         prefix=prefix,
         start_after=decode_token(token) if token else "",
         region=q.get("bucket-region") or None,
@@ -90,4 +91,4 @@ async def list_buckets(ctx: RequestContext) -> web.StreamResponse:
     return xml_response(body)
 
 
-HANDLERS = {"ListBuckets": list_buckets}
+HANDLERS = {Operation.LIST_BUCKETS: list_buckets}

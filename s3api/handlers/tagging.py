@@ -18,11 +18,12 @@ from urllib.parse import unquote_plus
 
 from aiohttp import web
 
+from engine import AuthorizedBucket, Operation
 from s3api import xml
 from s3api.body import read_small_body
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
-from s3api.handlers.access import owned_bucket
+from s3api.handlers.access import authorized_bucket
 from s3api.headers import check_version_id
 from s3api.responses import empty, xml_response
 
@@ -121,34 +122,34 @@ def tagging_document(tags: dict[str, str]) -> bytes:
 # -- handlers -----------------------------------------------------------------
 
 
-async def _target(ctx: RequestContext) -> tuple[str, str]:
-    record = await owned_bucket(ctx)
+async def _target(ctx: RequestContext) -> tuple[AuthorizedBucket, str]:
+    bucket = await authorized_bucket(ctx)
     assert ctx.endpoint.key is not None
     check_version_id(ctx.endpoint.query)
-    return record.name, ctx.endpoint.key
+    return bucket, ctx.endpoint.key
 
 
 async def put_object_tagging(ctx: RequestContext) -> web.StreamResponse:
     bucket, key = await _target(ctx)
     tags = parse_tagging_document(await read_small_body(ctx, MAX_TAGGING_BODY))
-    await ctx.engine.objects.update(bucket, key, lambda e: dataclasses.replace(e, tags=tags))
+    await bucket.update(key, lambda e: dataclasses.replace(e, tags=tags))
     return empty()
 
 
 async def get_object_tagging(ctx: RequestContext) -> web.StreamResponse:
     bucket, key = await _target(ctx)
-    entry = await ctx.engine.objects.head(bucket, key)
+    entry = await bucket.head(key)
     return xml_response(tagging_document(entry.tags))
 
 
 async def delete_object_tagging(ctx: RequestContext) -> web.StreamResponse:
     bucket, key = await _target(ctx)
-    await ctx.engine.objects.update(bucket, key, lambda e: dataclasses.replace(e, tags={}))
+    await bucket.update(key, lambda e: dataclasses.replace(e, tags={}))
     return empty(204)
 
 
 HANDLERS = {
-    "PutObjectTagging": put_object_tagging,
-    "GetObjectTagging": get_object_tagging,
-    "DeleteObjectTagging": delete_object_tagging,
+    Operation.PUT_OBJECT_TAGGING: put_object_tagging,
+    Operation.GET_OBJECT_TAGGING: get_object_tagging,
+    Operation.DELETE_OBJECT_TAGGING: delete_object_tagging,
 }

@@ -10,57 +10,66 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from engine import Operation
 from s3api import xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
-from s3api.handlers.access import owned_bucket
+from s3api.handlers.access import authorized_bucket
 from s3api.responses import empty, xml_response
 
 # Get<name> -> the error AWS answers when the bucket has no such configuration.
-_MISSING: dict[str, S3ErrorCode] = {
-    "GetBucketPolicy": S3ErrorCode.NoSuchBucketPolicy,
-    "GetBucketPolicyStatus": S3ErrorCode.NoSuchBucketPolicy,
-    "GetBucketLifecycle": S3ErrorCode.NoSuchLifecycleConfiguration,
-    "GetBucketWebsite": S3ErrorCode.NoSuchWebsiteConfiguration,
-    "GetBucketEncryption": S3ErrorCode.ServerSideEncryptionConfigurationNotFoundError,
-    "GetBucketReplication": S3ErrorCode.ReplicationConfigurationNotFoundError,
-    "GetBucketObjectLock": S3ErrorCode.ObjectLockConfigurationNotFoundError,
-    "GetBucketOwnershipControls": S3ErrorCode.OwnershipControlsNotFoundError,
-    "GetBucketPublicAccessBlock": S3ErrorCode.NoSuchPublicAccessBlockConfiguration,
+_MISSING: dict[Operation, S3ErrorCode] = {
+    Operation.GET_BUCKET_POLICY: S3ErrorCode.NoSuchBucketPolicy,
+    Operation.GET_BUCKET_POLICY_STATUS: S3ErrorCode.NoSuchBucketPolicy,
+    Operation.GET_BUCKET_LIFECYCLE: S3ErrorCode.NoSuchLifecycleConfiguration,
+    Operation.GET_BUCKET_WEBSITE: S3ErrorCode.NoSuchWebsiteConfiguration,
+    Operation.GET_BUCKET_ENCRYPTION: S3ErrorCode.ServerSideEncryptionConfigurationNotFoundError,
+    Operation.GET_BUCKET_REPLICATION: S3ErrorCode.ReplicationConfigurationNotFoundError,
+    Operation.GET_BUCKET_OBJECT_LOCK: S3ErrorCode.ObjectLockConfigurationNotFoundError,
+    Operation.GET_BUCKET_OWNERSHIP_CONTROLS: S3ErrorCode.OwnershipControlsNotFoundError,
+    Operation.GET_BUCKET_PUBLIC_ACCESS_BLOCK: S3ErrorCode.NoSuchPublicAccessBlockConfiguration,
 }
 
 # Get<name> -> (root element, children) of the empty document AWS returns.
-_EMPTY: dict[str, tuple[str, list]] = {
-    "GetBucketNotification": ("NotificationConfiguration", []),
-    "GetBucketLogging": ("BucketLoggingStatus", []),
-    "GetBucketAccelerate": ("AccelerateConfiguration", []),
-    "GetBucketRequestPayment": ("RequestPaymentConfiguration", [("Payer", "BucketOwner")]),
+_EMPTY: dict[Operation, tuple[str, list]] = {
+    Operation.GET_BUCKET_NOTIFICATION: ("NotificationConfiguration", []),
+    Operation.GET_BUCKET_LOGGING: ("BucketLoggingStatus", []),
+    Operation.GET_BUCKET_ACCELERATE: ("AccelerateConfiguration", []),
+    Operation.GET_BUCKET_REQUEST_PAYMENT: (
+        "RequestPaymentConfiguration", [("Payer", "BucketOwner")]
+    ),
 }
 
 # Deleting a configuration that cannot exist succeeds, as on AWS.
-_DELETES = ("DeleteBucketPolicy", "DeleteBucketLifecycle", "DeleteBucketWebsite",
-            "DeleteBucketEncryption", "DeleteBucketReplication",
-            "DeleteBucketOwnershipControls", "DeleteBucketPublicAccessBlock")
+_DELETES = (
+    Operation.DELETE_BUCKET_POLICY,
+    Operation.DELETE_BUCKET_LIFECYCLE,
+    Operation.DELETE_BUCKET_WEBSITE,
+    Operation.DELETE_BUCKET_ENCRYPTION,
+    Operation.DELETE_BUCKET_REPLICATION,
+    Operation.DELETE_BUCKET_OWNERSHIP_CONTROLS,
+    Operation.DELETE_BUCKET_PUBLIC_ACCESS_BLOCK,
+)
 
 
 def _missing(code: S3ErrorCode):
     async def handler(ctx: RequestContext) -> web.StreamResponse:
-        record = await owned_bucket(ctx)
-        raise S3Error(code, BucketName=record.name)
+        bucket = await authorized_bucket(ctx)
+        raise S3Error(code, BucketName=bucket.name)
 
     return handler
 
 
 def _empty_document(root: str, children: list):
     async def handler(ctx: RequestContext) -> web.StreamResponse:
-        await owned_bucket(ctx)
+        await authorized_bucket(ctx)
         return xml_response(xml.render(root, children))
 
     return handler
 
 
 async def delete_nothing(ctx: RequestContext) -> web.StreamResponse:
-    await owned_bucket(ctx)
+    await authorized_bucket(ctx)
     return empty(204)
 
 

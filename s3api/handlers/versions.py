@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.index import ListPage
+from engine import ListPage, Operation
 from s3api import xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
-from s3api.handlers.access import owned_bucket, person
+from s3api.handlers.access import authorized_bucket, person
 from s3api.handlers.bucket_config import read_config_body, read_owned_config, write_owned_config
 from s3api.handlers.listing import _encoder, _max_keys
 from s3api.responses import empty, xml_response
@@ -70,7 +70,7 @@ def _versions(page: ListPage, encode, owner: list[xml.Node]) -> list[xml.Node]:
 
 
 async def list_object_versions(ctx: RequestContext) -> web.StreamResponse:
-    record = await owned_bucket(ctx)
+    bucket = await authorized_bucket(ctx)
     q = ctx.endpoint.query
     max_keys, encode = _max_keys(q), _encoder(q)
     start_after = _start_after(q)
@@ -78,10 +78,10 @@ async def list_object_versions(ctx: RequestContext) -> web.StreamResponse:
     if max_keys == 0:
         page = ListPage([], [], False, None)
     else:
-        page = await ctx.engine.objects.list(record.name, prefix, delimiter, start_after, max_keys)
+        page = await bucket.list(prefix, delimiter, start_after, max_keys)
     truncated = page.is_truncated and page.next_marker is not None
     children: list[xml.Node] = [
-        ("Name", record.name),
+        ("Name", bucket.name),
         ("Prefix", encode(prefix)),
         ("KeyMarker", encode(q.get("key-marker", ""))),
         ("VersionIdMarker", q.get("version-id-marker", "")),
@@ -92,7 +92,7 @@ async def list_object_versions(ctx: RequestContext) -> web.StreamResponse:
         ("IsTruncated", truncated),
         ("EncodingType", "url" if "encoding-type" in q else None),
     ]
-    children += _versions(page, encode, await person(ctx, record.owner))
+    children += _versions(page, encode, await person(ctx, bucket.owner))
     return xml_response(xml.render("ListVersionsResult", children))
 
 
@@ -131,7 +131,7 @@ async def put_bucket_versioning(ctx: RequestContext) -> web.StreamResponse:
 
 
 HANDLERS = {
-    "ListObjectVersions": list_object_versions,
-    "GetBucketVersioning": get_bucket_versioning,
-    "PutBucketVersioning": put_bucket_versioning,
+    Operation.LIST_OBJECT_VERSIONS: list_object_versions,
+    Operation.GET_BUCKET_VERSIONING: get_bucket_versioning,
+    Operation.PUT_BUCKET_VERSIONING: put_bucket_versioning,
 }

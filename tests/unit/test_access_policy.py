@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from s3api import access_policy as p
+from engine.access import acl as p
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.handlers.acl import check_policy_body, check_request_acl, with_object_acl
 

@@ -1,4 +1,4 @@
-"""Who may do what: canned ACLs and the access decision (pure, no I/O).
+"""Who may do what by ACL: canned ACLs, grants and the decision they give (pure, no I/O).
 
 The gateway supports the canned ACLs clients actually use, on buckets
 (``private``, ``public-read``, ``public-read-write``, ``authenticated-read``)
@@ -33,6 +33,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
+from engine.operations import Operation, Permission
+
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
 READ, WRITE = "READ", "WRITE"
@@ -58,28 +60,25 @@ OBJECT_ACLS: Mapping[str, Grants] = {
     "bucket-owner-full-control": frozenset(),
 }
 
-BUCKET_READ_OPERATIONS = frozenset(
-    {"ListObjects", "ListObjectsV2", "ListObjectVersions", "ListMultipartUploads", "HeadBucket"}
-)
-BUCKET_WRITE_OPERATIONS = frozenset(
-    {
-        "PutObject",
-        "CopyObject",
-        "PostObject",
-        "DeleteObject",
-        "DeleteObjects",
-        "CreateMultipartUpload",
-        "UploadPart",
-        "UploadPartCopy",
-        "CompleteMultipartUpload",
-        "AbortMultipartUpload",
-        "ListParts",
-    }
-)
-OBJECT_READ_OPERATIONS = frozenset({"GetObject", "HeadObject"})
-# Operations on an ACL itself, and the permission each needs on the ACL's resource.
-BUCKET_ACP_OPERATIONS: Mapping[str, str] = {"GetBucketAcl": READ_ACP, "PutBucketAcl": WRITE_ACP}
-OBJECT_ACP_OPERATIONS: Mapping[str, str] = {"GetObjectAcl": READ_ACP, "PutObjectAcl": WRITE_ACP}
+
+
+def _needing(permission: Permission) -> frozenset[Operation]:
+    return frozenset(op for op in Operation if op.needs is permission)
+
+
+BUCKET_READ_OPERATIONS = _needing(Permission.BUCKET_READ)
+BUCKET_WRITE_OPERATIONS = _needing(Permission.BUCKET_WRITE)
+OBJECT_READ_OPERATIONS = _needing(Permission.OBJECT_READ)
+# What each permission needs granted, and on which ACL (the bucket's or the object's).
+_GRANT_NEEDED: Mapping[Permission, str] = {
+    Permission.BUCKET_READ: READ,
+    Permission.BUCKET_WRITE: WRITE,
+    Permission.OBJECT_READ: READ,
+    Permission.BUCKET_READ_ACP: READ_ACP,
+    Permission.BUCKET_WRITE_ACP: WRITE_ACP,
+    Permission.OBJECT_READ_ACP: READ_ACP,
+    Permission.OBJECT_WRITE_ACP: WRITE_ACP,
+}
 
 
 def encode_grants(grants: Sequence[tuple[str, str, str]]) -> str:
@@ -125,8 +124,16 @@ def grants_to(caller: str | None, acl: str | None, permission: str) -> bool:
     return False
 
 
+def needed(operation: Operation | str) -> Permission:
+    """The permission ``operation`` needs; an operation this gateway does not know: OWNER."""
+    try:
+        return Operation(operation).needs
+    except ValueError:
+        return Permission.OWNER
+
+
 def is_allowed(
-    operation: str,
+    operation: Operation | str,
     caller: str | None,
     bucket_owner: str,
     bucket_acl: str | None,
@@ -134,24 +141,20 @@ def is_allowed(
 ) -> bool:
     """Whether ``caller`` (None when anonymous) may perform ``operation``.
 
-    ``bucket_acl`` and ``object_acl`` are canned ACL names (None: private);
-    ``object_acl`` matters only to object reads.
+    ``bucket_acl`` and ``object_acl`` are canned ACL names or encoded grants
+    (None: private); ``object_acl`` matters only to operations on one object.
     """
     if caller is not None and caller == bucket_owner:
         return True
-    if operation in BUCKET_READ_OPERATIONS:
-        return grants_to(caller, bucket_acl, READ)
-    if operation in BUCKET_WRITE_OPERATIONS:
-        return grants_to(caller, bucket_acl, WRITE)
-    if operation in OBJECT_READ_OPERATIONS:
-        return grants_to(caller, object_acl, READ)
-    if operation in BUCKET_ACP_OPERATIONS:
-        return grants_to(caller, bucket_acl, BUCKET_ACP_OPERATIONS[operation])
-    if operation in OBJECT_ACP_OPERATIONS:
-        return grants_to(caller, object_acl, OBJECT_ACP_OPERATIONS[operation])
-    return False
+    permission = needed(operation)
+    if permission is Permission.ANYONE:
+        return True
+    if permission is Permission.OWNER:
+        return False
+    acl = object_acl if permission.on_object else bucket_acl
+    return grants_to(caller, acl, _GRANT_NEEDED[permission])
 
 
 def may_see_missing_keys(caller: str | None, bucket_owner: str, bucket_acl: str | None) -> bool:
     """Whether a missing key answers NoSuchKey (callers who may list) or AccessDenied."""
-    return is_allowed("ListObjects", caller, bucket_owner, bucket_acl)
+    return is_allowed(Operation.LIST_OBJECTS, caller, bucket_owner, bucket_acl)

@@ -1,0 +1,197 @@
+"""One bucket as one principal may use it: the handle front ends get from ``Engine.bucket``.
+
+It holds the ``Grant`` the access decision made and calls the engine's
+services on exactly the bucket record that decision pinned. Each method
+states the permissions it serves (``Grant.permits``): a handle decided for a
+listing cannot write, one decided for a read of an object checks that
+object's own ACL on every entry it returns (``Grant.check_entry``), and a
+missing key answers NoSuchKey only to callers who may list the bucket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+
+from engine.access.decision import BUCKET_ACL_ITEM, Grant
+from engine.assembly import ObjectEngine
+from engine.conditions import DeleteCondition, WriteCondition
+from engine.errors import AccessDenied, NoSuchKey
+from engine.index import ListPage
+from engine.multipart import NewUpload, ObjectChecksums, PartOpener, PartsPage
+from engine.objects import ObjectReader, PutRequest
+from engine.operations import Operation, Permission
+from engine.records import BucketRecord, ObjectEntry
+from engine.upload_records import PartRecord, UploadInfo
+from engine.uploads_registry import UploadsPage, UploadsQuery
+
+_PAGE = 1000
+# Operations that read one object's entry (its own ACL decides who may).
+_READS_ENTRY = (Permission.OBJECT_READ, Permission.OBJECT_READ_ACP, Permission.OBJECT_WRITE_ACP)
+_WRITES = (Permission.BUCKET_WRITE,)
+_LISTS = (Permission.BUCKET_READ,)
+
+
+class AuthorizedBucket:
+    def __init__(self, grant: Grant, services: ObjectEngine) -> None:
+        self.grant = grant
+        self._services = services
+
+    # -- what the decision saw -------------------------------------------------
+
+    @property
+    def record(self) -> BucketRecord:
+        return self.grant.record
+
+    @property
+    def name(self) -> str:
+        return self.grant.record.name
+
+    @property
+    def owner(self) -> str:
+        return self.grant.record.owner
+
+    @property
+    def operation(self) -> Operation:
+        return self.grant.operation
+
+    def missing(self, exc: NoSuchKey) -> Exception:
+        return self.grant.missing(exc)
+
+    # -- objects ---------------------------------------------------------------
+
+    async def head(self, key: str) -> ObjectEntry:
+        """The entry of ``key``, if the caller may read it."""
+        self.grant.permits(*_READS_ENTRY)
+        try:
+            entry = await self._services.objects.head(self.record, key)
+        except NoSuchKey as exc:
+            raise self.grant.missing(exc) from None
+        self.grant.check_entry(entry)
+        return entry
+
+    def read(
+        self, entry: ObjectEntry, byte_range: tuple[int | None, int | None] | None = None
+    ) -> ObjectReader:
+        """A reader of an entry ``head`` returned (whole, or one inclusive HTTP range)."""
+        self.grant.permits(*_READS_ENTRY)
+        self.grant.check_entry(entry)
+        return self._services.objects.read(entry, byte_range)
+
+    async def open_part(self, key: str, number: int) -> ObjectReader:
+        """A reader of part ``number`` of ``key`` (a simple object has one part)."""
+        self.grant.permits(*_READS_ENTRY)
+        try:
+            reader = await self._services.uploads.open_part(self.record, key, number)
+        except NoSuchKey as exc:
+            raise self.grant.missing(exc) from None
+        self.grant.check_entry(reader.entry)
+        return reader
+
+    async def put(self, key: str, request: PutRequest) -> ObjectEntry:
+        self.grant.permits(*_WRITES)
+        return await self._services.objects.put(self.record, key, request)
+
+    async def update(self, key: str, change: Callable[[ObjectEntry], ObjectEntry]) -> ObjectEntry:
+        """Replace the entry's metadata (tags, ACL) atomically; the payload stays."""
+        self.grant.permits(Permission.OBJECT_WRITE_ACP)
+
+        def checked(entry: ObjectEntry) -> ObjectEntry:
+            self.grant.check_entry(entry)  # the very entry being replaced must allow it
+            return change(entry)
+
+        try:
+            return await self._services.objects.update(self.record, key, checked)
+        except NoSuchKey as exc:
+            raise self.grant.missing(exc) from None
+
+    async def delete(
+        self, key: str, condition: WriteCondition | DeleteCondition | None = None
+    ) -> ObjectEntry | None:
+        self.grant.permits(*_WRITES)
+        return await self._services.objects.delete(self.record, key, condition)
+
+    async def delete_many(
+        self, keys: list[str], conditions: Mapping[str, DeleteCondition] | None = None
+    ) -> list[tuple[str, Exception | None]]:
+        self.grant.permits(*_WRITES)
+        return await self._services.objects.delete_many(self.record, keys, conditions)
+
+    async def list(
+        self, prefix: str = "", delimiter: str = "", start_after: str = "", max_keys: int = 1000
+    ) -> ListPage:
+        self.grant.permits(*_LISTS)
+        return await self._services.objects.list(
+            self.record, prefix, delimiter, start_after, max_keys
+        )
+
+    async def entries(self) -> AsyncIterator[ObjectEntry]:
+        """Every entry of the bucket in key order (object count and bytes used)."""
+        self.grant.permits(*_LISTS)
+        after = ""
+        while True:
+            page = await self.list(start_after=after, max_keys=_PAGE)
+            for _, entry in page.entries:
+                yield entry
+            if not page.is_truncated or not page.entries:
+                return
+            after = page.entries[-1][0]
+
+    # -- multipart uploads -------------------------------------------------------
+
+    async def create_upload(self, key: str, new: NewUpload) -> UploadInfo:
+        self.grant.permits(*_WRITES)
+        return await self._services.uploads.create(self.record, key, new)
+
+    async def upload_part(
+        self, key: str, upload_id: str, number: int, open_body: PartOpener
+    ) -> PartRecord:
+        self.grant.permits(*_WRITES)
+        return await self._services.uploads.upload_part(
+            self.record, key, upload_id, number, open_body
+        )
+
+    async def list_parts(self, key: str, upload_id: str, after: int, limit: int) -> PartsPage:
+        self.grant.permits(*_WRITES)
+        return await self._services.uploads.list_parts(self.record, key, upload_id, after, limit)
+
+    async def complete_upload(
+        self,
+        key: str,
+        upload_id: str,
+        requested: list[tuple[int, str]],
+        object_checksums: ObjectChecksums | None = None,
+    ) -> ObjectEntry:
+        self.grant.permits(*_WRITES)
+        return await self._services.uploads.complete(
+            self.record, key, upload_id, requested, object_checksums
+        )
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        self.grant.permits(*_WRITES)
+        await self._services.uploads.abort(self.record, key, upload_id)
+
+    async def list_uploads(self, query: UploadsQuery) -> UploadsPage:
+        self.grant.permits(*_LISTS)
+        return await self._services.uploads.list_uploads(self.record, query)
+
+    # -- the bucket itself -------------------------------------------------------
+
+    async def read_config(self, item: str) -> tuple[BucketRecord, bytes | None]:
+        """The ``item`` document of this very bucket (its ACL to READ_ACP grantees)."""
+        self._may_use_config(item, Permission.BUCKET_READ_ACP, Permission.BUCKET_WRITE_ACP)
+        return await self._services.buckets.read_config(self.record, item)
+
+    async def write_config(self, item: str, value: bytes | None) -> BucketRecord:
+        """Set (None: remove) the ``item`` document of this very bucket."""
+        self._may_use_config(item, Permission.BUCKET_WRITE_ACP)
+        return await self._services.buckets.write_config(self.record, item, value)
+
+    async def delete_bucket(self) -> None:
+        self.grant.permits()  # the owner's (or a service's) only
+        await self._services.buckets.delete(self.name, expected=self.record)
+
+    def _may_use_config(self, item: str, *acl_permissions: Permission) -> None:
+        if self.grant.unrestricted:
+            return
+        if item != BUCKET_ACL_ITEM or self.operation.needs not in acl_permissions:
+            raise AccessDenied(f"{self.operation} does not permit the {item} document")

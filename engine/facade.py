@@ -1,0 +1,281 @@
+"""``Engine``: the engine's narrow interface, the one thing front ends and services call.
+
+Every entry point that reads or writes takes a ``Principal`` first and has
+the access decision (``engine.access.decision``) made before anything is
+touched; nothing here reads ambient state. Work on one bucket goes through
+the ``AuthorizedBucket`` that ``bucket()`` returns, decided for one
+operation. Administration (users, fsck, garbage collection, space stats,
+dedupe settings) is for service principals: the admin CLI and the
+gateway's background runners.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+
+from engine import maintenance
+from engine.access.decision import AccessDecider, AccessPolicy
+from engine.access.principal import Principal, require_principal
+from engine.assembly import EngineSettings, ObjectEngine
+from engine.authorized_bucket import AuthorizedBucket
+from engine.chunked import DataPathObserver
+from engine.clock import Clock
+from engine.copy import CopyPlan, copy_object
+from engine.errors import AccessDenied, NoSuchKey, NoSuchUser
+from engine.iam import AccessKey, IdentityStore
+from engine.lease import DEFAULT_TTL_S, Lease
+from engine.operations import Operation, Permission
+from engine.records import BucketDedupe, BucketRecord, ObjectEntry
+from storage import Backend
+
+
+class Engine:
+    def __init__(self, services: ObjectEngine, policies: Sequence[AccessPolicy] = ()) -> None:
+        self._services = services
+        self._access = AccessDecider(services.buckets, policies)
+
+    @classmethod
+    def over(
+        cls,
+        backend: Backend,
+        settings: EngineSettings | None = None,
+        *,
+        observer: DataPathObserver | None = None,
+        clock: Clock | None = None,
+        policies: Sequence[AccessPolicy] = (),
+    ) -> Engine:
+        """The engine over ``backend`` (not connected yet: ``start`` or ``connect``)."""
+        return cls(ObjectEngine(backend, settings, observer, clock), policies)
+
+    @property
+    def clock(self) -> Clock:
+        return self._services.clock
+
+    def now(self) -> dt.datetime:
+        """The engine clock's time as an aware UTC datetime (signatures, policies)."""
+        return dt.datetime.fromtimestamp(self.clock.time(), dt.UTC)
+
+    # -- buckets ---------------------------------------------------------------------
+
+    async def bucket(
+        self,
+        principal: Principal,
+        name: str,
+        operation: Operation,
+        *,
+        key: str | None = None,
+        fresh: bool = False,
+        expected_owner: str | None = None,
+    ) -> AuthorizedBucket:
+        """Bucket ``name`` for ``operation`` by ``principal``: AccessDenied or NoSuchBucket if not.
+
+        ``fresh`` decides on the record read from the backend, not the cache
+        (for operations whose answer is the record itself: HeadBucket,
+        GetBucketLocation, DeleteBucket). ``expected_owner``: refuse a bucket
+        someone else owns.
+        """
+        grant = await self._access.decide(
+            require_principal(principal),
+            name,
+            Operation(operation),
+            key=key,
+            fresh=fresh,
+            expected_owner=expected_owner,
+        )
+        return AuthorizedBucket(grant, self._services)
+
+    async def create_bucket(
+        self,
+        principal: Principal,
+        name: str,
+        region: str,
+        configs: Mapping[str, bytes] | None = None,
+    ) -> BucketRecord:
+        """A new bucket owned by ``principal`` (a user), with its first configuration documents."""
+        owner = require_principal(principal).uid
+        if owner is None:
+            raise AccessDenied("only users own buckets")
+        return await self._services.buckets.create(name, owner, region, configs)
+
+    async def list_buckets(
+        self,
+        principal: Principal,
+        *,
+        prefix: str = "",
+        start_after: str = "",
+        region: str | None = None,
+        limit: int = 1000,
+    ) -> tuple[list[BucketRecord], bool]:
+        """A page of the buckets the principal owns (a service: all); whether more follow."""
+        require_principal(principal)
+        if principal.uid is None and not principal.is_service:
+            return [], False  # anonymous callers own nothing
+        return await self._services.buckets.list_page(
+            None if principal.is_service else principal.uid,
+            prefix=prefix,
+            start_after=start_after,
+            region=region,
+            limit=limit,
+        )
+
+    async def bucket_region(self, name: str) -> str:
+        """Where a bucket lives; public, as S3's x-amz-bucket-region is (NoSuchBucket if none)."""
+        return (await self._services.buckets.get(name)).region
+
+    async def read_bucket_config(
+        self, principal: Principal, name: str, item: str, operation: Operation
+    ) -> tuple[BucketRecord, bytes | None]:
+        """A bucket's ``item`` document, decided on the very record it was read with."""
+        operation = Operation(operation)
+        self._access.may_use_config(require_principal(principal), None, item, operation)
+        record, value = await self._services.buckets.read_config(name, item)
+        self._access.may_use_config(principal, record, item, operation)
+        return record, value
+
+    async def write_bucket_config(
+        self, principal: Principal, name: str, item: str, value: bytes | None, operation: Operation
+    ) -> BucketRecord:
+        """Set (None: remove) ``item``, decided on the record the write is guarded on."""
+        operation = Operation(operation)
+        self._access.may_use_config(require_principal(principal), None, item, operation)
+
+        def authorize(record: BucketRecord) -> None:
+            self._access.may_use_config(principal, record, item, operation)
+
+        return await self._services.buckets.write_config(name, item, value, authorize)
+
+    async def copy_object(
+        self,
+        source: AuthorizedBucket,
+        source_key: str,
+        destination: AuthorizedBucket,
+        destination_key: str,
+        plan: CopyPlan,
+    ) -> tuple[ObjectEntry, ObjectEntry]:
+        """Copy between two authorized buckets; the source entry actually read must be readable."""
+        source.grant.permits(Permission.OBJECT_READ)
+        destination.grant.permits(Permission.BUCKET_WRITE)
+
+        def checked(entry: ObjectEntry, stream):
+            source.grant.check_entry(entry)
+            return plan(entry, stream)
+
+        try:
+            return await copy_object(
+                self._services.objects,
+                (source.record, source_key),
+                (destination.record, destination_key),
+                checked,
+            )
+        except NoSuchKey as exc:
+            raise source.missing(exc) from None
+
+    # -- identities ------------------------------------------------------------------
+
+    async def access_key(self, access_key: str) -> AccessKey | None:
+        """The key a request claims, to verify its signature with (None if unknown)."""
+        return await self._services.identities.lookup_key(access_key)
+
+    async def display_name(self, uid: str) -> str:
+        return await self._services.identities.display_name(uid)
+
+    async def user_exists(self, uid: str) -> bool:
+        """Whether a user of that id exists (grants may name only existing users)."""
+        try:
+            await self._services.identities.get_user(uid)
+        except NoSuchUser:
+            return False
+        return True
+
+    async def user_by_email(self, email: str) -> str | None:
+        """The id of the user with that e-mail address (case-insensitive), if any."""
+        wanted = email.lower()
+        users = await self._services.identities.list_users()
+        return next((u.uid for u in users if u.email and u.email.lower() == wanted), None)
+
+    def identities(self, principal: Principal) -> IdentityStore:
+        """Users and their keys, for administration."""
+        self._admin(principal)
+        return self._services.identities
+
+    # -- administration -------------------------------------------------------------
+
+    async def fsck(
+        self, principal: Principal, *, repair: bool = False, stale_seconds: float | None = None
+    ) -> maintenance.FsckResult:
+        self._admin(principal)
+        return await maintenance.run_fsck(
+            self._services, repair=repair, stale_seconds=stale_seconds
+        )
+
+    async def collect_garbage(
+        self, principal: Principal, grace_seconds: float | None = None
+    ) -> maintenance.GcResult:
+        self._admin(principal)
+        return await maintenance.collect_garbage(self._services, grace_seconds)
+
+    async def space_stats(
+        self, principal: Principal, bucket: str | None = None
+    ) -> list[tuple[BucketRecord, maintenance.SpaceStats]]:
+        """Per bucket (all, or one): its objects, logical and stored bytes."""
+        self._admin(principal)
+        buckets = self._services.buckets
+        records = (
+            [await buckets.get(bucket, use_cache=False)] if bucket else await buckets.list()
+        )
+        return [(r, await maintenance.bucket_stats(self._services, r)) for r in records]
+
+    async def chunk_pool_bytes(self, principal: Principal) -> tuple[int, int]:
+        """(chunk objects, their bytes): what dedupe really stores."""
+        self._admin(principal)
+        return await maintenance.chunk_pool_bytes(self._services)
+
+    async def dedupe_policy(self, principal: Principal, bucket: str) -> BucketDedupe:
+        self._admin(principal)
+        return await self._services.buckets.dedupe_policy(bucket)
+
+    async def set_dedupe_policy(
+        self, principal: Principal, bucket: str, policy: BucketDedupe
+    ) -> None:
+        self._admin(principal)
+        await self._services.buckets.set_dedupe_policy(bucket, policy)
+
+    @staticmethod
+    def _admin(principal: Principal) -> None:
+        if not require_principal(principal).is_service:
+            raise AccessDenied("administration is for the gateway's own services")
+
+    def lease(self, principal: Principal, name: str, ttl: float = DEFAULT_TTL_S) -> Lease:
+        """The deployment-wide lease ``name``: one runner at a time across all gateways."""
+        self._admin(principal)
+        return Lease(self._services.meta, name, principal.name or "", ttl=ttl, clock=self.clock)
+
+    # -- the process -----------------------------------------------------------------
+
+    @property
+    def backend_kind(self) -> str:
+        return self._services.backend.kind
+
+    async def start(self) -> None:
+        """Connect, create missing pools, and start the background release queue."""
+        await self.connect()
+        self._services.releases.start()  # releases queued by a process that stopped first
+
+    async def connect(self) -> None:
+        """Connect and create missing pools (an admin command's whole start)."""
+        await self._services.backend.connect()
+        await self._services.prepare()
+
+    async def stop(self) -> None:
+        await self._services.releases.stop()
+        await self._services.backend.close()
+        self._services.close()
+
+    async def close(self) -> None:
+        """Disconnect (after ``connect``): close the backend, then the CPU pool."""
+        await self._services.backend.close()
+        self._services.close()
+
+    async def healthy(self) -> None:
+        await self._services.healthy()
