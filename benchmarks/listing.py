@@ -16,6 +16,11 @@ ListObjectsV2 calls), pages of 1000:
 - ``cold``: the first page on a new engine (its route cache empty: a new gateway);
 - ``scan``: keys per second for a scan of the whole bucket, page after page.
 
+With ``--versions V`` every key also has V-1 noncurrent versions, and with
+``--hot-versions H`` the middle key has H-1 (S3 versioning: they live beside
+the keys in the index, and an object listing must not pay for them); then
+``versions`` times the first ListObjectVersions page too.
+
 Keys are ``dir<NNNN>/obj<NNNNNNN>`` in 1000 directories, so every size has
 the same page shapes. Besides latency it counts backend operations per page
 (reads of the shard map, headers and entries): the number that must stay
@@ -35,6 +40,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.clock import Clock
@@ -42,6 +48,7 @@ from engine import layout
 from engine.assembly import EngineSettings, ObjectEngine
 from engine.index_shards import DEFAULT_SPLIT_THRESHOLD
 from engine.records import ObjectEntry, Segment
+from engine.versions import version_id
 from storage.factory import open_backend
 from storage.instrumented import InstrumentedBackend
 
@@ -81,6 +88,25 @@ def key_for(i: int, n: int) -> str:
     """The i-th key in sorted order of an n-key bucket (DIRS directories)."""
     per_dir = max(n // DIRS, 1)
     return f"dir{i // per_dir:04d}/obj{i % per_dir:07d}"
+
+
+def noncurrent_for(
+    bucket_id: str, versions: int, hot_key: str, hot_versions: int
+) -> Callable[[str], list[tuple[str, ObjectEntry]]]:
+    """Each key's noncurrent versions, as the bulk loader files them (token, entry)."""
+    stamp = (int(1.7e12) << 16) + (1 << 40)
+
+    def make(key: str) -> list[tuple[str, ObjectEntry]]:
+        count = (hot_versions if key == hot_key and hot_versions else versions) - 1
+        out = []
+        for j in range(count):
+            vid = version_id(stamp - j - 1, "0000beef")
+            entry = entry_for(bucket_id, j)
+            entry.version_id, entry.stamp = vid, stamp - j - 1
+            out.append((vid, entry))
+        return out
+
+    return make
 
 
 def entry_for(bucket_id: str, i: int) -> ObjectEntry:
@@ -126,10 +152,14 @@ class Bench:
 
     async def fill(self, engine: ObjectEngine, bucket: str, n: int) -> float:
         bid = (await engine.buckets.get(bucket)).bucket_id
+        noncurrent = None
+        if self.args.versions > 1 or self.args.hot_versions > 1:
+            hot = key_for(n // 2, n)
+            noncurrent = noncurrent_for(bid, self.args.versions, hot, self.args.hot_versions)
         started = time.perf_counter()
         for lo in range(0, n, FILL_CHUNK):
             chunk = [(key_for(i, n), entry_for(bid, i)) for i in range(lo, min(n, lo + FILL_CHUNK))]
-            await engine.index.put_many(bid, chunk)
+            await engine.index.put_many(bid, chunk, noncurrent)
             if self.args.verbose:
                 print(f"  filled {lo + len(chunk)}/{n}", file=sys.stderr)
         await engine.index.drain()
@@ -158,6 +188,18 @@ class Bench:
             "cpu": round(clock.cores, 2),
             "items": runs[0][1],
             "backend_ops": runs[-1][2],
+        }
+
+    async def timed_versions(self, engine: ObjectEngine, bucket: str, **query) -> dict:
+        """A ListObjectVersions page of 1000 versions (median of the repeats)."""
+        times = []
+        for _ in range(self.args.repeat):
+            started = time.perf_counter()
+            page = await engine.objects.list_versions(bucket, max_keys=PAGE, **query)
+            times.append(time.perf_counter() - started)
+        return {
+            "median_ms": round(statistics.median(times) * 1000, 2),
+            "items": len(page.versions) + len(page.common_prefixes),
         }
 
     async def scan(self, engine: ObjectEngine, bucket: str, n: int) -> dict:
@@ -212,6 +254,10 @@ class Bench:
             "mid": await self.timed(engine, bucket, start_after=mid),
             "mid_delim": await self.timed(engine, bucket, start_after=mid_dir, delimiter="/"),
             "scan": await self.scan(engine, bucket, n),
+            "versions": self.args.versions,
+            "hot_versions": self.args.hot_versions,
+            "versions_first": await self.timed_versions(engine, bucket),
+            "versions_mid": await self.timed_versions(engine, bucket, key_marker=mid),
         }
         if not self.args.keep:
             await self.empty(engine, bid)
@@ -261,6 +307,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=DEFAULT_SPLIT_THRESHOLD,
         help="keys per shard before it splits (default: the engine's)",
+    )
+    p.add_argument("--versions", type=int, default=1, help="versions of every key (1: none)")
+    p.add_argument(
+        "--hot-versions", type=int, default=0, help="versions of the middle key (0: as the rest)"
     )
     p.add_argument("--repeat", type=int, default=15, help="runs per page measurement")
     p.add_argument("--scan-max", type=int, default=10**7, help="stop the full scan after N keys")

@@ -37,6 +37,7 @@ from engine.access.decision import (
     AccessRequest,
     Verdict,
     object_acl,
+    with_object_acl,
 )
 from engine.access.principal import Principal, PrincipalKind
 from engine.assembly import EngineSettings
@@ -54,6 +55,8 @@ from engine.errors import (
     BucketNotEmpty,
     ConcurrentUpdate,
     CopySourceTooLarge,
+    DeleteMarkerCurrent,
+    DeleteMarkerVersion,
     EngineError,
     EntityTooLarge,
     EntityTooSmall,
@@ -65,10 +68,12 @@ from engine.errors import (
     InvalidPartOrder,
     InvalidRange,
     KeyTooLong,
+    NoncurrentVersionChange,
     NoSuchBucket,
     NoSuchKey,
     NoSuchUpload,
     NoSuchUser,
+    NoSuchVersion,
     PreconditionFailed,
     UserExists,
 )
@@ -91,6 +96,9 @@ from engine.upload_records import (
 )
 from engine.upload_store import UploadSnapshot
 from engine.uploads_registry import UploadsPage, UploadsQuery
+from engine.version_listing import VersionsPage
+from engine.versioning import ENABLED, SUSPENDED, VERSIONING_CONFIG
+from engine.versions import NULL, InvalidVersionId, check_version_id
 
 __all__ = [
     "ADMIN_UID",
@@ -100,14 +108,18 @@ __all__ = [
     "BUCKET_ACLS",
     "BUCKET_ACL_ITEM",
     "CORS_ITEM",
+    "ENABLED",
     "FULL_CONTROL",
     "MAX_PART_NUMBER",
     "MAX_PART_SIZE",
+    "NULL",
     "OBJECT_ACLS",
     "OBJECT_ACL_HEADER",
     "PRIVATE",
     "READ",
     "READ_ACP",
+    "SUSPENDED",
+    "VERSIONING_CONFIG",
     "WRITE",
     "WRITE_ACP",
     "AccessDenied",
@@ -128,6 +140,8 @@ __all__ = [
     "CopySourceTooLarge",
     "DataPathObserver",
     "DeleteCondition",
+    "DeleteMarkerCurrent",
+    "DeleteMarkerVersion",
     "Engine",
     "EngineError",
     "EngineSettings",
@@ -143,6 +157,7 @@ __all__ = [
     "InvalidPartNumber",
     "InvalidPartOrder",
     "InvalidRange",
+    "InvalidVersionId",
     "KeyTooLong",
     "Lease",
     "LeaseLost",
@@ -153,6 +168,8 @@ __all__ = [
     "NoSuchKey",
     "NoSuchUpload",
     "NoSuchUser",
+    "NoSuchVersion",
+    "NoncurrentVersionChange",
     "ObjectChecksums",
     "ObjectEntry",
     "ObjectReader",
@@ -177,13 +194,16 @@ __all__ = [
     "User",
     "UserExists",
     "Verdict",
+    "VersionsPage",
     "WriteCondition",
     "bare_etag",
     "canned_for_grants",
+    "check_version_id",
     "decode_grants",
     "effective_acl",
     "encode_grants",
     "etag_matches",
     "normalize_etag",
     "object_acl",
+    "with_object_acl",
 ]

@@ -10,9 +10,10 @@ missing key answers NoSuchKey only to callers who may list the bucket.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Mapping
 
-from engine.access.decision import BUCKET_ACL_ITEM, Grant
+from engine.access.decision import BUCKET_ACL_ITEM, Grant, object_acl, with_object_acl
 from engine.assembly import ObjectEngine
 from engine.conditions import DeleteCondition, WriteCondition
 from engine.errors import AccessDenied, NoSuchKey
@@ -23,10 +24,12 @@ from engine.operations import Operation, Permission
 from engine.records import BucketRecord, ObjectEntry
 from engine.upload_records import PartRecord, UploadInfo
 from engine.uploads_registry import UploadsPage, UploadsQuery
+from engine.version_listing import VersionsPage
+from engine.versioning import ENABLED, SUSPENDED, VERSIONING_CONFIG
 
 _PAGE = 1000
-# Operations that read one object's entry (its own ACL decides who may).
-_READS_ENTRY = (Permission.OBJECT_READ, Permission.OBJECT_READ_ACP, Permission.OBJECT_WRITE_ACP)
+_READS = (Permission.OBJECT_READ,)  # the object's own ACL decides, entry by entry
+_ACL_OPS = (Permission.OBJECT_READ_ACP, Permission.OBJECT_WRITE_ACP)
 _WRITES = (Permission.BUCKET_WRITE,)
 _LISTS = (Permission.BUCKET_READ,)
 
@@ -59,11 +62,11 @@ class AuthorizedBucket:
 
     # -- objects ---------------------------------------------------------------
 
-    async def head(self, key: str) -> ObjectEntry:
-        """The entry of ``key``, if the caller may read it."""
-        self.grant.permits(*_READS_ENTRY)
+    async def head(self, key: str, version_id: str | None = None) -> ObjectEntry:
+        """The entry of ``key`` (or of one of its versions), if the caller may read it."""
+        self.grant.permits(*_READS)
         try:
-            entry = await self._services.objects.head(self.record, key)
+            entry = await self._services.objects.head(self.record, key, version_id)
         except NoSuchKey as exc:
             raise self.grant.missing(exc) from None
         self.grant.check_entry(entry)
@@ -73,15 +76,17 @@ class AuthorizedBucket:
         self, entry: ObjectEntry, byte_range: tuple[int | None, int | None] | None = None
     ) -> ObjectReader:
         """A reader of an entry ``head`` returned (whole, or one inclusive HTTP range)."""
-        self.grant.permits(*_READS_ENTRY)
+        self.grant.permits(*_READS)
         self.grant.check_entry(entry)
         return self._services.objects.read(entry, byte_range)
 
-    async def open_part(self, key: str, number: int) -> ObjectReader:
+    async def open_part(
+        self, key: str, number: int, version_id: str | None = None
+    ) -> ObjectReader:
         """A reader of part ``number`` of ``key`` (a simple object has one part)."""
-        self.grant.permits(*_READS_ENTRY)
+        self.grant.permits(*_READS)
         try:
-            reader = await self._services.uploads.open_part(self.record, key, number)
+            reader = await self._services.uploads.open_part(self.record, key, number, version_id)
         except NoSuchKey as exc:
             raise self.grant.missing(exc) from None
         self.grant.check_entry(reader.entry)
@@ -91,30 +96,80 @@ class AuthorizedBucket:
         self.grant.permits(*_WRITES)
         return await self._services.objects.put(self.record, key, request)
 
-    async def update(self, key: str, change: Callable[[ObjectEntry], ObjectEntry]) -> ObjectEntry:
-        """Replace the entry's metadata (tags, ACL) atomically; the payload stays."""
+    async def update(
+        self,
+        key: str,
+        change: Callable[[ObjectEntry], ObjectEntry],
+        version_id: str | None = None,
+    ) -> ObjectEntry:
+        """Replace the entry's metadata (tags) atomically; the payload stays. Owner only."""
+        self.grant.permits()
+        return await self._services.objects.update(self.record, key, change, version_id)
+
+    async def object_acl(self, key: str, version_id: str | None = None) -> str:
+        """The ACL of ``key`` (for its owner, or a READ_ACP / WRITE_ACP grantee of it)."""
+        self.grant.permits(*_ACL_OPS)
+        entry = await self._services.objects.head(self.record, key, version_id)
+        self.grant.check_entry(entry)
+        return object_acl(entry)
+
+    async def set_object_acl(
+        self, key: str, canned: str | None, version_id: str | None = None
+    ) -> ObjectEntry:
+        """Replace the ACL of ``key`` (its owner, or a WRITE_ACP grantee of the very entry)."""
         self.grant.permits(Permission.OBJECT_WRITE_ACP)
 
-        def checked(entry: ObjectEntry) -> ObjectEntry:
-            self.grant.check_entry(entry)  # the very entry being replaced must allow it
-            return change(entry)
+        def change(entry: ObjectEntry) -> ObjectEntry:
+            self.grant.check_entry(entry)
+            return dataclasses.replace(entry, headers=with_object_acl(entry.headers, canned))
 
-        try:
-            return await self._services.objects.update(self.record, key, checked)
-        except NoSuchKey as exc:
-            raise self.grant.missing(exc) from None
+        return await self._services.objects.update(self.record, key, change, version_id)
 
     async def delete(
-        self, key: str, condition: WriteCondition | DeleteCondition | None = None
+        self,
+        key: str,
+        condition: WriteCondition | DeleteCondition | None = None,
+        version_id: str | None = None,
     ) -> ObjectEntry | None:
+        """Unversioned: the entry removed. Versioned: the delete marker made, or (with
+        ``version_id``) the version removed; see ``ObjectService.delete``."""
         self.grant.permits(*_WRITES)
-        return await self._services.objects.delete(self.record, key, condition)
+        return await self._services.objects.delete(self.record, key, condition, version_id)
 
     async def delete_many(
-        self, keys: list[str], conditions: Mapping[str, DeleteCondition] | None = None
-    ) -> list[tuple[str, Exception | None]]:
+        self,
+        targets: list[tuple[str, str | None]],
+        conditions: Mapping[str, DeleteCondition] | None = None,
+    ) -> list[tuple[tuple[str, str | None], ObjectEntry | Exception | None]]:
+        """Delete each (key, version id or None); see ``ObjectService.delete_many``."""
         self.grant.permits(*_WRITES)
-        return await self._services.objects.delete_many(self.record, keys, conditions)
+        return await self._services.objects.delete_many(self.record, targets, conditions)
+
+    async def list_versions(
+        self,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        version_marker: str = "",
+        max_keys: int = 1000,
+    ) -> VersionsPage:
+        self.grant.permits(*_LISTS)
+        return await self._services.objects.list_versions(
+            self.record, prefix, delimiter, key_marker, version_marker, max_keys
+        )
+
+    async def versioning(self) -> str | None:
+        """The bucket's versioning state: None (never enabled), Enabled or Suspended."""
+        self.grant.permits()
+        return await self._services.objects.versioning.state(self.record)
+
+    async def set_versioning(self, status: str) -> None:
+        """Enable or suspend versioning (once enabled, a bucket is never unversioned again)."""
+        self.grant.permits()
+        if status not in (ENABLED, SUSPENDED):
+            raise ValueError(f"versioning is Enabled or Suspended, not {status!r}")
+        await self._services.buckets.write_config(self.record, VERSIONING_CONFIG, status.encode())
+        self._services.objects.versioning.changed(self.record, status)
 
     async def list(
         self, prefix: str = "", delimiter: str = "", start_after: str = "", max_keys: int = 1000
@@ -178,7 +233,7 @@ class AuthorizedBucket:
 
     async def read_config(self, item: str) -> tuple[BucketRecord, bytes | None]:
         """The ``item`` document of this very bucket (its ACL to READ_ACP grantees)."""
-        self._may_use_config(item, Permission.BUCKET_READ_ACP, Permission.BUCKET_WRITE_ACP)
+        self._may_use_config(item, Permission.BUCKET_READ_ACP)
         return await self._services.buckets.read_config(self.record, item)
 
     async def write_config(self, item: str, value: bytes | None) -> BucketRecord:

@@ -46,12 +46,13 @@ async def copy_object(
     source: tuple[BucketRef, str],
     destination: tuple[BucketRef, str],
     plan: CopyPlan,
+    source_version: str | None = None,
 ) -> tuple[ObjectEntry, ObjectEntry]:
     """Copy (bucket, key) ``source`` to ``destination``; (source entry, new entry)."""
     src_bucket, src_key = source
     dst_bucket, dst_key = destination
     for _ in range(COPY_ATTEMPTS):
-        reader = await objects.open(src_bucket, src_key, None)
+        reader = await objects.open(src_bucket, src_key, None, source_version)
         entry = reader.entry
         if entry.size > MAX_COPY_SOURCE:
             raise CopySourceTooLarge(

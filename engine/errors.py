@@ -105,3 +105,28 @@ class CopySourceTooLarge(EngineError):
 
 class AccessDenied(EngineError):
     """The principal may not perform the operation on this bucket or object."""
+
+
+class NoSuchVersion(EngineError):
+    """The key has no version of that id."""
+
+
+class DeleteMarkerCurrent(NoSuchKey):
+    """A read without a version id of a key whose current version is a delete marker."""
+
+    def __init__(self, version_id: str, **details: str) -> None:
+        super().__init__("", **details)
+        self.version_id = version_id
+
+
+class DeleteMarkerVersion(EngineError):
+    """A read of a version that is a delete marker (S3: MethodNotAllowed)."""
+
+    def __init__(self, version_id: str, mtime: float) -> None:
+        super().__init__("The specified method is not allowed against this resource.")
+        self.version_id = version_id
+        self.mtime = mtime
+
+
+class NoncurrentVersionChange(EngineError):
+    """Tags or ACLs of a version that is not the current one (not changed in place)."""

@@ -152,6 +152,7 @@ class Engine:
         destination: AuthorizedBucket,
         destination_key: str,
         plan: CopyPlan,
+        source_version: str | None = None,
     ) -> tuple[ObjectEntry, ObjectEntry]:
         """Copy between two authorized buckets; the source entry actually read must be readable."""
         source.grant.permits(Permission.OBJECT_READ)
@@ -167,6 +168,7 @@ class Engine:
                 (source.record, source_key),
                 (destination.record, destination_key),
                 checked,
+                source_version,
             )
         except NoSuchKey as exc:
             raise source.missing(exc) from None

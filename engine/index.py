@@ -22,10 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 
 from engine import layout
 from engine.clock import SYSTEM_CLOCK, Clock
+from engine.errors import ConcurrentUpdate
 from engine.index_listing import ListPage, list_page
 from engine.index_router import (
     ACTIVE,
@@ -46,10 +48,41 @@ from engine.index_split import ShardSplitter
 from engine.records import ObjectEntry
 from storage import GuardFailed, ObjectNotFound, Pool, WriteOp
 
-__all__ = ["ACTIVE", "DELETING", "BucketIndex", "IndexSettings", "ListPage", "StaleBucket"]
+__all__ = [
+    "ACTIVE", "DELETING", "KEEP", "BucketIndex", "IndexSettings", "KeyState", "KeyWrite",
+    "ListPage", "StaleBucket",
+]
 
 CONDITIONAL_RETRIES = 16
 BULK_BATCH = 1000  # entries per write in put_many
+KEEP = object()  # KeyWrite.entry: leave the current entry as it is
+
+
+@dataclass(slots=True)
+class KeyState:
+    """What a transaction on one key read: the current entry, extra keys, noncurrent versions."""
+
+    current: ObjectEntry | None
+    values: dict[str, bytes]
+    versions: list[tuple[str, bytes]]  # (token, encoded entry), newest first
+
+
+@dataclass(slots=True)
+class KeyWrite:
+    """What a transaction writes: the new current entry (None removes it, KEEP leaves it)
+    and other omap keys of the key's shard (its versions, its null pointer)."""
+
+    entry: object  # ObjectEntry | None | KEEP
+    sets: dict[str, bytes] = field(default_factory=dict)
+    removes: list[str] = field(default_factory=list)
+
+    def values(self, ikey: str) -> dict[str, bytes] | None:
+        if self.entry is KEEP:
+            return {}  # only the generation token is renewed
+        if self.entry is None:
+            return None
+        assert isinstance(self.entry, ObjectEntry)
+        return {ikey: self.entry.encode()}
 
 
 class BucketIndex:
@@ -119,16 +152,19 @@ class BucketIndex:
                 raise StaleBucket(bucket_id) from None
 
     async def is_empty(self, bucket_id: str) -> bool:
-        """No object key in any shard's range (leftovers above a range do not count)."""
+        """No object and no version of one in any shard's range (delete markers count, as
+        on S3; leftovers above a range do not)."""
         for found in await self.router.chain(bucket_id):
             view = found.view
+            oid = self.router.oid(bucket_id, view.shard)
             try:
-                first = await self.meta.omap_list(
-                    self.router.oid(bucket_id, view.shard), prefix=layout.OBJECT_PREFIX, max_items=1
-                )
+                current = await self.meta.omap_list(oid, prefix=layout.OBJECT_PREFIX, max_items=1)
+                older = await self.meta.omap_list(oid, prefix=layout.VERSION_PREFIX, max_items=1)
             except ObjectNotFound:
                 raise StaleBucket(bucket_id) from None
-            if first and view.covers(layout.object_key(first[0][0])):
+            if current and view.covers(layout.object_key(current[0][0])):
+                return False
+            if older and view.covers(layout.split_version_key(older[0][0])[0]):
                 return False
         return True
 
@@ -170,21 +206,50 @@ class BucketIndex:
         bucket_id: str,
         key: str,
         entry: ObjectEntry | None,
-        check: Callable[[ObjectEntry | None], None],
+        check: Callable[[ObjectEntry | None], None] = lambda current: None,
+        retries: int = CONDITIONAL_RETRIES,
     ) -> ObjectEntry | None:
         """Atomically: check(current entry) (raises to refuse), then write or remove.
 
-        Every index write replaces the generation token of its key's slot
-        (``layout.generation_key``); this write is guarded on the token it read
-        (and on the shard's header), so nothing can slip in between the check
-        and the write: a conflict, or a split of the shard, re-reads and
-        re-checks. Returns the entry that was replaced.
-        ``entry=None`` removes the key.
+        Returns the entry that was replaced, exactly: an overwrite releases
+        what it returns, and two racing writers never both see the same one.
+        ``entry=None`` removes the key (a missing key: nothing is written).
+        """
+
+        async def decide(state: KeyState) -> KeyWrite | None:
+            check(state.current)
+            if entry is None and state.current is None:
+                return None
+            return KeyWrite(entry)
+
+        return (await self.transact(bucket_id, key, decide, retries=retries)).current
+
+    async def transact(
+        self,
+        bucket_id: str,
+        key: str,
+        decide: Callable[[KeyState], Awaitable[KeyWrite | None]],
+        *,
+        reads: tuple[str, ...] = (),
+        versions: int = 0,
+        retries: int = CONDITIONAL_RETRIES,
+    ) -> KeyState:
+        """Read key's state, let ``decide`` choose the writes, apply them atomically.
+
+        The state is the current entry, the omap keys ``reads`` of key's
+        shard and, with ``versions``, that many of key's noncurrent versions
+        (newest first). Every index write replaces the generation token of
+        its key's slot (``layout.generation_key``); this write is guarded on
+        the token it read (and on the shard's header), so nothing can slip in
+        between the decision and the write: a conflict, or a split of the
+        shard, reads and decides again. More than ``retries`` conflicts
+        (other writers of the key's slot kept winning): ConcurrentUpdate.
+        Returns the state the applied writes were decided on.
         """
         ikey, gen_key = layout.index_key(key), layout.generation_key(key)
         conflicts = 0
-        for _ in range(MAX_HOPS + CONDITIONAL_RETRIES):
-            found = await self.router.locate(bucket_id, key, (gen_key, ikey))
+        for _ in range(MAX_HOPS + retries):
+            found = await self.router.locate(bucket_id, key, (gen_key, ikey, *reads))
             if found.state != ACTIVE:
                 raise StaleBucket(bucket_id)
             view = found.view
@@ -194,24 +259,48 @@ class BucketIndex:
             if generation is None:  # a root from before slots: give this slot a token
                 await self._write(bucket_id, key, {})
                 continue
+            oid = self.router.oid(bucket_id, view.shard)
             raw = found.values.get(ikey)
-            current = ObjectEntry.decode(raw) if raw is not None else None
-            check(current)
-            values = None if entry is None else {ikey: entry.encode()}
-            op = self._mutation(bucket_id, key, view, values).omap_cmp(gen_key, generation)
+            state = KeyState(
+                ObjectEntry.decode(raw) if raw is not None else None,
+                {k: found.values[k] for k in reads if k in found.values},
+                await self._versions(oid, key, versions),
+            )
+            write = await decide(state)
+            if write is None:
+                return state
+            op = self._mutation(bucket_id, key, view, write.values(ikey)).omap_cmp(
+                gen_key, generation
+            )
+            if write.sets:
+                op.omap_set(write.sets)
+            if write.removes:
+                op.omap_rm(write.removes)
             try:
-                await self.meta.operate(self.router.oid(bucket_id, view.shard), op)
+                await self.meta.operate(oid, op)
             except (GuardFailed, ObjectNotFound):
                 conflicts += 1
-                if conflicts >= CONDITIONAL_RETRIES:
-                    break
+                if conflicts >= retries:
+                    raise ConcurrentUpdate(Key=key) from None
                 continue  # re-read: the key's generation moved, the shard split or the bucket went
-            await self._after_write(bucket_id, key, view, entry is not None)
-            return current
+            await self._after_write(bucket_id, key, view, isinstance(write.entry, ObjectEntry))
+            return state
         raise StaleBucket(bucket_id)
 
-    async def put_many(self, bucket_id: str, items: Iterable[tuple[str, ObjectEntry]]) -> None:
-        """Bulk load: write many entries (last writer wins), a batch per shard write.
+    async def _versions(self, oid: str, key: str, count: int) -> list[tuple[str, bytes]]:
+        if count <= 0:
+            return []
+        items = await self.meta.omap_list(oid, prefix=layout.versions_of(key), max_items=count)
+        return [(layout.split_version_key(k)[1], v) for k, v in items]
+
+    async def put_many(
+        self,
+        bucket_id: str,
+        items: Iterable[tuple[str, ObjectEntry]],
+        noncurrent: Callable[[str], list[tuple[str, ObjectEntry]]] | None = None,
+    ) -> None:
+        """Bulk load: write many entries (last writer wins), a batch per shard write;
+        ``noncurrent(key)`` gives (token, entry) versions to file under each key.
 
         Not atomic as a whole. After each batch the shard it went to is split,
         and its halves again, until each is under the threshold: the same
@@ -222,6 +311,10 @@ class BucketIndex:
             view = await self._writable(bucket_id, pending[0][0])
             batch = [kv for kv in pending[:BULK_BATCH] if view.covers(kv[0])]
             values = {layout.index_key(k): e.encode() for k, e in batch}
+            for k, _ in batch if noncurrent is not None else ():
+                values.update(
+                    {layout.version_key(k, tok): v.encode() for tok, v in noncurrent(k)}
+                )
             values.update(
                 {
                     layout.sample_key(k): b""
@@ -236,7 +329,7 @@ class BucketIndex:
                 await self._conflict(bucket_id, view)
                 continue
             pending = pending[len(batch) :]
-            if len(values) > len(batch):
+            if any(k.startswith(layout.SAMPLE_PREFIX) for k in values):
                 await self.splitter.split_now(bucket_id, view.shard)
 
     async def drain(self) -> None:

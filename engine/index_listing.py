@@ -72,7 +72,7 @@ class ShardScan:
                     ended = True
                     break
                 out.append((key, raw))
-            if not ended or view.upto is None or _past_prefix(view.upto, prefix):
+            if not ended or view.upto is None or past_prefix(view.upto, prefix):
                 break
             cursor, shard = max(cursor, view.upto), view.next
         return out
@@ -93,7 +93,7 @@ class ShardScan:
         return all(r.view.epoch == self.used[s].epoch for s, r in zip(shards, reads, strict=True))
 
 
-def _past_prefix(upto: str, prefix: str) -> bool:
+def past_prefix(upto: str, prefix: str) -> bool:
     """Whether every key under ``prefix`` is <= upto (nothing further to find)."""
     return bool(prefix) and upto >= prefix and not upto.startswith(prefix)
 
@@ -154,8 +154,12 @@ async def _page(
                 prefixes.append(last)
                 cursor = last + AFTER_ALL
             else:
-                entries.append((key, ObjectEntry.decode(raw)))
+                entry = ObjectEntry.decode(raw)
                 last = cursor = key
+                if entry.delete_marker:
+                    useful -= 1  # the key's current version is a delete marker: not listed
+                    continue
+                entries.append((key, entry))
         if len(batch) < count:  # the scan reached the end of the listing
             return ListPage(entries, prefixes, False, last)
         count = MAX_SCAN if useful == len(batch) else max(2, 2 * useful)

@@ -52,7 +52,22 @@ log = logging.getLogger(__name__)
 COPY_BATCH = 1000  # entries per read while copying
 COPY_WRITE_BYTES = 4 << 20  # bytes per copy write (inline objects make entries up to 64 KiB)
 CLEAN_BATCH = 1000
-_SPACES = (layout.OBJECT_PREFIX, layout.SAMPLE_PREFIX)  # key spaces that move with a split
+# Key spaces that move with a split: entries, samples, noncurrent versions and null pointers.
+_SPACES = (layout.OBJECT_PREFIX, layout.SAMPLE_PREFIX, layout.NULL_PREFIX, layout.VERSION_PREFIX)
+
+
+def _object_key(space: str, omap_key: str) -> str:
+    """The object key an omap key of ``space`` belongs to (a version key holds a token too)."""
+    if space == layout.VERSION_PREFIX:
+        return layout.split_version_key(omap_key)[0]
+    return omap_key[len(space) :]
+
+
+def _past(space: str, bound: str) -> str:
+    """The omap key after every key of ``space`` whose object key is <= ``bound``."""
+    if space == layout.VERSION_PREFIX:
+        return layout.versions_after(bound)  # past bound's own versions too
+    return space + bound
 _POLL_S = (0.005, 0.2)  # first and longest wait between looks at a mark owned elsewhere
 
 
@@ -244,10 +259,10 @@ class ShardSplitter:
         )
         beat_at = self.clock.monotonic()
         for space in _SPACES:
-            after = space + target.after
+            after = _past(space, target.after)
             while True:
                 items = await self._read_or_lose(src, after, space, COPY_BATCH)
-                moving = [(k, v) for k, v in items if target.covers(k[len(space) :])]
+                moving = [(k, v) for k, v in items if target.covers(_object_key(space, k))]
                 for chunk in _by_size(moving, COPY_WRITE_BYTES):
                     op = WriteOp().omap_cmp(layout.SHARD_RANGE, target.raw).omap_set(chunk)
                     try:
@@ -315,7 +330,10 @@ class ShardSplitter:
             while True:
                 try:
                     items = await self.meta.omap_list(
-                        oid, start_after=space + view.upto, prefix=space, max_items=CLEAN_BATCH
+                        oid,
+                        start_after=_past(space, view.upto),
+                        prefix=space,
+                        max_items=CLEAN_BATCH,
                     )
                     if not items:
                         break

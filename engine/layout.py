@@ -33,6 +33,17 @@ SHARD_RANGE = "h.range"
 SAMPLE_PREFIX = "s"
 # The shard map lives in the root shard: ``m<lower bound> -> shard id``.
 SHARD_MAP_PREFIX = "m"
+# Versioning (engine.versioning): noncurrent versions of a key,
+# ``v<escaped key>\x01\x01<token>`` (tokens sort newest first), and ``n<key>`` ->
+# the token of the key's noncurrent null version, if it has one. RADOS omap keys
+# cannot hold NUL, so the key's own \x01 is escaped as \x01\x02, which keeps
+# key order: every version of a key sorts before any longer key's. The current
+# version of every key stays ``o<key>``, so listing objects never reads a
+# noncurrent version.
+VERSION_PREFIX = "v"
+NULL_PREFIX = "n"
+_ESC, _ESCAPED, VERSION_SEPARATOR = "\x01", "\x01\x02", "\x01\x01"
+_AFTER_ALL = "\U0010ffff"
 # In-progress multipart uploads of the bucket, ``u<escaped key>\x01\x01<upload id>``
 # (see engine.upload_records for the order-preserving escape).
 UPLOAD_PREFIX = "u"
@@ -87,6 +98,35 @@ def index_key(object_key: str) -> str:
 
 def object_key(index_key_: str) -> str:
     return index_key_[len(OBJECT_PREFIX) :]
+
+
+def version_key(object_key: str, token: str) -> str:
+    return versions_of(object_key) + token
+
+
+def versions_of(object_key: str) -> str:
+    """The prefix of every noncurrent version of ``object_key`` (and of no other key's)."""
+    return VERSION_PREFIX + object_key.replace(_ESC, _ESCAPED) + VERSION_SEPARATOR
+
+
+def versions_after(object_key: str) -> str:
+    """Sorts after every version of ``object_key`` and before any greater key's."""
+    return versions_of(object_key) + _AFTER_ALL
+
+
+def versions_under(prefix: str) -> str:
+    """The prefix of the versions of every key that starts with ``prefix``."""
+    return VERSION_PREFIX + prefix.replace(_ESC, _ESCAPED)
+
+
+def split_version_key(omap_key: str) -> tuple[str, str]:
+    """(object key, token) of a ``v`` key (tokens never hold the separator)."""
+    escaped, _, tok = omap_key[len(VERSION_PREFIX) :].rpartition(VERSION_SEPARATOR)
+    return escaped.replace(_ESCAPED, _ESC), tok
+
+
+def null_key(object_key: str) -> str:
+    return NULL_PREFIX + object_key
 
 
 def upload_object(bucket_id: str, upload_id: str) -> str:

@@ -11,10 +11,12 @@ generation, so it works the same on every backend and across processes:
 - ``holder``: who holds it (a name plus a random suffix per ``Lease``).
 - ``exp``: when it lapses (wall-clock seconds of the engine's ``Clock``).
 
-A holder renews every third of the time-to-live. A holder that dies, even
-by kill -9, simply stops renewing: once ``exp`` passes, the next
-``try_acquire`` anywhere takes it over with ``gen + 1``, and the dead
-holder's generation can no longer renew. Clocks of different machines may
+A holder renews (``hold`` does so every third of the time-to-live). A
+holder that dies, even by kill -9, simply stops renewing: once ``exp``
+passes, the next ``try_acquire`` anywhere takes it over with ``gen + 1``,
+guarded on the ``gen`` and ``exp`` it saw lapse (a renewal that lands in
+between wins, and the takeover fails), and the dead holder's generation
+can no longer renew. Clocks of different machines may
 disagree by up to the skew the time-to-live leaves room for (keep it well
 above NTP's error; the default is 30 s).
 """
@@ -46,6 +48,7 @@ class LeaseState:
     generation: int
     holder: str
     expires: float
+    expires_raw: bytes  # as stored: a takeover is guarded on it
 
 
 def lease_oid(name: str) -> str:
@@ -85,8 +88,9 @@ class Lease:
             return None
         if _GEN not in got:
             return None
+        expires = got.get(_EXPIRES, b"0")
         return LeaseState(
-            int(got[_GEN], 16), got.get(_HOLDER, b"").decode(), float(got.get(_EXPIRES, b"0"))
+            int(got[_GEN], 16), got.get(_HOLDER, b"").decode(), float(expires), expires
         )
 
     async def try_acquire(self) -> bool:
@@ -104,7 +108,7 @@ class Lease:
         if current is None:
             op.create(exclusive=True)
         else:
-            op.omap_cmp(_GEN, _gen(current.generation))
+            op.omap_cmp(_GEN, _gen(current.generation)).omap_cmp(_EXPIRES, current.expires_raw)
         op.omap_set(self._fields(new))
         try:
             await self.pool.operate(lease_oid(self.name), op)

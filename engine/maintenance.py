@@ -1,12 +1,19 @@
-"""Chunk-store upkeep over the whole deployment: live manifests, fsck, GC and space stats.
+"""Payload upkeep over the whole deployment: live segments, fsck, GC and space stats.
 
-*Live manifests* are those named by an index entry of any bucket (every key,
+*Live segments* are those named by an index entry of any bucket (every key,
 through ``BucketIndex.list``) or by a part of a multipart upload in progress.
-fsck compares them with the chunks' references (``dedupe.fsck``) and also
-reports manifest objects nothing names (an upload that crashed between its
-manifest and its commit); ``repair`` drops their references and removes them
-once they are older than the stale threshold (younger ones may belong to an
-upload still in flight).
+fsck compares their manifests with the chunks' references (``dedupe.fsck``)
+and also reports manifest objects nothing names (an upload that crashed
+between its manifest and its commit); ``repair`` drops their references and
+removes them once they are older than the stale threshold (younger ones may
+belong to an upload still in flight).
+
+Stripes (payloads written without dedupe, in the data pool) get the same
+treatment: a stripe object whose prefix no live segment and no queued
+release names is an *orphan* (a crash between the stripes and the commit);
+fsck reports them, and fsck ``repair`` and the collector remove those older
+than the stale threshold. Nothing guards a stripe the way a chunk's
+generation does, so age is what protects an upload still writing them.
 
 Used by the server's background collector and by ``atonix-cli fsck|gc|stats``.
 """
@@ -23,6 +30,7 @@ from dedupe.store import CHUNK_PREFIX, chunk_oid
 from engine import layout
 from engine.assembly import ObjectEngine
 from engine.records import BucketRecord, ObjectEntry, Segment
+from engine.versions import NULL
 from storage import ObjectNotFound
 
 _PAGE = 1000
@@ -40,17 +48,31 @@ async def bucket_entries(engine: ObjectEngine, record: BucketRecord) -> AsyncIte
         after = page.entries[-1][0]
 
 
+async def all_versions(engine: ObjectEngine, record: BucketRecord) -> AsyncIterator[ObjectEntry]:
+    """Every version of every key of a bucket (current and noncurrent), in key order."""
+    key_marker = version_marker = ""
+    versioning = engine.objects.versioning
+    while True:
+        page = await versioning.list_versions(
+            record, key_marker=key_marker, version_marker=version_marker, max_keys=_PAGE
+        )
+        for _, entry, _ in page.versions:
+            yield entry
+        if not page.is_truncated or not page.versions:
+            return
+        key_marker, last = page.versions[-1][0], page.versions[-1][1]
+        version_marker = last.version_id or NULL
+
+
 async def live_segments(engine: ObjectEngine) -> AsyncIterator[tuple[str, Segment]]:
-    """(bucket name, chunked segment) of every index entry and in-progress upload part."""
+    """(bucket name, segment) of every version of every key and in-progress upload part."""
     for record in await engine.buckets.list():
-        async for entry in bucket_entries(engine, record):
+        async for entry in all_versions(engine, record):
             for seg in entry.segments:
-                if seg.is_chunked:
-                    yield record.name, seg
+                yield record.name, seg
         for _key, upload_id in await engine.uploads.registry.all(record.bucket_id):
             for part in await engine.uploads.store.all_parts(record.bucket_id, upload_id):
-                if part.segment.is_chunked:
-                    yield record.name, part.segment
+                yield record.name, part.segment
 
 
 def manifest_owners(seg: Segment) -> list[str]:
@@ -65,6 +87,8 @@ class FsckResult:
     orphan_manifests: list[str] = field(default_factory=list)
     removed_manifests: int = 0
     pending_release: int = 0  # manifests of payloads waiting in the release queue
+    orphan_stripes: list[str] = field(default_factory=list)  # data-pool objects nothing names
+    removed_stripes: int = 0
 
     @property
     def clean(self) -> bool:
@@ -78,15 +102,17 @@ async def run_fsck(
     stale = chunks.config.stale_ref_seconds if stale_seconds is None else stale_seconds
     if repair:
         await engine.releases.drain(adopt_after=0)  # finishing them is the repair they need
-    pending = {
-        owner for seg in await engine.releases.pending() if seg.is_chunked
-        for owner in manifest_owners(seg)
-    }
+    queued = await engine.releases.pending()
+    pending = {owner for seg in queued if seg.is_chunked for owner in manifest_owners(seg)}
     live: set[str] = set()
+    stripes = {seg.data_prefix for seg in queued if not seg.is_chunked}
     unreadable: list[str] = []
 
     async def manifests() -> AsyncIterator[Manifest]:
         async for _bucket, seg in live_segments(engine):
+            if not seg.is_chunked:
+                stripes.add(seg.data_prefix)
+                continue
             for owner in manifest_owners(seg):
                 live.add(owner)
                 try:
@@ -104,7 +130,42 @@ async def run_fsck(
     )
     result = FsckResult(report, len(live), unreadable, pending_release=len(pending))
     await _orphan_manifests(engine, live | pending, result, repair, stale)
+    orphans, removed, _ = await orphan_stripes(engine, stripes, stale, remove=repair)
+    result.orphan_stripes, result.removed_stripes = orphans, removed
     return result
+
+
+async def live_stripe_prefixes(engine: ObjectEngine) -> set[str]:
+    """Prefixes of every stripe segment an entry, an upload part or a queued release names."""
+    live = {seg.data_prefix for seg in await engine.releases.pending() if not seg.is_chunked}
+    async for _bucket, seg in live_segments(engine):
+        if not seg.is_chunked:
+            live.add(seg.data_prefix)
+    return live
+
+
+async def orphan_stripes(
+    engine: ObjectEngine, live: set[str], stale: float, *, remove: bool
+) -> tuple[list[str], int, int]:
+    """Data-pool objects whose prefix ``live`` lacks: (their ids, how many were removed
+    because older than ``stale`` seconds, the bytes removed)."""
+    now = engine.clock.time()
+    orphans: list[str] = []
+    removed = removed_bytes = 0
+    async for oid in engine.data.list_objects():
+        if oid.rpartition(".")[0] in live:
+            continue
+        try:
+            st = await engine.data.stat(oid)
+        except ObjectNotFound:
+            continue  # released meanwhile
+        orphans.append(oid)
+        if remove and now - st.mtime >= stale:
+            with contextlib.suppress(ObjectNotFound):
+                await engine.data.remove(oid)
+                removed += 1
+                removed_bytes += st.size
+    return orphans, removed, removed_bytes
 
 
 async def _orphan_manifests(
@@ -135,8 +196,8 @@ class GcResult:
 
 
 async def collect_garbage(engine: ObjectEngine, grace_seconds: float | None = None) -> GcResult:
-    """Finish queued releases, then one collector pass over the chunk pool; counts the
-    bytes it removed."""
+    """Finish queued releases, then one collector pass over the chunk pool and one over
+    the data pool's orphan stripes (past the stale threshold); counts the bytes removed."""
     await engine.releases.drain(adopt_after=0)
     store = engine.chunks.store
     grace = engine.chunks.config.gc_grace_seconds if grace_seconds is None else grace_seconds
@@ -149,6 +210,12 @@ async def collect_garbage(engine: ObjectEngine, grace_seconds: float | None = No
             result.report.add(outcome)
             if outcome == REMOVED:
                 result.reclaimed_bytes += size
+    stale = engine.chunks.config.stale_ref_seconds
+    live = await live_stripe_prefixes(engine)
+    _, removed, removed_bytes = await orphan_stripes(engine, live, stale, remove=True)
+    if removed:
+        result.report.counts["stripes_removed"] = removed
+    result.reclaimed_bytes += removed_bytes
     if result.reclaimed_bytes:
         engine.chunks.observer.reclaimed(result.reclaimed_bytes)
     return result

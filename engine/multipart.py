@@ -57,6 +57,7 @@ from engine.upload_records import (
 )
 from engine.upload_store import UploadSnapshot, UploadStore
 from engine.uploads_registry import UploadRegistry, UploadsPage, UploadsQuery
+from engine.versioning import Commit
 from storage import GuardFailed, ObjectNotFound, Pool
 
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{16,64}$")
@@ -278,14 +279,15 @@ class UploadService:
         garbage: list[Segment] = []
         superseded = False
         if not committed:
-            replaced = await self._commit_entry(record, snap.key, entry, manifest.replaces)
-            superseded = replaced is SUPERSEDED
-            if superseded:
-                replaced = None
+            done = await self._commit_entry(record, snap.key, entry, manifest.replaces)
+            superseded = done is SUPERSEDED
             await failpoints.hit("multipart.committed")
             await self.store.set_state(snap.bucket_id, snap.upload_id, UploadState.COMMITTED)
-            if replaced is not None:
-                garbage += replaced.segments
+            if isinstance(done, Commit):
+                garbage += done.garbage
+                entry = done.entry or entry  # as stored: with its version id, if versioned
+            elif isinstance(done, ObjectEntry) and done is not SUPERSEDED:
+                entry = done  # committed before a crash: the entry the index holds
         await self.registry.remove(snap.bucket_id, snap.key, snap.upload_id)
         used = set() if superseded else {seg.data_prefix for seg in entry.segments}
         parts = await self.store.all_parts(snap.bucket_id, snap.upload_id)
@@ -296,25 +298,28 @@ class UploadService:
 
     async def _commit_entry(
         self, record: BucketRecord, key: str, entry: ObjectEntry, replaces: str | None
-    ) -> ObjectEntry | None:
-        """Write the completed entry; the entry it replaced, if any (the commit point).
+    ) -> Commit | ObjectEntry:
+        """Write the completed entry (the commit point); what the commit did, the entry a
+        resumed completion finds already committed, or SUPERSEDED.
 
         Only over the entry the key held when the upload froze: anything else means
         a later write won (perhaps over this very entry, committed before a crash,
         whose payload that write then released), so the completion must not undo it.
         """
+        found: list[ObjectEntry] = []
 
         def check(current: ObjectEntry | None) -> None:
             if current is not None and _same_payload(current, entry):
+                found[:] = [current]
                 raise _AlreadyCommitted
             if replaces is not None and entry_identity(current) != replaces:
                 raise _Superseded
 
         for _ in range(3):
             try:
-                return await self.index.put_if(record.bucket_id, key, entry, check)
+                return await self.objects.commit_entry(record, key, entry, check)
             except _AlreadyCommitted:
-                return None
+                return found[0]
             except _Superseded:
                 return SUPERSEDED
             except StaleBucket:
@@ -373,9 +378,11 @@ class UploadService:
         self.buckets.forget(bucket_name(bucket))
         raise NoSuchBucket(BucketName=bucket_name(bucket))
 
-    async def open_part(self, bucket: BucketRef, key: str, number: int) -> ObjectReader:
+    async def open_part(
+        self, bucket: BucketRef, key: str, number: int, version_id: str | None = None
+    ) -> ObjectReader:
         """A reader for part ``number`` of an object (a simple object has one part)."""
-        entry = await self.objects.head(bucket, key)
+        entry = await self.objects.head(bucket, key, version_id)
         sizes = [seg.size for seg in entry.segments] if entry.parts else [entry.size]
         if number > len(sizes):
             raise InvalidPartNumber(

@@ -2,8 +2,11 @@
 
 Write order (crash safety): payload stripes first, then the index entry that
 points at them (one atomic, guarded omap write: the commit point), then the
-removal of the payload the entry replaced. A crash before the commit leaves
-only unreferenced stripes; after it, the new object is complete. Each upload
+removal of the payload the entry replaced. The commit is guarded on the
+entry it replaces (``BucketIndex.put_if``), so of two racing overwrites each
+releases exactly the payload it replaced and none is left unreferenced. A
+crash before the commit leaves only unreferenced stripes (the collector
+removes them once stale); after it, the new object is complete. Each upload
 writes under a fresh data prefix, so a PUT never modifies bytes that a
 committed entry points at.
 
@@ -24,15 +27,20 @@ from engine.buckets import BucketRef, BucketService, bucket_name
 from engine.chunked import ChunkedWriter
 from engine.clock import SYSTEM_CLOCK, Clock
 from engine.conditions import DeleteCondition, EntryChanged, SameEntry, WriteCondition
-from engine.errors import ConcurrentUpdate, InvalidRange, NoSuchBucket, NoSuchKey
+from engine.errors import ConcurrentUpdate, InvalidRange, NoncurrentVersionChange, NoSuchBucket
 from engine.index import BucketIndex, ListPage, StaleBucket
 from engine.names import validate_key
 from engine.payload import ChunkedFactory, PayloadStore, PayloadWriter
 from engine.records import BucketDedupe, BucketRecord, ObjectEntry
+from engine.version_listing import VersionsPage
+from engine.versioning import Commit, Versioning, is_version, visible
 
 T = TypeVar("T")
 
 UPDATE_RETRIES = 8
+# Unconditional overwrites retry while other writers of the key's slot win: with N
+# racing writers of one key each round has a winner, so N rounds always suffice.
+OVERWRITE_RETRIES = 256
 DELETE_CONCURRENCY = 16
 
 
@@ -94,6 +102,7 @@ class ObjectService:
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.clock = clock
+        self.versioning = Versioning(buckets, index, clock)
         self.buckets = buckets
         self.index = index
         self.payloads = payloads
@@ -124,7 +133,7 @@ class ObjectService:
         record = await self.buckets.get(bucket)
         if req.condition is not None:
             # Fail fast, before reading the body; the commit checks again, atomically.
-            req.condition.check(await self._current(bucket, key), key)
+            req.condition.check(_visible_or_none(await self._current(bucket, key)), key)
         prefix = f"{record.bucket_id}.{uuid.uuid4().hex}"
         writer = PayloadWriter(
             self.data,
@@ -148,23 +157,41 @@ class ObjectService:
         )
         condition = req.condition
 
-        async def commit(rec: BucketRecord) -> ObjectEntry | None:
+        def check(current: ObjectEntry | None) -> None:
             if condition is not None:
-                return await self.index.put_if(
-                    rec.bucket_id, key, entry, lambda current: condition.check(current, key)
-                )
-            old = await self.index.get(rec.bucket_id, key)
-            await self.index.put(rec.bucket_id, key, entry)
-            return old
+                condition.check(_visible_or_none(current), key)
 
         try:
-            old = await self._with_bucket(bucket, commit)
+            done = await self._with_bucket(
+                bucket, lambda rec: self.commit_entry(rec, key, entry, check)
+            )
         except BaseException:
             await writer.discard()
             raise
-        if old is not None:
-            await self.payloads.release(old.segments)
-        return entry
+        await self.payloads.release(done.garbage)
+        assert done.entry is not None
+        return done.entry
+
+    async def commit_entry(
+        self,
+        record: BucketRecord,
+        key: str,
+        entry: ObjectEntry,
+        check: Callable[[ObjectEntry | None], None] = lambda current: None,
+    ) -> Commit:
+        """Make ``entry`` the current version of ``key`` (the commit point of every write).
+
+        ``check`` sees the current entry (a delete marker included) and may refuse.
+        Unversioned, the replaced entry's payload is garbage; versioned, the replaced
+        version stays (engine.versioning).
+        """
+        state = await self.versioning.state(record)
+        if state is not None:
+            return await self.versioning.put(record, key, entry, state, check)
+        old = await self.index.put_if(
+            record.bucket_id, key, entry, check, retries=OVERWRITE_RETRIES
+        )
+        return Commit(entry, old, list(old.segments) if old is not None else [])
 
     def chunked_factory(self, bucket: BucketRef, data_prefix: str) -> ChunkedFactory | None:
         """How a body past the inline limit gets a dedupe writer (None: stripes).
@@ -185,12 +212,16 @@ class ObjectService:
 
         return make
 
-    async def head(self, bucket: BucketRef, key: str) -> ObjectEntry:
+    async def head(
+        self, bucket: BucketRef, key: str, version_id: str | None = None
+    ) -> ObjectEntry:
+        """The current entry of ``key`` (a delete marker is NoSuchKey), or one version."""
         validate_key(key)
-        entry = await self._current(bucket, key)
-        if entry is None:
-            raise NoSuchKey(Key=key)
-        return entry
+        if version_id is not None:
+            return await self._with_bucket(
+                bucket, lambda rec: self.versioning.get(rec, key, version_id)
+            )
+        return visible(await self._current(bucket, key), key)
 
     async def _current(self, bucket: BucketRef, key: str) -> ObjectEntry | None:
         async def lookup(rec: BucketRecord) -> ObjectEntry | None:
@@ -199,16 +230,29 @@ class ObjectService:
         return await self._with_bucket(bucket, lookup)
 
     async def update(
-        self, bucket: BucketRef, key: str, change: Callable[[ObjectEntry], ObjectEntry]
+        self,
+        bucket: BucketRef,
+        key: str,
+        change: Callable[[ObjectEntry], ObjectEntry],
+        version_id: str | None = None,
     ) -> ObjectEntry:
         """Replace key's entry with ``change(entry)`` (same payload: tags, metadata).
 
         Atomic against concurrent writers: the write is guarded on the entry
         being exactly the one ``change`` saw; otherwise it re-reads and retries.
+        With ``version_id``, that version must be the current one (noncurrent
+        versions are not changed in place here).
         """
         validate_key(key)
         for _ in range(UPDATE_RETRIES):
             current = await self.head(bucket, key)
+            if version_id is not None and not is_version(current, version_id):
+                await self.head(bucket, key, version_id)  # NoSuchVersion if there is none
+                raise NoncurrentVersionChange(
+                    "Changing a noncurrent version is not implemented by this gateway yet.",
+                    Key=key,
+                    VersionId=version_id,
+                )
             new = change(current)
             try:
                 await self._swap(bucket, key, current, new)
@@ -228,14 +272,18 @@ class ObjectService:
         await self._with_bucket(bucket, write)
 
     async def open(
-        self, bucket: BucketRef, key: str, byte_range: tuple[int | None, int | None] | None
+        self,
+        bucket: BucketRef,
+        key: str,
+        byte_range: tuple[int | None, int | None] | None,
+        version_id: str | None = None,
     ) -> ObjectReader:
         """An ObjectReader for the whole object or a single range (HTTP semantics).
 
         ``byte_range`` is (first, last) inclusive as in a Range header; (None, n)
         means the last n bytes, (n, None) from n to the end.
         """
-        return self.read(await self.head(bucket, key), byte_range)
+        return self.read(await self.head(bucket, key, version_id), byte_range)
 
     def read(
         self, entry: ObjectEntry, byte_range: tuple[int | None, int | None] | None = None
@@ -251,47 +299,76 @@ class ObjectService:
         bucket: BucketRef,
         key: str,
         condition: WriteCondition | DeleteCondition | None = None,
+        version_id: str | None = None,
     ) -> ObjectEntry | None:
-        """Remove key; deleting a missing key succeeds (S3 semantics) unless a condition says no."""
+        """Remove key; deleting a missing key succeeds (S3 semantics) unless a condition says no.
+
+        Unversioned: the entry removed. Versioned: without ``version_id`` the
+        delete marker that became current, with it the version removed (None
+        if the key had no such version).
+        """
         validate_key(key)
 
-        async def remove(rec: BucketRecord) -> ObjectEntry | None:
+        def check(current: ObjectEntry | None) -> None:
             if condition is not None:
-                return await self.index.put_if(
-                    rec.bucket_id, key, None, lambda current: condition.check(current, key)
-                )
-            old = await self.index.get(rec.bucket_id, key)
-            if old is not None:
-                await self.index.remove(rec.bucket_id, key)
-            return old
+                condition.check(_visible_or_none(current), key)
 
-        old = await self._with_bucket(bucket, remove)
-        if old is not None:
-            await self.payloads.release(old.segments)
-        return old
+        async def remove(rec: BucketRecord) -> Commit:
+            if version_id is not None:
+                return await self.versioning.delete_version(rec, key, version_id)
+            state = await self.versioning.state(rec)
+            if state is not None:
+                return await self.versioning.delete(rec, key, state, check)
+            old = await self.index.put_if(rec.bucket_id, key, None, check, OVERWRITE_RETRIES)
+            return Commit(old, old, list(old.segments) if old is not None else [])
+
+        done = await self._with_bucket(bucket, remove)
+        await self.payloads.release(done.garbage)
+        return done.entry
 
     async def delete_many(
         self,
         bucket: BucketRef,
-        keys: list[str],
+        targets: list[tuple[str, str | None]],
         conditions: Mapping[str, DeleteCondition] | None = None,
-    ) -> list[tuple[str, Exception | None]]:
-        """Delete each key (bounded concurrency, each under its condition if it has one);
-        per key, the error it met or None."""
+    ) -> list[tuple[tuple[str, str | None], ObjectEntry | Exception | None]]:
+        """Delete each (key, version id or None) with bounded concurrency, a key under its
+        condition if it has one; per target what ``delete`` returned, or the error it met."""
         await self.buckets.get(bucket)  # a missing bucket fails the whole request
         limit = asyncio.Semaphore(DELETE_CONCURRENCY)
 
-        async def one(key: str) -> tuple[str, Exception | None]:
+        async def one(
+            target: tuple[str, str | None],
+        ) -> tuple[tuple[str, str | None], ObjectEntry | Exception | None]:
+            key, version_id = target
             async with limit:
                 try:
-                    await self.delete(bucket, key, (conditions or {}).get(key))
+                    done = await self.delete(
+                        bucket, key, (conditions or {}).get(key), version_id
+                    )
                 except NoSuchBucket:
                     raise
                 except Exception as exc:  # reported per key, as S3 does
-                    return key, exc
-                return key, None
+                    return target, exc
+                return target, done
 
-        return list(await asyncio.gather(*(one(k) for k in keys)))
+        return list(await asyncio.gather(*(one(t) for t in targets)))
+
+    async def list_versions(
+        self,
+        bucket: BucketRef,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        version_marker: str = "",
+        max_keys: int = 1000,
+    ) -> VersionsPage:
+        async def page(rec: BucketRecord) -> VersionsPage:
+            return await self.versioning.list_versions(
+                rec, prefix, delimiter, key_marker, version_marker, max_keys
+            )
+
+        return await self._with_bucket(bucket, page)
 
     async def list(
         self,
@@ -326,3 +403,8 @@ def resolve_range(byte_range: tuple[int | None, int | None], size: int) -> tuple
         raise InvalidRange(ActualObjectSize=str(size))
     end = size if last is None else min(last + 1, size)
     return first, end
+
+
+def _visible_or_none(entry: ObjectEntry | None) -> ObjectEntry | None:
+    """What conditions see: a delete marker is no object."""
+    return None if entry is None or entry.delete_marker else entry

@@ -10,6 +10,9 @@ ENTRY_MAGIC = b"E1"
 STRIPES = "stripes"
 MANIFESTS = "manifests"
 _LEN = struct.Struct(">I")
+# Omitted from an encoded entry when they hold these values: unversioned entries
+# keep the bytes they always had.
+_VERSION_DEFAULTS = {"version_id": None, "delete_marker": False, "stamp": 0}
 
 
 @dataclass(slots=True)
@@ -80,9 +83,18 @@ class ObjectEntry:
     checksums: dict[str, str] = field(default_factory=dict)  # e.g. {"CRC32": base64}
     tags: dict[str, str] = field(default_factory=dict)
     inline: bytes = b""
+    # Versioning (engine.versions): the version id (None: the null version), whether
+    # this version is a delete marker, and the hybrid-clock stamp it was written at
+    # (0 for entries written while the bucket was never versioned).
+    version_id: str | None = None
+    delete_marker: bool = False
+    stamp: int = 0
 
     def encode(self) -> bytes:
-        meta = {k: v for k, v in asdict(self).items() if k != "inline"}
+        meta = {
+            k: v for k, v in asdict(self).items()
+            if k != "inline" and not (k in _VERSION_DEFAULTS and v == _VERSION_DEFAULTS[k])
+        }
         head = json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode()
         return ENTRY_MAGIC + _LEN.pack(len(head)) + head + self.inline
 

@@ -1,6 +1,6 @@
 """ACL grants (pure): the grants an ACL holds, parsed from requests and shown in documents.
 
-An ACL is kept as one string: the name of a canned ACL (``s3api.access_policy``),
+An ACL is kept as one string: the name of a canned ACL (``engine.access.acl``),
 or, for any other set of grants, ``encode_grants`` of its grants: a JSON list
 of ``[kind, grantee, permission]`` where kind is ``user`` (a user id) or
 ``group`` (a group URI). A set of grants that is exactly a canned ACL (the

@@ -82,7 +82,7 @@ class S3Frontend:
             if handler is None:
                 raise S3Error(
                     S3ErrorCode.NotImplemented,
-                    f"{ctx.endpoint.name} is not implemented by this gateway yet.",
+                    f"{ctx.endpoint.label} is not implemented by this gateway yet.",
                 )
             # Anonymous callers are invited only once an ACL admits them (access.py);
             # a form POST authenticates by its body.
@@ -103,10 +103,15 @@ class S3Frontend:
     async def _error_response(self, ctx: RequestContext, exc: Exception) -> web.StreamResponse:
         err = to_s3_error(exc)
         if err.code is S3ErrorCode.InternalError:
-            log.exception("internal error in %s (request %s)", ctx.endpoint.name, ctx.request_id)
+            log.exception("internal error in %s (request %s)", ctx.endpoint.label, ctx.request_id)
         headers: dict[str, str] = {}
-        if err.code is S3ErrorCode.NoSuchKey and ctx.endpoint.name in _OBJECT_READS:
-            # No version of ours is a delete marker (Ceph RGW says so on every miss).
+        marker = getattr(exc, "version_id", None)  # a delete marker was found (engine errors)
+        if marker is not None:
+            headers = {"x-amz-delete-marker": "true", "x-amz-version-id": marker}
+            if err.code is S3ErrorCode.MethodNotAllowed:
+                headers["Allow"] = "DELETE"
+        elif err.code is S3ErrorCode.NoSuchKey and ctx.endpoint.name in _OBJECT_READS:
+            # The miss is no delete marker (Ceph RGW says so on every miss).
             headers["x-amz-delete-marker"] = "false"
         if ctx.request.method == "HEAD":
             # A HEAD answer carries no body; the status alone tells the client.
@@ -124,7 +129,7 @@ class S3Frontend:
         if ctx.bytes_out == 0 and isinstance(response, web.Response) and response.body:
             ctx.bytes_out = len(response.body)
         self.observer.observe(
-            ctx.endpoint.name, response.status, elapsed, ctx.bytes_in, ctx.bytes_out
+            ctx.endpoint.label, response.status, elapsed, ctx.bytes_in, ctx.bytes_out
         )
         if access_log.disabled or not access_log.isEnabledFor(logging.INFO):
             return  # building the record's fields costs more than most handlers
@@ -133,7 +138,7 @@ class S3Frontend:
             ctx.request.remote,
             ctx.user or "-",
             ctx.request.method,
-            ctx.endpoint.name,
+            ctx.endpoint.label,
             response.status,
             ctx.bytes_in,
             ctx.bytes_out,
@@ -143,7 +148,7 @@ class S3Frontend:
                 "remote": ctx.request.remote,
                 "user": ctx.user,
                 "method": ctx.request.method,
-                "operation": ctx.endpoint.name,
+                "operation": ctx.endpoint.label,
                 "status": response.status,
                 "bytes_in": ctx.bytes_in,
                 "bytes_out": ctx.bytes_out,

@@ -129,6 +129,10 @@ class S3ErrorCode(Enum):
         404, "The public access block configuration was not found",
     )
     NoSuchUpload = (404, "The specified upload does not exist.")
+    NoSuchVersion = (
+        404,
+        "The specified version does not exist.",
+    )
     NotImplemented = (501, "A header you provided implies functionality that is not implemented.")
     PreconditionFailed = (412, "At least one of the pre-conditions you specified did not hold")
     RequestTimeTooSkewed = (
@@ -186,6 +190,8 @@ def to_s3_error(exc: Exception) -> S3Error:
     """Map an engine or storage error to the S3 error a client sees."""
     if isinstance(exc, S3Error):
         return exc
+    if isinstance(exc, engine.AccessDenied):
+        return S3Error(S3ErrorCode.AccessDenied)  # why is the engine's to log, not to tell
     mapped = _ENGINE_TO_S3.get(type(exc))
     if mapped is not None:
         return S3Error(mapped, str(exc) or None, **getattr(exc, "details", {}))
@@ -216,4 +222,8 @@ _ENGINE_TO_S3: dict[type[Exception], S3ErrorCode] = {
     engine.ConcurrentUpdate: S3ErrorCode.ConditionalRequestConflict,
     engine.CopySourceTooLarge: S3ErrorCode.InvalidRequest,
     engine.AccessDenied: S3ErrorCode.AccessDenied,
+    engine.NoSuchVersion: S3ErrorCode.NoSuchVersion,
+    engine.DeleteMarkerCurrent: S3ErrorCode.NoSuchKey,
+    engine.DeleteMarkerVersion: S3ErrorCode.MethodNotAllowed,
+    engine.NoncurrentVersionChange: S3ErrorCode.NotImplemented,
 }

@@ -6,7 +6,7 @@ import email.utils
 import re
 from collections.abc import Mapping
 
-from engine import ObjectEntry
+from engine import InvalidVersionId, ObjectEntry, check_version_id
 from s3api import checksums
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.xml import http_date
@@ -119,16 +119,27 @@ def response_overrides(query: Mapping[str, str], anonymous: bool) -> dict[str, s
     return out
 
 
-def check_version_id(query: Mapping[str, str]) -> None:
-    """Only the ``null`` version exists (no versioning): any other versionId is refused."""
-    version = query.get("versionId")
-    if version is not None and version != NULL_VERSION:
+def version_id(query: Mapping[str, str], name: str = "versionId") -> str | None:
+    """The version a request names (``null`` or an id this gateway could have made)."""
+    version = query.get(name)
+    if version is None:
+        return None
+    try:
+        return check_version_id(version)
+    except InvalidVersionId:
         raise S3Error(
             S3ErrorCode.InvalidArgument,
             "Invalid version id specified",
-            ArgumentName="versionId",
+            ArgumentName=name,
             ArgumentValue=version,
-        )
+        ) from None
+
+
+def version_headers(entry: ObjectEntry, name: str = "x-amz-version-id") -> dict[str, str]:
+    """``x-amz-version-id`` of a version written while versioning was on or suspended."""
+    if not entry.stamp:
+        return {}  # written before versioning: S3 names no version
+    return {name: entry.version_id or NULL_VERSION}
 
 
 def checksum_mode_enabled(headers: Mapping[str, str]) -> bool:

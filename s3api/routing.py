@@ -56,7 +56,7 @@ SUBRESOURCES: dict[str, str] = {
 }
 
 # CORS preflight requests (OPTIONS): never signed, so never authenticated.
-PREFLIGHT_OPERATIONS = frozenset({Operation.OPTIONS_BUCKET, Operation.OPTIONS_OBJECT})
+PREFLIGHT_OPERATIONS = frozenset(op for op in Operation if op.is_preflight)
 
 # Operations whose names do not follow the Verb + Bucket/Object + Sub pattern.
 _SPECIAL: dict[tuple[str, str, str], Operation] = {
@@ -96,6 +96,14 @@ class Endpoint:
     name: Operation
     target: S3Target
     query: Mapping[str, str] = field(default_factory=dict)
+    # For Operation.UNKNOWN: the name the method and sub-resource compose
+    # (HeadBucketCors), answered NotImplemented once the request is authenticated.
+    composed: str = ""
+
+    @property
+    def label(self) -> str:
+        """The operation's name for logs, metrics and error messages."""
+        return self.composed or self.name
 
     @property
     def bucket(self) -> str | None:
@@ -151,22 +159,18 @@ def route(method: str, target: S3Target, query: Mapping[str, str], headers: Mapp
         raise S3Error(S3ErrorCode.MethodNotAllowed, resource="/")
     level = "object" if target.key is not None else "bucket"
     sub = _subresource(query, level)
-    operation = _SPECIAL.get((method, level, sub)) or _composed(method, level, sub, target)
-    return Endpoint(_refine(operation, query, headers), target, query)
-
-
-def _composed(method: str, level: str, sub: str, target: S3Target) -> Operation:
-    """Verb + Bucket/Object + sub-resource: GET /bucket?cors is GetBucketCors."""
+    operation = _SPECIAL.get((method, level, sub))
+    if operation is not None:
+        return Endpoint(_refine(operation, query, headers), target, query)
     verb = {"GET": "Get", "PUT": "Put", "DELETE": "Delete", "HEAD": "Head", "POST": "Post"}
     if method not in verb:
         raise S3Error(S3ErrorCode.MethodNotAllowed, resource=target.resource)
+    # Verb + Bucket/Object + sub-resource: GET /bucket?cors is GetBucketCors.
     name = verb[method] + level.capitalize() + SUBRESOURCES.get(sub, "")
     try:
-        return Operation(name)
+        return Endpoint(_refine(Operation(name), query, headers), target, query)
     except ValueError:  # a method and sub-resource that name no S3 operation we know
-        raise S3Error(
-            S3ErrorCode.NotImplemented, f"{name} is not implemented by this gateway yet."
-        ) from None
+        return Endpoint(Operation.UNKNOWN, target, query, composed=name)
 
 
 def _subresource(query: Mapping[str, str], level: str) -> str:

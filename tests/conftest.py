@@ -81,10 +81,12 @@ def s3(gateway):
 
 
 def empty_and_delete(client, name: str) -> None:
+    """Remove every version and delete marker (a bucket ever versioned keeps them), then
+    the bucket."""
     try:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
-            for obj in page.get("Contents", []):
-                client.delete_object(Bucket=name, Key=obj["Key"])
+        for page in client.get_paginator("list_object_versions").paginate(Bucket=name):
+            for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                client.delete_object(Bucket=name, Key=item["Key"], VersionId=item["VersionId"])
         client.delete_bucket(Bucket=name)
     except client.exceptions.NoSuchBucket:
         pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -48,3 +49,32 @@ def test_aws_s3_mb_cp_ls_rm(gateway, tmp_path: Path):
     assert "small.txt" not in aws(gateway, "s3", "ls", f"s3://{name}/docs/", ok=(1,))
     aws(gateway, "s3", "rb", f"s3://{name}")
     assert name not in aws(gateway, "s3", "ls")
+
+
+def test_aws_cli_versioning(gateway, tmp_path: Path):
+    """put-bucket-versioning, versions of one key, and reading an old one with s3api."""
+    name = "cliv-" + uuid.uuid4().hex[:12]
+    aws(gateway, "s3", "mb", f"s3://{name}")
+    aws(gateway, "s3api", "put-bucket-versioning", "--bucket", name,
+        "--versioning-configuration", "Status=Enabled")
+    status = json.loads(aws(gateway, "s3api", "get-bucket-versioning", "--bucket", name))
+    assert status["Status"] == "Enabled"
+    body = tmp_path / "f"
+    ids = []
+    for text in (b"one", b"two"):
+        body.write_bytes(text)
+        out = aws(gateway, "s3api", "put-object", "--bucket", name, "--key", "f",
+                  "--body", str(body))
+        ids.append(json.loads(out)["VersionId"])
+    aws(gateway, "s3", "rm", f"s3://{name}/f")  # a delete marker
+    listing = json.loads(aws(gateway, "s3api", "list-object-versions", "--bucket", name))
+    assert [v["VersionId"] for v in listing["Versions"]] == ids[::-1]
+    assert len(listing["DeleteMarkers"]) == 1 and listing["DeleteMarkers"][0]["IsLatest"]
+    back = tmp_path / "back"
+    aws(gateway, "s3api", "get-object", "--bucket", name, "--key", "f",
+        "--version-id", ids[0], str(back))
+    assert back.read_bytes() == b"one"
+    for item in listing["Versions"] + listing["DeleteMarkers"]:
+        aws(gateway, "s3api", "delete-object", "--bucket", name, "--key", "f",
+            "--version-id", item["VersionId"])
+    aws(gateway, "s3", "rb", f"s3://{name}")

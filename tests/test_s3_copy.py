@@ -68,7 +68,7 @@ def other_bucket(s3):
         ("b/a%2Bb", CopySource("b", "a+b")),
         ("/b/%C3%BCn%C3%AF/x%20%E6%96%87", CopySource("b", "ünï/x 文")),
         ("/b/a%25b%3Fc%26d%3De", CopySource("b", "a%b?c&d=e")),
-        ("/b/a%20b?versionId=null", CopySource("b", "a b")),
+        ("/b/a%20b?versionId=null", CopySource("b", "a b", "null")),
         ("b/dir/", CopySource("b", "dir/")),
     ],
 )

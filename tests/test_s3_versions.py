@@ -1,4 +1,5 @@
-"""ListObjectVersions and the versioning state of buckets that never had versioning enabled."""
+"""ListObjectVersions and the versioning state of buckets that never had versioning enabled
+(versioned buckets: tests/test_s3_versioning.py)."""
 
 from __future__ import annotations
 
@@ -129,14 +130,6 @@ def test_missing_bucket_and_other_owner(gateway, s3):
 def test_versioning_state_never_enabled(s3, bucket):
     resp = s3.get_bucket_versioning(Bucket=bucket)
     assert "Status" not in resp and "MFADelete" not in resp
-
-
-def test_enabling_versioning_is_not_implemented(s3, bucket):
-    with pytest.raises(ClientError) as e:
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    assert e.value.response["Error"]["Code"] == "NotImplemented"
-    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
-    assert "Status" not in s3.get_bucket_versioning(Bucket=bucket)
 
 
 def test_suspending_a_never_versioned_bucket(s3, bucket):

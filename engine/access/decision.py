@@ -20,7 +20,7 @@ engine services act on exactly that bucket (see ``engine.buckets.BucketRef``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -39,6 +39,14 @@ CORS_ITEM = "cors"  # the bucket configuration document holding its CORS rules
 
 def object_acl(entry: ObjectEntry) -> str:
     return entry.headers.get(OBJECT_ACL_HEADER, acl.PRIVATE)
+
+
+def with_object_acl(headers: Mapping[str, str], canned: str | None) -> dict[str, str]:
+    """An object's stored headers carrying ACL ``canned`` (private, the default, is not kept)."""
+    out = {k: v for k, v in headers.items() if k != OBJECT_ACL_HEADER}
+    if canned is not None and canned != acl.PRIVATE:
+        out[OBJECT_ACL_HEADER] = canned
+    return out
 
 
 class Verdict(Enum):

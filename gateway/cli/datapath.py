@@ -79,6 +79,8 @@ def cmd_fsck(args: argparse.Namespace) -> int:
         "unreadable_manifests": result.unreadable_manifests,
         "orphan_manifests": result.orphan_manifests,
         "removed_manifests": result.removed_manifests,
+        "orphan_stripes": len(result.orphan_stripes),
+        "removed_stripes": result.removed_stripes,
         "pending_release": result.pending_release,
         "repaired": r.repaired,
     }

@@ -72,9 +72,18 @@ def start_collector(engine: Engine, interval: float) -> asyncio.Task | None:
     """
     if interval <= 0:
         return None
-    lease = engine.lease(COLLECTOR, "chunk-gc", ttl=max(interval, 30.0))
+    # The holder renews at each wake-up, so the lease must outlive one interval; a
+    # holder that died is replaced within two.
+    lease = engine.lease(COLLECTOR, "chunk-gc", ttl=2 * interval + 30.0)
 
     async def loop() -> None:
+        try:
+            await collect_forever()
+        finally:
+            with contextlib.suppress(Exception):
+                await lease.release()  # stopping: the next gateway need not wait a TTL
+
+    async def collect_forever() -> None:
         while True:
             await engine.clock.sleep(interval)
             try:

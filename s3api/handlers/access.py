@@ -50,6 +50,7 @@ async def authorized_bucket(
     name: str | None = None,
     operation: Operation | None = None,
     *,
+    key: str | None = None,
     fresh: bool = False,
 ) -> AuthorizedBucket:
     """The request's bucket (or ``name``) for the request's operation (or ``operation``).
@@ -63,7 +64,7 @@ async def authorized_bucket(
         ctx.principal,
         name,
         operation or ctx.endpoint.name,
-        key=ctx.endpoint.key if name == ctx.endpoint.bucket else None,
+        key=key or (ctx.endpoint.key if name == ctx.endpoint.bucket else None),
         fresh=fresh,
         expected_owner=ctx.request.headers.get("x-amz-expected-bucket-owner"),
     )
@@ -71,13 +72,18 @@ async def authorized_bucket(
     return bucket
 
 
-async def source_bucket(ctx: RequestContext, name: str) -> AuthorizedBucket:
-    """The bucket a copy reads from: the caller must be allowed to GET the source."""
+async def source_bucket(ctx: RequestContext, name: str, key: str) -> AuthorizedBucket:
+    """The bucket a copy reads from: the caller must be allowed to GET the source.
+
+    ``x-amz-expected-bucket-owner`` is checked against it too, as this gateway
+    always has (AWS reads ``x-amz-source-expected-bucket-owner`` for the source).
+    """
     bucket = await ctx.engine.bucket(
         ctx.principal,
         name,
         Operation.GET_OBJECT,
-        expected_owner=ctx.request.headers.get("x-amz-source-expected-bucket-owner"),
+        key=key,
+        expected_owner=ctx.request.headers.get("x-amz-expected-bucket-owner"),
     )
     await invite_body(ctx.request)
     return bucket

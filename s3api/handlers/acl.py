@@ -16,7 +16,6 @@ and set both; others need READ_ACP / WRITE_ACP granted on the resource.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 
 from aiohttp import web
@@ -25,7 +24,6 @@ from engine import (
     BUCKET_ACL_ITEM,
     BUCKET_ACLS,
     FULL_CONTROL,
-    OBJECT_ACL_HEADER,
     OBJECT_ACLS,
     PRIVATE,
     READ,
@@ -34,9 +32,9 @@ from engine import (
     decode_grants,
     effective_acl,
     encode_grants,
-    object_acl,
 )
 from s3api import acl_grants
+from s3api import headers as h
 from s3api.acl_grants import EMAIL, USER, Grant
 from s3api.body import read_small_body
 from s3api.context import RequestContext
@@ -119,14 +117,6 @@ def _written_by_another(headers: Mapping[str, str], writer: str, bucket_owner: s
     return encode_grants(grants)
 
 
-def with_object_acl(headers: Mapping[str, str], canned: str | None) -> dict[str, str]:
-    """An object's stored headers carrying ACL ``canned`` (private, the default, is not kept)."""
-    out = {k: v for k, v in headers.items() if k != OBJECT_ACL_HEADER}
-    if canned is not None and canned != PRIVATE:
-        out[OBJECT_ACL_HEADER] = canned
-    return out
-
-
 def check_policy_body(body: bytes, owner: str, level: str = "bucket") -> str:
     """The ACL an AccessControlPolicy body sets (pure: its grants must need no lookup)."""
     named_owner, grants = acl_grants.policy_grants(body)
@@ -191,26 +181,21 @@ async def put_bucket_acl(ctx: RequestContext) -> web.StreamResponse:
     return empty()
 
 
-async def _object(ctx: RequestContext):
-    """The bucket and entry of an object ACL request, once the caller may make it."""
+async def get_object_acl(ctx: RequestContext) -> web.StreamResponse:
     assert ctx.endpoint.key is not None
     bucket = await authorized_bucket(ctx)
-    return bucket, await bucket.head(ctx.endpoint.key)  # the entry's own ACL decides
-
-
-async def get_object_acl(ctx: RequestContext) -> web.StreamResponse:
-    bucket, entry = await _object(ctx)
-    return await _document(ctx, bucket.owner, object_acl(entry))
+    version = h.version_id(ctx.endpoint.query)
+    return await _document(ctx, bucket.owner, await bucket.object_acl(ctx.endpoint.key, version))
 
 
 async def put_object_acl(ctx: RequestContext) -> web.StreamResponse:
-    bucket, _ = await _object(ctx)  # NoSuchKey before body errors
     assert ctx.endpoint.key is not None
+    bucket = await authorized_bucket(ctx)
+    version = h.version_id(ctx.endpoint.query)
+    # NoSuchKey and AccessDenied come before body errors.
+    await bucket.object_acl(ctx.endpoint.key, version)
     acl = await _requested_acl(ctx, bucket.owner, "object")
-    await bucket.update(
-        ctx.endpoint.key,
-        lambda e: dataclasses.replace(e, headers=with_object_acl(e.headers, acl)),
-    )
+    await bucket.set_object_acl(ctx.endpoint.key, acl, version)
     return empty()
 
 

@@ -12,7 +12,7 @@ import base64
 import binascii
 import hashlib
 
-from engine import BucketRecord
+from engine import AuthorizedBucket, BucketRecord
 from s3api.body import read_small_body
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
@@ -33,16 +33,23 @@ async def read_owned_config(ctx: RequestContext, item: str) -> tuple[BucketRecor
     )
 
 
-async def write_owned_config(ctx: RequestContext, item: str, value: bytes | None) -> None:
-    """Store (or with None remove) the ``item`` document of the caller's bucket."""
+async def write_owned_config(
+    ctx: RequestContext, item: str, value: bytes | None, bucket: AuthorizedBucket | None = None
+) -> None:
+    """Store (or with None remove) the ``item`` document of the caller's bucket: of exactly
+    ``bucket`` when its access was decided before (a body was read meanwhile)."""
+    if bucket is not None:
+        await bucket.write_config(item, value)
+        return
     await ctx.engine.write_bucket_config(
         ctx.principal, _bucket(ctx), item, value, ctx.endpoint.name
     )
 
 
-async def read_config_body(ctx: RequestContext) -> bytes:
-    """A configuration body, checked against Content-MD5 when the client sent one."""
-    await authorized_bucket(ctx)  # NoSuchBucket and AccessDenied come before any body error
+async def read_config_body(ctx: RequestContext) -> tuple[AuthorizedBucket, bytes]:
+    """The caller's bucket and a configuration body, checked against Content-MD5 when
+    the client sent one."""
+    bucket = await authorized_bucket(ctx)  # NoSuchBucket, AccessDenied before body errors
     body = await read_small_body(ctx, MAX_CONFIG_BODY)
     md5 = ctx.request.headers.get("Content-MD5")
     if md5 is not None:
@@ -54,4 +61,4 @@ async def read_config_body(ctx: RequestContext) -> bytes:
             raise S3Error(S3ErrorCode.InvalidDigest)
         if hashlib.md5(body).digest() != digest:
             raise S3Error(S3ErrorCode.BadDigest)
-    return body
+    return bucket, body

@@ -75,10 +75,11 @@ def parse_tagging(body: bytes) -> list[tuple[str, str]]:
 
 
 async def put_bucket_tagging(ctx: RequestContext) -> web.StreamResponse:
-    pairs = parse_tagging(await read_config_body(ctx))
+    bucket, body = await read_config_body(ctx)
+    pairs = parse_tagging(body)
     # An empty TagSet leaves the bucket untagged, as S3 does.
     stored = json.dumps(pairs, ensure_ascii=False).encode() if pairs else None
-    await write_owned_config(ctx, TAGGING_ITEM, stored)
+    await write_owned_config(ctx, TAGGING_ITEM, stored, bucket)
     return empty(204)
 
 

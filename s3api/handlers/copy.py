@@ -18,7 +18,7 @@ from urllib.parse import unquote_plus
 
 from aiohttp import web
 
-from engine import ObjectEntry, Operation, PutRequest
+from engine import ObjectEntry, Operation, PutRequest, with_object_acl
 from s3api import checksums, xml
 from s3api import headers as h
 from s3api.body import hashed
@@ -26,7 +26,7 @@ from s3api.checksums import ChecksumVerifier
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.handlers.access import authorized_bucket, source_bucket
-from s3api.handlers.acl import check_request_acl, with_object_acl
+from s3api.handlers.acl import check_request_acl
 from s3api.handlers.conditions import check_copy_source, write_condition
 from s3api.handlers.tagging import parse_tagging_header
 from s3api.responses import xml_response
@@ -46,6 +46,7 @@ _SELF_COPY_CHANGES = (
 class CopySource:
     bucket: str
     key: str
+    version: str | None = None
 
 
 def _bad_source(value: str) -> S3Error:
@@ -58,13 +59,14 @@ def _bad_source(value: str) -> S3Error:
 
 
 def parse_copy_source(value: str) -> CopySource:
-    """``[/]bucket/key[?versionId=null]``; the path is URL-decoded (``+`` is a space)."""
+    """``[/]bucket/key[?versionId=ID]``; the path is URL-decoded (``+`` is a space)."""
     path, sep, query = value.partition("?")
+    version = None
     if sep:
-        name, _, version = query.partition("=")
+        name, _, raw = query.partition("=")
         if name != "versionId":
             raise _bad_source(value)
-        h.check_version_id({"versionId": unquote_plus(version)})
+        version = h.version_id({"versionId": unquote_plus(raw)})
     try:
         path = unquote_plus(path, errors="strict")
     except UnicodeDecodeError:
@@ -72,7 +74,7 @@ def parse_copy_source(value: str) -> CopySource:
     bucket, _, key = path.removeprefix("/").partition("/")
     if not bucket or not key:
         raise _bad_source(value)
-    return CopySource(bucket, key)
+    return CopySource(bucket, key, version)
 
 
 def parse_directive(headers: Mapping[str, str], name: str, what: str) -> str:
@@ -168,15 +170,18 @@ async def copy_object(ctx: RequestContext) -> web.StreamResponse:
         now=ctx.engine.clock.time(),
     )
     write_condition(headers)  # an unsupported condition fails before any read
-    if (source.bucket, source.key) == (bucket.name, ctx.endpoint.key):
+    if (source.bucket, source.key, source.version) == (bucket.name, ctx.endpoint.key, None):
         check_self_copy(headers, request.metadata_directive)
     # The caller must be allowed to read the source (NoSuchBucket if it is missing); the
     # engine checks the ACL of the source entry actually copied.
-    readable = await source_bucket(ctx, source.bucket)
-    _, entry = await ctx.engine.copy_object(
-        readable, source.key, bucket, ctx.endpoint.key, request.plan
+    readable = await source_bucket(ctx, source.bucket, source.key)
+    copied, entry = await ctx.engine.copy_object(
+        readable, source.key, bucket, ctx.endpoint.key, request.plan, source.version
     )
-    return xml_response(copy_result(entry))
+    response = xml_response(copy_result(entry))
+    response.headers.update(h.version_headers(entry))
+    response.headers.update(h.version_headers(copied, "x-amz-copy-source-version-id"))
+    return response
 
 
 HANDLERS = {Operation.COPY_OBJECT: copy_object}

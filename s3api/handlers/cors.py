@@ -22,8 +22,9 @@ log = logging.getLogger("atonix.s3")
 
 
 async def put_bucket_cors(ctx: RequestContext) -> web.StreamResponse:
-    rules = cors.parse_configuration(await read_config_body(ctx))
-    await write_owned_config(ctx, CORS_ITEM, cors.encode(rules))
+    bucket, body = await read_config_body(ctx)
+    rules = cors.parse_configuration(body)
+    await write_owned_config(ctx, CORS_ITEM, cors.encode(rules), bucket)
     return empty()
 
 

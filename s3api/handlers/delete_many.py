@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from engine import DeleteCondition, Operation
+from engine import DeleteCondition, InvalidVersionId, ObjectEntry, Operation, check_version_id
 from s3api import checksums, xml
 from s3api.body import read_small_body
 from s3api.context import RequestContext
@@ -74,21 +74,35 @@ def parse_delete(body: bytes) -> DeleteRequest:
 
 
 def _version_error(item: DeleteItem) -> S3Error | None:
-    if item.version_id is None or item.version_id == NULL_VERSION:
+    if item.version_id is None:
         return None
-    return S3Error(S3ErrorCode.InvalidArgument, "Invalid version id specified")
+    try:
+        check_version_id(item.version_id)
+    except InvalidVersionId:
+        return S3Error(S3ErrorCode.InvalidArgument, "Invalid version id specified")
+    return None
+
+
+def _deleted(item: DeleteItem, done: ObjectEntry | None) -> list[xml.Node]:
+    """A Deleted element: the key, the version named, the delete marker made or removed."""
+    children: list[xml.Node] = [("Key", item.key), ("VersionId", item.version_id)]
+    if done is not None and done.delete_marker:
+        children.append(("DeleteMarker", True))
+        if item.version_id is None:
+            children.append(("DeleteMarkerVersionId", done.version_id or NULL_VERSION))
+    return children
 
 
 def delete_result(
-    request: DeleteRequest, outcomes: Mapping[DeleteItem, Exception | None]
+    request: DeleteRequest, outcomes: Mapping[DeleteItem, ObjectEntry | Exception | None]
 ) -> bytes:
     """The DeleteResult document, in request order (only errors when quiet)."""
     children: list[xml.Node] = []
     for item in request.items:
         error = outcomes.get(item)
-        if error is None:
+        if not isinstance(error, Exception):
             if not request.quiet:
-                children.append(("Deleted", [("Key", item.key), ("VersionId", item.version_id)]))
+                children.append(("Deleted", _deleted(item, error)))
             continue
         err = to_s3_error(error)
         children.append(
@@ -109,21 +123,22 @@ async def delete_objects(ctx: RequestContext) -> web.StreamResponse:
     bucket = await authorized_bucket(ctx)
     require_integrity_header(ctx.request.headers)
     request = parse_delete(await read_small_body(ctx, MAX_DELETE_BODY))
-    outcomes: dict[DeleteItem, Exception | None] = {}
-    to_delete: list[str] = []
+    outcomes: dict[DeleteItem, ObjectEntry | Exception | None] = {}
+    to_delete: list[tuple[str, str | None]] = []
     conditions: dict[str, DeleteCondition] = {}
     for item in request.items:
         outcomes[item] = _version_error(item)
         if outcomes[item] is None:
-            to_delete.append(item.key)
+            to_delete.append((item.key, item.version_id))
             if item.condition is not None:
                 conditions.setdefault(item.key, item.condition)
-    # A key named twice is deleted once (under its first condition) and reported for each.
+    # A key (version) named twice is deleted once (under its first condition) and
+    # reported for each.
     unique = list(dict.fromkeys(to_delete))
     results = dict(await bucket.delete_many(unique, conditions))
     for item in request.items:
         if outcomes[item] is None:
-            outcomes[item] = results.get(item.key)
+            outcomes[item] = results.get((item.key, item.version_id))
     return xml_response(delete_result(request, outcomes))
 
 

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from engine import NewUpload, Operation, UploadsPage, UploadsQuery
+from engine import NewUpload, Operation, UploadsPage, UploadsQuery, with_object_acl
 from s3api import checksums
 from s3api import headers as h
 from s3api.body import content_md5, read_small_body
@@ -18,7 +18,7 @@ from s3api.context import RequestContext
 from s3api.handlers import multipart_checksums as mc
 from s3api.handlers import multipart_xml as mx
 from s3api.handlers.access import authorized_bucket
-from s3api.handlers.acl import check_request_acl, with_object_acl
+from s3api.handlers.acl import check_request_acl
 from s3api.handlers.multipart_copy import upload_part_copy
 from s3api.handlers.tagging import parse_tagging_header
 from s3api.responses import empty, xml_response
@@ -93,7 +93,9 @@ async def complete_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
         mc.object_checksums(requested, ctx.request.headers),
     )
     body = mx.complete_result(_location(ctx, bucket.name, key), bucket.name, key, entry)
-    return xml_response(body)
+    response = xml_response(body)
+    response.headers.update(h.version_headers(entry))
+    return response
 
 
 async def abort_multipart_upload(ctx: RequestContext) -> web.StreamResponse:

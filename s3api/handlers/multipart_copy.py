@@ -31,6 +31,7 @@ _COPY_RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
 class CopySource:
     bucket: str
     key: str
+    version: str | None = None
 
 
 def parse_copy_source(value: str) -> CopySource:
@@ -42,12 +43,13 @@ def parse_copy_source(value: str) -> CopySource:
     bucket, _, key = path.partition("/")
     if not bucket or not key:
         raise S3Error(S3ErrorCode.InvalidArgument, "Invalid copy source object key")
+    version = None
     if query:
-        name, _, version = query.partition("=")
-        # Without versioning every object is the "null" version.
-        if name != "versionId" or version != "null":
+        name, _, raw = query.partition("=")
+        if name != "versionId":
             raise S3Error(S3ErrorCode.InvalidArgument, "Invalid version id specified")
-    return CopySource(bucket, key)
+        version = h.version_id({"versionId": unquote(raw)})
+    return CopySource(bucket, key, version)
 
 
 def parse_copy_range(value: str | None, size: int) -> tuple[int, int] | None:
@@ -115,8 +117,8 @@ async def upload_part_copy(ctx: RequestContext) -> web.StreamResponse:
     headers = ctx.request.headers
     number = mx.part_number(ctx.endpoint.query.get("partNumber"))
     source = parse_copy_source(headers["x-amz-copy-source"])
-    readable = await source_bucket(ctx, source.bucket)  # may the caller read the source?
-    reader = readable.read(await readable.head(source.key))
+    readable = await source_bucket(ctx, source.bucket, source.key)  # may it read the source?
+    reader = readable.read(await readable.head(source.key, source.version))
     check_copy_conditions(headers, reader.entry)
     span = parse_copy_range(headers.get("x-amz-copy-source-range"), reader.entry.size)
     if span is not None:
@@ -133,4 +135,6 @@ async def upload_part_copy(ctx: RequestContext) -> web.StreamResponse:
         number,
         copy_opener(reader),
     )
-    return xml_response(mx.copy_part_result(part))
+    response = xml_response(mx.copy_part_result(part))
+    response.headers.update(h.version_headers(reader.entry, "x-amz-copy-source-version-id"))
+    return response

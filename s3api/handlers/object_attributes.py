@@ -19,7 +19,7 @@ from s3api import checksums, xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.handlers.access import authorized_bucket
-from s3api.headers import check_version_id
+from s3api.headers import version_headers, version_id
 from s3api.responses import xml_response
 
 HEADER = "x-amz-object-attributes"
@@ -105,11 +105,12 @@ def attributes_document(
 async def get_object_attributes(ctx: RequestContext) -> web.StreamResponse:
     bucket = await authorized_bucket(ctx)
     assert ctx.endpoint.key is not None
-    check_version_id(ctx.endpoint.query)
+    version = version_id(ctx.endpoint.query)
     wanted = parse_attributes(ctx.request.headers)
-    entry = await bucket.head(ctx.endpoint.key)
+    entry = await bucket.head(ctx.endpoint.key, version)
     response = xml_response(attributes_document(entry, wanted, ctx.request.headers))
     response.headers["Last-Modified"] = xml.http_date(entry.mtime)
+    response.headers.update(version_headers(entry))
     return response
 
 

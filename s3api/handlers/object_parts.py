@@ -15,7 +15,7 @@ from s3api.handlers.multipart_xml import part_number
 
 
 async def open_part(
-    ctx: RequestContext, bucket: AuthorizedBucket
+    ctx: RequestContext, bucket: AuthorizedBucket, version: str | None = None
 ) -> tuple[ObjectReader, tuple[int, int] | None]:
     """(reader of the part, its inclusive byte range; None for an empty part)."""
     assert ctx.endpoint.key is not None
@@ -25,7 +25,7 @@ async def open_part(
             S3ErrorCode.InvalidRequest,
             "Cannot specify both Range header and partNumber query parameter",
         )
-    reader = await bucket.open_part(ctx.endpoint.key, number)
+    reader = await bucket.open_part(ctx.endpoint.key, number, version)
     return reader, ((reader.start, reader.end - 1) if reader.length else None)
 
 

@@ -15,13 +15,13 @@ import logging
 
 from aiohttp import web
 
-from engine import ObjectEntry, ObjectReader, Operation, PutRequest
+from engine import ObjectEntry, ObjectReader, Operation, PutRequest, with_object_acl
 from s3api import checksums
 from s3api import headers as h
 from s3api.body import content_md5, open_body
 from s3api.context import RequestContext
 from s3api.handlers.access import authorized_bucket
-from s3api.handlers.acl import check_request_acl, with_object_acl
+from s3api.handlers.acl import check_request_acl
 from s3api.handlers.conditions import (
     Outcome,
     ReadConditions,
@@ -61,7 +61,13 @@ async def put_object(ctx: RequestContext) -> web.StreamResponse:
             condition=condition,
         ),
     )
-    return empty(headers={"ETag": entry.etag, **h.checksum_headers(entry.checksums)})
+    return empty(
+        headers={
+            "ETag": entry.etag,
+            **h.checksum_headers(entry.checksums),
+            **h.version_headers(entry),
+        }
+    )
 
 
 def _not_modified(ctx: RequestContext, entry: ObjectEntry) -> web.Response | None:
@@ -79,12 +85,12 @@ async def _open(ctx: RequestContext) -> tuple[ObjectReader, tuple | None] | web.
     """(reader, the byte range served or None), or the 304 answer."""
     bucket = await authorized_bucket(ctx)
     assert ctx.endpoint.key is not None
-    h.check_version_id(ctx.endpoint.query)
+    version = h.version_id(ctx.endpoint.query)
     if "partNumber" in ctx.endpoint.query:  # one part of the object, as a range
-        reader, part_range = await open_part(ctx, bucket)
+        reader, part_range = await open_part(ctx, bucket, version)
         return _not_modified(ctx, reader.entry) or (reader, part_range)
     # The engine checks the ACL of the very entry served.
-    entry = await bucket.head(ctx.endpoint.key)
+    entry = await bucket.head(ctx.endpoint.key, version)
     answer = _not_modified(ctx, entry)
     if answer is not None:
         return answer
@@ -94,7 +100,7 @@ async def _open(ctx: RequestContext) -> tuple[ObjectReader, tuple | None] | web.
 
 def _response_headers(ctx: RequestContext, reader: ObjectReader, ranged: bool) -> dict[str, str]:
     entry = reader.entry
-    headers = h.object_headers(entry) | part_headers(ctx, reader)
+    headers = h.object_headers(entry) | part_headers(ctx, reader) | h.version_headers(entry)
     if ranged:
         headers["Content-Range"] = f"bytes {reader.start}-{reader.end - 1}/{entry.size}"
     elif h.checksum_mode_enabled(ctx.request.headers):
@@ -148,15 +154,25 @@ async def head_object(ctx: RequestContext) -> web.StreamResponse:
 async def delete_object(ctx: RequestContext) -> web.StreamResponse:
     bucket = await authorized_bucket(ctx)
     assert ctx.endpoint.key is not None
-    h.check_version_id(ctx.endpoint.query)
+    version = h.version_id(ctx.endpoint.query)
     headers = ctx.request.headers
     condition = delete_condition(
         headers.get("If-Match"),
         headers.get("x-amz-if-match-last-modified-time"),
         headers.get("x-amz-if-match-size"),
     )
-    await bucket.delete(ctx.endpoint.key, condition)
-    return empty(204)
+    done = await bucket.delete(ctx.endpoint.key, condition, version)
+    return empty(204, headers=_deleted_headers(done, version))
+
+
+def _deleted_headers(done: ObjectEntry | None, version: str | None) -> dict[str, str]:
+    """What a DELETE tells of versions: the marker it made, or the version it removed."""
+    if done is None or not done.stamp:
+        return {}  # unversioned (written before versioning), or no such version
+    out = {"x-amz-version-id": done.version_id or h.NULL_VERSION}
+    if done.delete_marker:
+        out["x-amz-delete-marker"] = "true"
+    return out
 
 
 HANDLERS = {

@@ -21,7 +21,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.helpers import parse_mimetype
 
-from engine import Operation, PutRequest
+from engine import Operation, PutRequest, with_object_acl
 from s3api import checksums, post_policy, xml
 from s3api import headers as h
 from s3api.body import hashed
@@ -29,7 +29,7 @@ from s3api.checksums import ChecksumVerifier
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.handlers.access import authorized_bucket
-from s3api.handlers.acl import check_request_acl, with_object_acl
+from s3api.handlers.acl import check_request_acl
 from s3api.handlers.tagging import parse_tagging_document
 from s3api.responses import empty, xml_response
 
@@ -246,7 +246,7 @@ async def post_object(ctx: RequestContext) -> web.StreamResponse:
         policy = post_policy.parse_policy(raw_fields["policy"])
         post_policy.check_policy(policy, fields, ctx.endpoint.bucket, ctx.engine.now())
         length_range = policy.length_range
-    bucket = await authorized_bucket(ctx)
+    bucket = await authorized_bucket(ctx, key=fields["key"])
     canned = _canned_acl(fields, ctx.user, bucket.owner)
     tags = _tags(fields)
     # An x-amz-checksum-* field is the file's checksum: verified as it streams, then stored.
@@ -265,6 +265,7 @@ async def post_object(ctx: RequestContext) -> web.StreamResponse:
         ),
     )
     response = _answer(ctx, fields, bucket.name, fields["key"], entry.etag)
+    response.headers.update(h.version_headers(entry))
     if not await _drain(reader):
         response.force_close()
     return response

@@ -24,7 +24,7 @@ from s3api.body import read_small_body
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.handlers.access import authorized_bucket
-from s3api.headers import check_version_id
+from s3api.headers import version_headers, version_id
 from s3api.responses import empty, xml_response
 
 MAX_OBJECT_TAGS = 10
@@ -122,30 +122,31 @@ def tagging_document(tags: dict[str, str]) -> bytes:
 # -- handlers -----------------------------------------------------------------
 
 
-async def _target(ctx: RequestContext) -> tuple[AuthorizedBucket, str]:
+async def _target(ctx: RequestContext) -> tuple[AuthorizedBucket, str, str | None]:
     bucket = await authorized_bucket(ctx)
     assert ctx.endpoint.key is not None
-    check_version_id(ctx.endpoint.query)
-    return bucket, ctx.endpoint.key
+    return bucket, ctx.endpoint.key, version_id(ctx.endpoint.query)
 
 
 async def put_object_tagging(ctx: RequestContext) -> web.StreamResponse:
-    bucket, key = await _target(ctx)
+    bucket, key, version = await _target(ctx)
     tags = parse_tagging_document(await read_small_body(ctx, MAX_TAGGING_BODY))
-    await bucket.update(key, lambda e: dataclasses.replace(e, tags=tags))
-    return empty()
+    entry = await bucket.update(key, lambda e: dataclasses.replace(e, tags=tags), version)
+    return empty(headers=version_headers(entry))
 
 
 async def get_object_tagging(ctx: RequestContext) -> web.StreamResponse:
-    bucket, key = await _target(ctx)
-    entry = await bucket.head(key)
-    return xml_response(tagging_document(entry.tags))
+    bucket, key, version = await _target(ctx)
+    entry = await bucket.head(key, version)
+    response = xml_response(tagging_document(entry.tags))
+    response.headers.update(version_headers(entry))
+    return response
 
 
 async def delete_object_tagging(ctx: RequestContext) -> web.StreamResponse:
-    bucket, key = await _target(ctx)
-    await bucket.update(key, lambda e: dataclasses.replace(e, tags={}))
-    return empty(204)
+    bucket, key, version = await _target(ctx)
+    entry = await bucket.update(key, lambda e: dataclasses.replace(e, tags={}), version)
+    return empty(204, headers=version_headers(entry))
 
 
 HANDLERS = {

@@ -1,35 +1,32 @@
-"""ListObjectVersions, GetBucketVersioning and PutBucketVersioning for unversioned buckets.
+"""ListObjectVersions, GetBucketVersioning and PutBucketVersioning.
 
-Versioning is never enabled yet, so every object has exactly one version,
-``null``, which is the latest. Listing versions is therefore listing keys
-(through ``ObjectService.list``), shaped as ListVersionsResult. A bucket may
-be put in the Suspended state, which AWS and RGW record and report, and which
-behaves exactly like never-enabled (new writes get the ``null`` version);
-enabling versioning answers NotImplemented until it exists.
+A bucket's versioning is off until enabled, then Enabled or Suspended (never
+off again), as on AWS; the engine keeps the versions (``engine.versioning``).
+ListObjectVersions pages through every version of every key, a key's
+current version first and the rest newest first, with delete markers as
+``DeleteMarker`` elements; objects written before versioning are the
+``null`` version.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from engine import ListPage, Operation
+from engine import ENABLED, SUSPENDED, VERSIONING_CONFIG, ObjectEntry, Operation, VersionsPage
 from s3api import xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.handlers.access import authorized_bucket, person
-from s3api.handlers.bucket_config import read_config_body, read_owned_config, write_owned_config
+from s3api.handlers.bucket_config import read_config_body, read_owned_config
 from s3api.handlers.listing import _encoder, _max_keys
+from s3api.headers import NULL_VERSION, version_id
 from s3api.responses import empty, xml_response
 
-NULL_VERSION = "null"
-VERSIONING_ITEM = "versioning"
-SUSPENDED = "Suspended"
 
-
-def _start_after(query) -> str:
-    """Where the page starts: after key-marker (whose only version is ``null``)."""
+def _markers(query) -> tuple[str, str]:
+    """(key-marker, version-id-marker) of a ListObjectVersions request."""
     key_marker = query.get("key-marker", "")
-    version_marker = query.get("version-id-marker", "")
+    version_marker = version_id(query, "version-id-marker") or ""
     if version_marker and not key_marker:
         raise S3Error(
             S3ErrorCode.InvalidArgument,
@@ -37,34 +34,32 @@ def _start_after(query) -> str:
             ArgumentName="version-id-marker",
             ArgumentValue=version_marker,
         )
-    if version_marker and version_marker != NULL_VERSION:
-        raise S3Error(
-            S3ErrorCode.InvalidArgument,
-            "Invalid version id specified",
-            ArgumentName="version-id-marker",
-            ArgumentValue=version_marker,
-        )
-    return key_marker
+    return key_marker, version_marker
 
 
-def _versions(page: ListPage, encode, owner: list[xml.Node]) -> list[xml.Node]:
-    nodes: list[xml.Node] = []
-    for key, entry in page.entries:
-        nodes.append(
-            (
-                "Version",
-                [
-                    ("Key", encode(key)),
-                    ("VersionId", NULL_VERSION),
-                    ("IsLatest", True),
-                    ("LastModified", xml.timestamp(entry.mtime)),
-                    ("ETag", entry.etag),
-                    ("Size", entry.size),
-                    ("StorageClass", "STANDARD"),
-                    ("Owner", owner),
-                ],
-            )
-        )
+def _version(key: str, entry: ObjectEntry, latest: bool, encode, owner) -> xml.Node:
+    common: list[xml.Node] = [
+        ("Key", encode(key)),
+        ("VersionId", entry.version_id or NULL_VERSION),
+        ("IsLatest", latest),
+        ("LastModified", xml.timestamp(entry.mtime)),
+    ]
+    if entry.delete_marker:
+        return ("DeleteMarker", [*common, ("Owner", owner)])
+    return (
+        "Version",
+        [
+            *common,
+            ("ETag", entry.etag),
+            ("Size", entry.size),
+            ("StorageClass", "STANDARD"),
+            ("Owner", owner),
+        ],
+    )
+
+
+def _versions(page: VersionsPage, encode, owner: list[xml.Node]) -> list[xml.Node]:
+    nodes = [_version(k, e, latest, encode, owner) for k, e, latest in page.versions]
     nodes += [("CommonPrefixes", [("Prefix", encode(p))]) for p in page.common_prefixes]
     return nodes
 
@@ -73,23 +68,27 @@ async def list_object_versions(ctx: RequestContext) -> web.StreamResponse:
     bucket = await authorized_bucket(ctx)
     q = ctx.endpoint.query
     max_keys, encode = _max_keys(q), _encoder(q)
-    start_after = _start_after(q)
+    key_marker, version_marker = _markers(q)
     prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
     if max_keys == 0:
-        page = ListPage([], [], False, None)
+        page = VersionsPage([], [], False, None, None)
     else:
-        page = await bucket.list(prefix, delimiter, start_after, max_keys)
-    truncated = page.is_truncated and page.next_marker is not None
+        page = await bucket.list_versions(
+            prefix, delimiter, key_marker, version_marker, max_keys
+        )
+    next_version = None
+    if page.is_truncated and page.versions and page.versions[-1][0] == page.next_key:
+        next_version = page.versions[-1][1].version_id or NULL_VERSION
     children: list[xml.Node] = [
         ("Name", bucket.name),
         ("Prefix", encode(prefix)),
-        ("KeyMarker", encode(q.get("key-marker", ""))),
-        ("VersionIdMarker", q.get("version-id-marker", "")),
-        ("NextKeyMarker", encode(page.next_marker) if truncated else None),
-        ("NextVersionIdMarker", NULL_VERSION if truncated else None),
+        ("KeyMarker", encode(key_marker)),
+        ("VersionIdMarker", version_marker),
+        ("NextKeyMarker", encode(page.next_key) if page.is_truncated else None),
+        ("NextVersionIdMarker", next_version if page.is_truncated else None),
         ("MaxKeys", max_keys),
         ("Delimiter", encode(delimiter) if delimiter else None),
-        ("IsTruncated", truncated),
+        ("IsTruncated", page.is_truncated),
         ("EncodingType", "url" if "encoding-type" in q else None),
     ]
     children += _versions(page, encode, await person(ctx, bucket.owner))
@@ -97,7 +96,7 @@ async def list_object_versions(ctx: RequestContext) -> web.StreamResponse:
 
 
 async def get_bucket_versioning(ctx: RequestContext) -> web.StreamResponse:
-    _, stored = await read_owned_config(ctx, VERSIONING_ITEM)
+    _, stored = await read_owned_config(ctx, VERSIONING_CONFIG)
     status = stored.decode() if stored is not None else None
     return xml_response(xml.render("VersioningConfiguration", [("Status", status)]))
 
@@ -108,25 +107,20 @@ def _requested_status(body: bytes) -> str | None:
         raise S3Error(S3ErrorCode.MalformedXML)
     status = xml.child_text(root, "Status")
     mfa_delete = xml.child_text(root, "MfaDelete")
-    if status not in (None, "Enabled", SUSPENDED):
+    if status not in (None, ENABLED, SUSPENDED):
         raise S3Error(S3ErrorCode.MalformedXML)
     if mfa_delete not in (None, "Enabled", "Disabled"):
         raise S3Error(S3ErrorCode.MalformedXML)
     if mfa_delete == "Enabled":
         raise S3Error(S3ErrorCode.NotImplemented, "MFA delete is not implemented by this gateway.")
-    if status == "Enabled":
-        raise S3Error(
-            S3ErrorCode.NotImplemented,
-            "Bucket versioning is not implemented by this gateway yet.",
-        )
     return status
 
 
 async def put_bucket_versioning(ctx: RequestContext) -> web.StreamResponse:
-    status = _requested_status(await read_config_body(ctx))
-    if status == SUSPENDED:
-        # Recorded so GetBucketVersioning reports it; writes behave as unversioned.
-        await write_owned_config(ctx, VERSIONING_ITEM, SUSPENDED.encode())
+    bucket, body = await read_config_body(ctx)
+    status = _requested_status(body)
+    if status is not None:
+        await bucket.set_versioning(status)
     return empty()
 
 

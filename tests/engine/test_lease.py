@@ -18,11 +18,12 @@ from pathlib import Path
 import pytest
 
 from engine import Lease, LeaseLost, ManualClock
+from storage import WriteOp
 from tests.conftest import ceph_conf
 from tests.contract.conftest import backend, pool  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
-CHILD_TTL = 2.0
+CHILD_TTL = 5.0
 
 _CHILD = """
 import asyncio, sys
@@ -89,28 +90,42 @@ async def test_hold_renews_and_cancels_the_work_when_the_lease_is_lost(pool):  #
     started = clock.monotonic()
 
     async def work() -> str:
-        await asyncio.sleep(0.3)  # real time; hold's heartbeats move the clock meanwhile
+        # Runs until hold's heartbeats (each moving the clock a third of the TTL) have
+        # carried the lease past three of its lifetimes.
+        while clock.monotonic() - started <= 3 * a.ttl:
+            await asyncio.sleep(0.005)
         return "done"
 
-    assert await a.hold(work) == "done"
-    assert clock.monotonic() - started > 3 * a.ttl  # lapsed many times over but for renewals
-    assert not await b.try_acquire()  # still a's: hold renewed it throughout
+    assert await asyncio.wait_for(a.hold(work), 120) == "done"
+    state = await b.state()
+    assert state is not None and state.expires > clock.time()  # renewed along the way
+    assert not await b.try_acquire()  # still a's
+
+    cancelled = asyncio.Event()
 
     async def forever() -> None:
-        while True:
-            await clock.sleep(1.0)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.set()
 
-    async def steal() -> None:
-        await a.release()
-        assert await b.try_acquire()
-
+    a_generation = a.generation
     task = asyncio.ensure_future(a.hold(forever))
     await asyncio.sleep(0)
-    a_generation = a.generation
-    await steal()
+    # b takes over as another gateway would after a's lease lapsed (a's renewals lost).
+    state = await b.state()
+    assert state is not None
+    clock.advance(a.ttl + 1)
+    await b.pool.operate(
+        "lease.job",
+        WriteOp()
+        .omap_cmp("gen", f"{state.generation:016x}".encode())
+        .omap_set({"gen": f"{state.generation + 1:016x}".encode(), "holder": b"b.x"}),
+    )
     with pytest.raises(LeaseLost):
-        await task
-    assert b.generation == (a_generation or 0) + 1
+        await asyncio.wait_for(task, 60)
+    assert cancelled.is_set()  # the work stopped with the lease
+    assert a_generation is not None and not a.held
 
 
 async def test_run_when_held_waits_for_the_holder(pool):  # noqa: F811

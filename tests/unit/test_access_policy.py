@@ -6,9 +6,10 @@ import itertools
 
 import pytest
 
+from engine import with_object_acl
 from engine.access import acl as p
 from s3api.errors import S3Error, S3ErrorCode
-from s3api.handlers.acl import check_policy_body, check_request_acl, with_object_acl
+from s3api.handlers.acl import check_policy_body, check_request_acl
 
 OWNER, OTHER, ANON = "owner", "other", None
 OWNER_ONLY = (
