@@ -16,9 +16,19 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from engine.access.decision import BUCKET_ACL_ITEM, Grant, object_acl, with_object_acl
 from engine.assembly import ObjectEngine
 from engine.conditions import DeleteCondition, WriteCondition
-from engine.errors import AccessDenied, NoSuchKey
+from engine.errors import AccessDenied, InvalidBucketState, InvalidRequestForBucket, NoSuchKey
 from engine.index import ListPage
 from engine.multipart import NewUpload, ObjectChecksums, PartOpener, PartsPage
+from engine.object_lock import (
+    LOCK_CONFIG,
+    LockConfig,
+    Retention,
+    check_retention_change,
+    legal_hold_of,
+    retention_of,
+    with_legal_hold,
+    with_retention,
+)
 from engine.objects import ObjectReader, PutRequest
 from engine.operations import Operation, Permission
 from engine.records import BucketRecord, ObjectEntry
@@ -130,20 +140,27 @@ class AuthorizedBucket:
         key: str,
         condition: WriteCondition | DeleteCondition | None = None,
         version_id: str | None = None,
+        bypass_governance: bool = False,
     ) -> ObjectEntry | None:
         """Unversioned: the entry removed. Versioned: the delete marker made, or (with
-        ``version_id``) the version removed; see ``ObjectService.delete``."""
+        ``version_id``) the version removed; see ``ObjectService.delete``. Object lock's
+        GOVERNANCE retention yields to ``bypass_governance`` from the owner only."""
         self.grant.permits(*_WRITES)
-        return await self._services.objects.delete(self.record, key, condition, version_id)
+        return await self._services.objects.delete(
+            self.record, key, condition, version_id, self._bypass(bypass_governance)
+        )
 
     async def delete_many(
         self,
         targets: list[tuple[str, str | None]],
         conditions: Mapping[str, DeleteCondition] | None = None,
+        bypass_governance: bool = False,
     ) -> list[tuple[tuple[str, str | None], ObjectEntry | Exception | None]]:
         """Delete each (key, version id or None); see ``ObjectService.delete_many``."""
         self.grant.permits(*_WRITES)
-        return await self._services.objects.delete_many(self.record, targets, conditions)
+        return await self._services.objects.delete_many(
+            self.record, targets, conditions, self._bypass(bypass_governance)
+        )
 
     async def list_versions(
         self,
@@ -158,6 +175,65 @@ class AuthorizedBucket:
             self.record, prefix, delimiter, key_marker, version_marker, max_keys
         )
 
+    # -- object lock ---------------------------------------------------------------
+
+    async def lock_config(self) -> LockConfig | None:
+        """The bucket's object lock (None: created without it)."""
+        self.grant.permits()
+        return await self._services.objects.versioning.lock_config(self.record)
+
+    async def set_lock_config(self, config: LockConfig) -> None:
+        """Set the default retention of a bucket created with object lock."""
+        self.grant.permits()
+        versioning = self._services.objects.versioning
+        if await versioning.lock_config(self.record) is None:
+            raise InvalidBucketState("Object Lock configuration cannot be enabled on this bucket")
+        await self._services.buckets.write_config(self.record, LOCK_CONFIG, config.encode())
+        versioning.lock_changed(self.record, config)
+
+    async def retention(self, key: str, version_id: str | None = None) -> Retention | None:
+        self.grant.permits()
+        return retention_of(await self._services.objects.head(self.record, key, version_id))
+
+    async def set_retention(
+        self,
+        key: str,
+        retention: Retention | None,
+        version_id: str | None = None,
+        bypass_governance: bool = False,
+    ) -> ObjectEntry:
+        """Set, extend or (GOVERNANCE, with the bypass) shorten a version's retention."""
+        self.grant.permits()
+        bypass, now = self._bypass(bypass_governance), self._services.clock.time()
+        await self._locked_bucket()
+
+        def change(entry: ObjectEntry) -> ObjectEntry:
+            check_retention_change(retention_of(entry), retention, now, bypass)
+            return dataclasses.replace(entry, headers=with_retention(entry.headers, retention))
+
+        return await self._services.objects.update(self.record, key, change, version_id)
+
+    async def legal_hold(self, key: str, version_id: str | None = None) -> bool:
+        self.grant.permits()
+        return legal_hold_of(await self._services.objects.head(self.record, key, version_id))
+
+    async def set_legal_hold(self, key: str, on: bool, version_id: str | None = None) -> None:
+        self.grant.permits()
+        await self._locked_bucket()
+
+        def change(entry: ObjectEntry) -> ObjectEntry:
+            return dataclasses.replace(entry, headers=with_legal_hold(entry.headers, on))
+
+        await self._services.objects.update(self.record, key, change, version_id)
+
+    async def _locked_bucket(self) -> None:
+        if await self._services.objects.versioning.lock_config(self.record) is None:
+            raise InvalidRequestForBucket("Bucket is missing Object Lock Configuration")
+
+    def _bypass(self, asked: bool) -> bool:
+        """GOVERNANCE retention is bypassed only when asked, by the owner or a service."""
+        return asked and self.grant.unrestricted
+
     async def versioning(self) -> str | None:
         """The bucket's versioning state: None (never enabled), Enabled or Suspended."""
         self.grant.permits()
@@ -168,6 +244,9 @@ class AuthorizedBucket:
         self.grant.permits()
         if status not in (ENABLED, SUSPENDED):
             raise ValueError(f"versioning is Enabled or Suspended, not {status!r}")
+        locked = await self._services.objects.versioning.lock_config(self.record)
+        if status == SUSPENDED and locked is not None:
+            raise InvalidBucketState("An Object Lock configuration is present on this bucket")
         await self._services.buckets.write_config(self.record, VERSIONING_CONFIG, status.encode())
         self._services.objects.versioning.changed(self.record, status)
 

@@ -130,3 +130,11 @@ class DeleteMarkerVersion(EngineError):
 
 class NoncurrentVersionChange(EngineError):
     """Tags or ACLs of a version that is not the current one (not changed in place)."""
+
+
+class InvalidBucketState(EngineError):
+    """The request conflicts with the bucket's state (versioning, object lock)."""
+
+
+class InvalidRequestForBucket(EngineError):
+    """The request needs something the bucket lacks (S3: InvalidRequest)."""

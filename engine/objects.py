@@ -27,9 +27,10 @@ from engine.buckets import BucketRef, BucketService, bucket_name
 from engine.chunked import ChunkedWriter
 from engine.clock import SYSTEM_CLOCK, Clock
 from engine.conditions import DeleteCondition, EntryChanged, SameEntry, WriteCondition
-from engine.errors import ConcurrentUpdate, InvalidRange, NoncurrentVersionChange, NoSuchBucket
+from engine.errors import ConcurrentUpdate, InvalidRange, NoSuchBucket
 from engine.index import BucketIndex, ListPage, StaleBucket
 from engine.names import validate_key
+from engine.object_lock import apply_lock
 from engine.payload import ChunkedFactory, PayloadStore, PayloadWriter
 from engine.records import BucketDedupe, BucketRecord, ObjectEntry
 from engine.version_listing import VersionsPage
@@ -186,6 +187,8 @@ class ObjectService:
         version stays (engine.versioning).
         """
         state = await self.versioning.state(record)
+        lock = await self.versioning.lock_config(record) if state is not None else None
+        entry = apply_lock(entry, lock, self.clock.time())
         if state is not None:
             return await self.versioning.put(record, key, entry, state, check)
         old = await self.index.put_if(
@@ -247,11 +250,9 @@ class ObjectService:
         for _ in range(UPDATE_RETRIES):
             current = await self.head(bucket, key)
             if version_id is not None and not is_version(current, version_id):
-                await self.head(bucket, key, version_id)  # NoSuchVersion if there is none
-                raise NoncurrentVersionChange(
-                    "Changing a noncurrent version is not implemented by this gateway yet.",
-                    Key=key,
-                    VersionId=version_id,
+                return await self._with_bucket(
+                    bucket,
+                    lambda rec: self.versioning.update_version(rec, key, version_id, change),
                 )
             new = change(current)
             try:
@@ -300,6 +301,7 @@ class ObjectService:
         key: str,
         condition: WriteCondition | DeleteCondition | None = None,
         version_id: str | None = None,
+        bypass_governance: bool = False,
     ) -> ObjectEntry | None:
         """Remove key; deleting a missing key succeeds (S3 semantics) unless a condition says no.
 
@@ -315,7 +317,9 @@ class ObjectService:
 
         async def remove(rec: BucketRecord) -> Commit:
             if version_id is not None:
-                return await self.versioning.delete_version(rec, key, version_id)
+                return await self.versioning.delete_version(
+                    rec, key, version_id, bypass_governance
+                )
             state = await self.versioning.state(rec)
             if state is not None:
                 return await self.versioning.delete(rec, key, state, check)
@@ -331,6 +335,7 @@ class ObjectService:
         bucket: BucketRef,
         targets: list[tuple[str, str | None]],
         conditions: Mapping[str, DeleteCondition] | None = None,
+        bypass_governance: bool = False,
     ) -> list[tuple[tuple[str, str | None], ObjectEntry | Exception | None]]:
         """Delete each (key, version id or None) with bounded concurrency, a key under its
         condition if it has one; per target what ``delete`` returned, or the error it met."""
@@ -344,7 +349,7 @@ class ObjectService:
             async with limit:
                 try:
                     done = await self.delete(
-                        bucket, key, (conditions or {}).get(key), version_id
+                        bucket, key, (conditions or {}).get(key), version_id, bypass_governance
                     )
                 except NoSuchBucket:
                     raise

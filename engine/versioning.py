@@ -39,6 +39,7 @@ from engine.errors import (
     NoSuchVersion,
 )
 from engine.index import KEEP, BucketIndex, KeyState, KeyWrite, StaleBucket
+from engine.object_lock import LOCK_CONFIG, LockConfig, check_deletable
 from engine.records import BucketRecord, ObjectEntry, Segment
 from engine.version_listing import Cursor, VersionsPage, list_versions
 from engine.versions import NULL, HybridClock, token, version_id
@@ -73,6 +74,7 @@ class Versioning:
         self.clock = clock
         self.hlc = HybridClock(clock.time)
         self._states: dict[str, tuple[float, str | None]] = {}
+        self._locks: dict[str, tuple[float, LockConfig | None]] = {}
 
     # -- the bucket's state ---------------------------------------------------------------
 
@@ -93,6 +95,23 @@ class Versioning:
     def changed(self, record: BucketRecord, value: str | None) -> None:
         """This process wrote the state: use it at once."""
         self._states[record.bucket_id] = (self.clock.monotonic(), value)
+
+    async def lock_config(self, record: BucketRecord) -> LockConfig | None:
+        """The bucket's object lock (None: created without), cached like the state."""
+        now = self.clock.monotonic()
+        cached = self._locks.get(record.bucket_id)
+        if cached is not None and now - cached[0] < STATE_TTL_S:
+            return cached[1]
+        try:
+            _, raw = await self.buckets.read_config(record, LOCK_CONFIG)
+        except NoSuchBucket:
+            raise StaleBucket(record.bucket_id) from None
+        config = LockConfig.decode(raw) if raw else None
+        self._locks[record.bucket_id] = (now, config)
+        return config
+
+    def lock_changed(self, record: BucketRecord, config: LockConfig) -> None:
+        self._locks[record.bucket_id] = (self.clock.monotonic(), config)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -155,14 +174,19 @@ class Versioning:
         )
         return Commit(made[0], applied.current, garbage)
 
-    async def delete_version(self, record: BucketRecord, key: str, vid: str) -> Commit:
-        """Remove one version; the newest noncurrent one becomes current if it was current."""
+    async def delete_version(
+        self, record: BucketRecord, key: str, vid: str, bypass_governance: bool = False
+    ) -> Commit:
+        """Remove one version; the newest noncurrent one becomes current if it was current.
+        A version object lock protects is refused (ObjectLocked), on every path."""
         null_ptr = layout.null_key(key)
         removed: list[ObjectEntry | None] = [None]
+        now_s = self.clock.time()
 
         async def decide(now: KeyState) -> KeyWrite | None:
             current = now.current
             if current is not None and is_version(current, vid):
+                check_deletable(current, now_s, bypass_governance)
                 removed[0] = current
                 if not now.versions:
                     return KeyWrite(None)
@@ -177,6 +201,7 @@ class Versioning:
             removed[0] = found
             if found is None:
                 return None  # no such version: deleting it changes nothing, as on S3
+            check_deletable(found, now_s, bypass_governance)
             write = KeyWrite(KEEP, removes=[layout.version_key(key, tok or "")])
             if found.version_id is None:
                 write.removes.append(null_ptr)
@@ -187,6 +212,37 @@ class Versioning:
         )
         gone = removed[0]
         return Commit(gone, gone, list(gone.segments) if gone is not None else [])
+
+    async def update_version(
+        self,
+        record: BucketRecord,
+        key: str,
+        vid: str,
+        change: Callable[[ObjectEntry], ObjectEntry],
+    ) -> ObjectEntry:
+        """Replace version ``vid``'s metadata (retention, legal hold, tags) where it is."""
+        null_ptr = layout.null_key(key)
+        changed: list[ObjectEntry] = []
+
+        async def decide(now: KeyState) -> KeyWrite:
+            if now.current is not None and is_version(now.current, vid):
+                new = change(now.current)
+                changed[:] = [new]
+                return KeyWrite(new)
+            tok = self._noncurrent_token(now, key, vid)
+            found = await self.get_noncurrent(record, key, tok) if tok else None
+            if found is None:
+                raise NoSuchVersion(Key=key, VersionId=vid)
+            if found.delete_marker:
+                raise DeleteMarkerVersion(vid, found.mtime)
+            new = change(found)
+            changed[:] = [new]
+            return KeyWrite(KEEP, sets={layout.version_key(key, tok or ""): new.encode()})
+
+        await self.index.transact(
+            record.bucket_id, key, decide, reads=(null_ptr,), retries=RETRIES
+        )
+        return changed[0]
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -78,6 +78,7 @@ class S3ErrorCode(Enum):
     InvalidRange = (416, "The requested range is not satisfiable")
     InvalidTag = (400, "The tag provided was not a valid tag.")
     InvalidRequest = (400, "Invalid Request")
+    InvalidBucketState = (409, "The request is not valid with the current state of the bucket.")
     InvalidStorageClass = (400, "The storage class you specified is not valid")
     InvalidURI = (400, "Couldn't parse the specified URI.")
     KeyTooLongError = (400, "Your key is too long")
@@ -120,6 +121,9 @@ class S3ErrorCode(Enum):
     )
     ReplicationConfigurationNotFoundError = (
         404, "The replication configuration was not found",
+    )
+    NoSuchObjectLockConfiguration = (
+        404, "The specified object does not have a ObjectLock configuration",
     )
     ObjectLockConfigurationNotFoundError = (
         404, "Object Lock configuration does not exist for this bucket",
@@ -226,4 +230,9 @@ _ENGINE_TO_S3: dict[type[Exception], S3ErrorCode] = {
     engine.DeleteMarkerCurrent: S3ErrorCode.NoSuchKey,
     engine.DeleteMarkerVersion: S3ErrorCode.MethodNotAllowed,
     engine.NoncurrentVersionChange: S3ErrorCode.NotImplemented,
+    engine.ObjectLocked: S3ErrorCode.AccessDenied,
+    engine.InvalidRetention: S3ErrorCode.InvalidArgument,
+    engine.ObjectLockNotEnabled: S3ErrorCode.InvalidRequest,
+    engine.InvalidRequestForBucket: S3ErrorCode.InvalidRequest,
+    engine.InvalidBucketState: S3ErrorCode.InvalidBucketState,
 }

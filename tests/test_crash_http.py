@@ -135,3 +135,38 @@ def test_a_resumed_complete_never_undoes_a_later_write(backend_kind, tmp_path, m
     _repair_and_check_clean(d)
     assert d.chunk_ids() == set()
     d.gw.stop()
+
+
+def _versioned(s3) -> None:
+    s3.put_bucket_versioning(Bucket="crash", VersioningConfiguration={"Status": "Enabled"})
+
+
+@pytest.mark.parametrize("point", ["engine.before_index", "store.after_drop_ref"])
+def test_kill_mid_versioned_write_or_version_delete(backend_kind, tmp_path, point, monkeypatch):
+    """A versioned overwrite killed before its commit, or a version delete killed while
+    releasing: every acknowledged version survives, and nothing is left for fsck."""
+    d, s3 = _gateway_with_bucket(backend_kind, tmp_path)
+    _versioned(s3)
+    bodies = [os.urandom(MiB + i) for i in range(2)]
+    ids = [s3.put_object(Bucket="crash", Key="k", Body=b)["VersionId"] for b in bodies]
+    marker = s3.delete_object(Bucket="crash", Key="k")["VersionId"]  # a delete marker on top
+    if point == "engine.before_index":
+        request = lambda c: c.put_object(Bucket="crash", Key="k", Body=os.urandom(2 * MiB))  # noqa: E731
+    else:
+        request = lambda c: c.delete_object(Bucket="crash", Key="k", VersionId=ids[0])  # noqa: E731
+    _crash_then_recover(d, monkeypatch, point, request)
+    _repair_and_check_clean(d)
+    s3 = d.gw.client()
+    listed = s3.list_object_versions(Bucket="crash")
+    versions = [v["VersionId"] for v in listed.get("Versions", [])]
+    assert [m["VersionId"] for m in listed["DeleteMarkers"]] == [marker]
+    if point == "engine.before_index":
+        assert versions == ids[::-1]  # the interrupted write never happened
+    else:
+        assert versions == [ids[1]]  # the index change is the commit: that version went
+    assert s3.get_object(Bucket="crash", Key="k", VersionId=ids[1])["Body"].read() == bodies[1]
+    for vid in [*versions, marker]:
+        s3.delete_object(Bucket="crash", Key="k", VersionId=vid)
+    _repair_and_check_clean(d)
+    assert d.chunk_ids() == set()  # everything reclaimed
+    d.gw.stop()

@@ -151,7 +151,7 @@ def test_registry_seek_points(key, other):
 
 def test_copy_source_parsing():
     assert parse_copy_source("/b/dir/k%20x") == CopySource("b", "dir/k x")
-    assert parse_copy_source("b/k?versionId=null") == CopySource("b", "k")
+    assert parse_copy_source("b/k?versionId=null") == CopySource("b", "k", "null")
     for bad in ("b", "/b/", "b/k?versionId=abc"):
         with pytest.raises(S3Error):
             parse_copy_source(bad)

@@ -120,16 +120,15 @@ def test_tags_and_attributes_of_a_version(s3, vbucket):
         Bucket=vbucket, Key="k", VersionId=vid, ObjectAttributes=["ObjectSize"]
     )
     assert attrs["ObjectSize"] == 1 and attrs["VersionId"] == vid
-    s3.put_object(Bucket=vbucket, Key="k", Body=b"y")
-    refused = _error(
-        lambda: s3.put_object_tagging(
-            Bucket=vbucket, Key="k", VersionId=vid, Tagging={"TagSet": []}
-        )
+    current = s3.put_object(Bucket=vbucket, Key="k", Body=b"y")["VersionId"]
+    # A noncurrent version's tags change where it is; the current version's stay.
+    s3.put_object_tagging(Bucket=vbucket, Key="k", VersionId=vid, Tagging={"TagSet": []})
+    assert s3.get_object_tagging(Bucket=vbucket, Key="k", VersionId=vid)["TagSet"] == []
+    assert s3.get_object_tagging(Bucket=vbucket, Key="k")["TagSet"] == []
+    assert s3.get_object_tagging(Bucket=vbucket, Key="k", VersionId=current)["VersionId"] == (
+        current
     )
-    assert refused["Error"]["Code"] == "NotImplemented"  # noncurrent: not changed in place
-    assert s3.get_object_tagging(Bucket=vbucket, Key="k", VersionId=vid)["TagSet"] == [
-        {"Key": "b", "Value": "2"}
-    ]
+    assert s3.get_object(Bucket=vbucket, Key="k", VersionId=vid)["Body"].read() == b"x"
 
 
 def test_bad_and_unknown_version_ids(s3, vbucket):

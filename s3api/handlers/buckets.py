@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine import BUCKET_ACL_ITEM, PRIVATE, BucketAlreadyOwnedByYou, Operation
+from engine import (
+    BUCKET_ACL_ITEM,
+    ENABLED,
+    LOCK_CONFIG,
+    PRIVATE,
+    VERSIONING_CONFIG,
+    BucketAlreadyOwnedByYou,
+    LockConfig,
+    Operation,
+)
 from s3api import xml
 from s3api.body import read_small_body
 from s3api.context import RequestContext
@@ -31,10 +40,14 @@ async def create_bucket(ctx: RequestContext) -> web.StreamResponse:
             )
     assert ctx.endpoint.bucket is not None
     # The ACL is written with the bucket itself: no instant where it has the wrong one.
-    configs = {BUCKET_ACL_ITEM: canned.encode()} if canned not in (None, PRIVATE) else None
+    configs = {BUCKET_ACL_ITEM: canned.encode()} if canned not in (None, PRIVATE) else {}
+    lock = ctx.request.headers.get("x-amz-bucket-object-lock-enabled", "").strip().lower()
+    if lock == "true":
+        # Object lock comes with versioning, enabled for good (as on AWS).
+        configs |= {LOCK_CONFIG: LockConfig().encode(), VERSIONING_CONFIG: ENABLED.encode()}
     try:
         await ctx.engine.create_bucket(
-            ctx.principal, ctx.endpoint.bucket, ctx.settings.region, configs
+            ctx.principal, ctx.endpoint.bucket, ctx.settings.region, configs or None
         )
     except BucketAlreadyOwnedByYou:
         # As us-east-1 (and Ceph RGW) answer: creating one's own bucket again succeeds and

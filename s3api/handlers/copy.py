@@ -18,7 +18,7 @@ from urllib.parse import unquote_plus
 
 from aiohttp import web
 
-from engine import ObjectEntry, Operation, PutRequest, with_object_acl
+from engine import ObjectEntry, Operation, PutRequest, with_object_acl, without_lock
 from s3api import checksums, xml
 from s3api import headers as h
 from s3api.body import hashed
@@ -138,7 +138,8 @@ class _CopyRequest:
             put.content_type = self.headers.get("Content-Type")
             put.user_meta = h.user_metadata(self.headers)
             put.headers = h.stored_headers({k.lower(): v for k, v in self.headers.items()})
-        put.headers = with_object_acl(put.headers, self.acl)
+        # The copy's own ACL and lock, never the source's (as on AWS).
+        put.headers = without_lock(with_object_acl(put.headers, self.acl))
         return put
 
 

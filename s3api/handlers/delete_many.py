@@ -21,6 +21,7 @@ from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode, to_s3_error
 from s3api.handlers.access import authorized_bucket
 from s3api.handlers.conditions import delete_condition
+from s3api.handlers.object_lock import bypass_asked
 from s3api.headers import NULL_VERSION
 from s3api.responses import xml_response
 
@@ -135,7 +136,8 @@ async def delete_objects(ctx: RequestContext) -> web.StreamResponse:
     # A key (version) named twice is deleted once (under its first condition) and
     # reported for each.
     unique = list(dict.fromkeys(to_delete))
-    results = dict(await bucket.delete_many(unique, conditions))
+    bypass = bypass_asked(ctx.request.headers)
+    results = dict(await bucket.delete_many(unique, conditions, bypass))
     for item in request.items:
         if outcomes[item] is None:
             outcomes[item] = results.get((item.key, item.version_id))

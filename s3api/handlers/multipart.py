@@ -20,6 +20,7 @@ from s3api.handlers import multipart_xml as mx
 from s3api.handlers.access import authorized_bucket
 from s3api.handlers.acl import check_request_acl
 from s3api.handlers.multipart_copy import upload_part_copy
+from s3api.handlers.object_lock import lock_request_headers
 from s3api.handlers.tagging import parse_tagging_header
 from s3api.responses import empty, xml_response
 
@@ -39,7 +40,7 @@ async def create_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
     stored = with_object_acl(
         h.stored_headers({k.lower(): v for k, v in headers.items()}),
         check_request_acl(headers, "object", writer=ctx.user, bucket_owner=bucket.owner),
-    )
+    ) | lock_request_headers(headers)
     storage_class = mx.storage_class(headers)
     if storage_class != "STANDARD":
         stored["x-amz-storage-class"] = storage_class

@@ -29,6 +29,7 @@ from s3api.handlers.conditions import (
     precondition_failed,
     write_condition,
 )
+from s3api.handlers.object_lock import bypass_asked, lock_request_headers, lock_response_headers
 from s3api.handlers.object_parts import open_part, part_headers
 from s3api.handlers.tagging import parse_tagging_header
 from s3api.responses import empty
@@ -54,7 +55,8 @@ async def put_object(ctx: RequestContext) -> web.StreamResponse:
             user_meta=h.user_metadata(headers),
             headers=with_object_acl(
                 h.stored_headers({k.lower(): v for k, v in headers.items()}), canned
-            ),
+            )
+            | lock_request_headers(headers),
             content_md5=md5,
             tags=tags,
             checksums=lambda: body.checksums,
@@ -101,6 +103,7 @@ async def _open(ctx: RequestContext) -> tuple[ObjectReader, tuple | None] | web.
 def _response_headers(ctx: RequestContext, reader: ObjectReader, ranged: bool) -> dict[str, str]:
     entry = reader.entry
     headers = h.object_headers(entry) | part_headers(ctx, reader) | h.version_headers(entry)
+    headers |= lock_response_headers(entry)
     if ranged:
         headers["Content-Range"] = f"bytes {reader.start}-{reader.end - 1}/{entry.size}"
     elif h.checksum_mode_enabled(ctx.request.headers):
@@ -161,7 +164,7 @@ async def delete_object(ctx: RequestContext) -> web.StreamResponse:
         headers.get("x-amz-if-match-last-modified-time"),
         headers.get("x-amz-if-match-size"),
     )
-    done = await bucket.delete(ctx.endpoint.key, condition, version)
+    done = await bucket.delete(ctx.endpoint.key, condition, version, bypass_asked(headers))
     return empty(204, headers=_deleted_headers(done, version))
 
 

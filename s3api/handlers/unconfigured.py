@@ -25,7 +25,6 @@ _MISSING: dict[Operation, S3ErrorCode] = {
     Operation.GET_BUCKET_WEBSITE: S3ErrorCode.NoSuchWebsiteConfiguration,
     Operation.GET_BUCKET_ENCRYPTION: S3ErrorCode.ServerSideEncryptionConfigurationNotFoundError,
     Operation.GET_BUCKET_REPLICATION: S3ErrorCode.ReplicationConfigurationNotFoundError,
-    Operation.GET_BUCKET_OBJECT_LOCK: S3ErrorCode.ObjectLockConfigurationNotFoundError,
     Operation.GET_BUCKET_OWNERSHIP_CONTROLS: S3ErrorCode.OwnershipControlsNotFoundError,
     Operation.GET_BUCKET_PUBLIC_ACCESS_BLOCK: S3ErrorCode.NoSuchPublicAccessBlockConfiguration,
 }

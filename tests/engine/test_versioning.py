@@ -9,18 +9,23 @@ import uuid
 import pytest
 
 from engine import (
+    COMPLIANCE,
     ENABLED,
+    LOCK_CONFIG,
     NULL,
     SUSPENDED,
     DeleteMarkerCurrent,
     DeleteMarkerVersion,
     Engine,
     EngineSettings,
+    LockConfig,
     ManualClock,
     NoSuchKey,
     NoSuchVersion,
+    ObjectLocked,
     Operation,
     PutRequest,
+    Retention,
 )
 from tests.contract.conftest import make_backend
 from tests.engine.conftest import OWNER, SERVICE
@@ -194,3 +199,27 @@ async def test_fsck_and_the_collector_keep_noncurrent_versions(small: Engine):
     assert await _read(bucket, "k", old.version_id) == b"old " * 1000
     with pytest.raises(NoSuchKey):
         await bucket.head("k")
+
+
+async def test_no_path_removes_a_compliance_locked_version(small: Engine):
+    """Services (the admin CLI, runners) are refused like everyone; upkeep keeps it."""
+    await small.create_bucket(
+        OWNER, "locked", "us-east-1",
+        {LOCK_CONFIG: LockConfig().encode(), "versioning": ENABLED.encode()},
+    )
+    owner = await small.bucket(OWNER, "locked", Operation.PUT_OBJECT)
+    kept = await _put(owner, "k", b"evidence " * 200)
+    until = small.clock.time() + 3600
+    await owner.set_retention("k", Retention(COMPLIANCE, until), kept.version_id)
+    service = await small.bucket(SERVICE, "locked", Operation.DELETE_OBJECT)
+    for who in (owner, service):
+        with pytest.raises(ObjectLocked):
+            await who.delete("k", version_id=kept.version_id, bypass_governance=True)
+        with pytest.raises(ObjectLocked):
+            await who.set_retention("k", None, kept.version_id, bypass_governance=True)
+    await small.fsck(SERVICE, repair=True, stale_seconds=0)
+    await small.collect_garbage(SERVICE, 0)
+    assert await _read(owner, "k", kept.version_id) == b"evidence " * 200
+    small.clock.advance(3601)  # expired: now it may go
+    await owner.delete("k", version_id=kept.version_id)
+    assert await _listing(owner) == []
