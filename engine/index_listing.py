@@ -17,7 +17,9 @@ Otherwise the page is computed again with the fresh headers.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from engine import layout
 from engine.index_router import ShardRouter
@@ -29,6 +31,8 @@ from engine.records import ObjectEntry
 AFTER_ALL = "\U0010ffff"
 MAX_SCAN = 1001  # entries per backend read: a page of 1000 and one to see if more follow
 MAX_PASSES = 16  # a page is recomputed only when a shard split under it
+T = TypeVar("T")
+S = TypeVar("S", bound="ShardScan")
 
 
 @dataclass(slots=True)
@@ -107,9 +111,25 @@ async def list_page(
     start_after: str,
     max_keys: int,
 ) -> ListPage:
+    return await validated(
+        router,
+        bucket_id,
+        lambda: ShardScan(router, splitter, bucket_id),
+        lambda scan: _page(scan, prefix, delimiter, start_after, max_keys),
+    )
+
+
+async def validated(
+    router: ShardRouter,
+    bucket_id: str,
+    new_scan: Callable[[], S],
+    compute: Callable[[S], Awaitable[T]],
+) -> T:
+    """A page computed by ``compute`` over a fresh scan until the shard headers it used
+    are unchanged after it (a split in between means computing it again)."""
     for _ in range(MAX_PASSES):
-        scan = ShardScan(router, splitter, bucket_id)
-        page = await _page(scan, prefix, delimiter, start_after, max_keys)
+        scan = new_scan()
+        page = await compute(scan)
         if await scan.still_valid():
             await router.confirm_map(bucket_id)
             return page

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine import layout
-from engine.index_listing import AFTER_ALL, MAX_PASSES, MAX_SCAN, ShardScan, past_prefix
+from engine.index_listing import AFTER_ALL, MAX_SCAN, ShardScan, past_prefix, validated
 from engine.index_router import ShardRouter
 from engine.index_split import ShardSplitter
 from engine.records import ObjectEntry
@@ -114,13 +114,12 @@ async def list_versions(
     cursor: Cursor,
     max_keys: int,
 ) -> VersionsPage:
-    for _ in range(MAX_PASSES):
-        scan = VersionScan(router, splitter, bucket_id)
-        page = await _page(scan, prefix, delimiter, cursor, max_keys)
-        if await scan.still_valid():
-            await router.confirm_map(bucket_id)
-            return page
-    raise RuntimeError(f"bucket index {bucket_id} kept splitting under a version listing")
+    return await validated(
+        router,
+        bucket_id,
+        lambda: VersionScan(router, splitter, bucket_id),
+        lambda scan: _page(scan, prefix, delimiter, cursor, max_keys),
+    )
 
 
 async def _page(
