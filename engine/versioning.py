@@ -73,45 +73,42 @@ class Versioning:
         self.index = index
         self.clock = clock
         self.hlc = HybridClock(clock.time)
-        self._states: dict[str, tuple[float, str | None]] = {}
-        self._locks: dict[str, tuple[float, LockConfig | None]] = {}
+        # (bucket id, config item) -> (when read, the document or None); see _config.
+        self._configs: dict[tuple[str, str], tuple[float, bytes | None]] = {}
 
     # -- the bucket's state ---------------------------------------------------------------
 
     async def state(self, record: BucketRecord) -> str | None:
         """None (never enabled), ENABLED or SUSPENDED; cached for a few seconds."""
-        now = self.clock.monotonic()
-        cached = self._states.get(record.bucket_id)
-        if cached is not None and now - cached[0] < STATE_TTL_S:
-            return cached[1]
-        try:
-            _, raw = await self.buckets.read_config(record, VERSIONING_CONFIG)
-        except NoSuchBucket:
-            raise StaleBucket(record.bucket_id) from None  # the caller decides: retry or not
-        value = raw.decode() if raw else None
-        self._states[record.bucket_id] = (now, value)
-        return value
+        raw = await self._config(record, VERSIONING_CONFIG)
+        return raw.decode() if raw else None
 
     def changed(self, record: BucketRecord, value: str | None) -> None:
         """This process wrote the state: use it at once."""
-        self._states[record.bucket_id] = (self.clock.monotonic(), value)
+        self._remember(record, VERSIONING_CONFIG, value.encode() if value else None)
 
     async def lock_config(self, record: BucketRecord) -> LockConfig | None:
         """The bucket's object lock (None: created without), cached like the state."""
-        now = self.clock.monotonic()
-        cached = self._locks.get(record.bucket_id)
-        if cached is not None and now - cached[0] < STATE_TTL_S:
-            return cached[1]
-        try:
-            _, raw = await self.buckets.read_config(record, LOCK_CONFIG)
-        except NoSuchBucket:
-            raise StaleBucket(record.bucket_id) from None
-        config = LockConfig.decode(raw) if raw else None
-        self._locks[record.bucket_id] = (now, config)
-        return config
+        raw = await self._config(record, LOCK_CONFIG)
+        return LockConfig.decode(raw) if raw else None
 
     def lock_changed(self, record: BucketRecord, config: LockConfig) -> None:
-        self._locks[record.bucket_id] = (self.clock.monotonic(), config)
+        self._remember(record, LOCK_CONFIG, config.encode())
+
+    async def _config(self, record: BucketRecord, item: str) -> bytes | None:
+        """A configuration document, read at most every STATE_TTL_S seconds per process."""
+        cached = self._configs.get((record.bucket_id, item))
+        if cached is not None and self.clock.monotonic() - cached[0] < STATE_TTL_S:
+            return cached[1]
+        try:
+            _, raw = await self.buckets.read_config(record, item)
+        except NoSuchBucket:
+            raise StaleBucket(record.bucket_id) from None  # the caller decides: retry or not
+        self._remember(record, item, raw)
+        return raw
+
+    def _remember(self, record: BucketRecord, item: str, raw: bytes | None) -> None:
+        self._configs[(record.bucket_id, item)] = (self.clock.monotonic(), raw)
 
     # -- writes ---------------------------------------------------------------------------
 
