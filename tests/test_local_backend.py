@@ -144,8 +144,13 @@ async def test_kill9_keeps_every_acknowledged_write(tmp_path):
             seen += 1
         time.sleep(random.random() * 0.02)
         child.send_signal(signal.SIGKILL)
-        # Whatever the child printed before dying was acknowledged too.
-        rest, _ = child.communicate(timeout=30)
+        # Whatever the child printed before dying was acknowledged too. Read it through
+        # the same buffered file that readline used: communicate() reads the raw pipe and
+        # would skip what readline had already buffered, starting mid-line.
+        child.wait(timeout=30)
+        rest = child.stdout.read()
+        child.stdout.close()
+        child.stderr.close()
         # Only whole lines: the kill can cut the last one mid-print.
         for line in rest.split("\n")[:-1]:
             w, i = map(int, line.split())
