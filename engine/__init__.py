@@ -69,6 +69,7 @@ from engine.errors import (
     InvalidPartOrder,
     InvalidRange,
     InvalidRequestForBucket,
+    InvalidRestore,
     KeyTooLong,
     NoncurrentVersionChange,
     NoSuchBucket,
@@ -103,6 +104,7 @@ from engine.object_lock import (
 )
 from engine.objects import ObjectReader, PutRequest
 from engine.operations import Operation, Permission
+from engine.point_in_time import RestoreChange, RestoreReport
 from engine.records import BucketDedupe, BucketRecord, ObjectEntry, Segment
 from engine.upload_records import (
     MAX_PART_NUMBER,
@@ -183,6 +185,7 @@ __all__ = [
     "InvalidPartOrder",
     "InvalidRange",
     "InvalidRequestForBucket",
+    "InvalidRestore",
     "InvalidRetention",
     "InvalidVersionId",
     "KeyTooLong",
@@ -213,6 +216,8 @@ __all__ = [
     "Principal",
     "PrincipalKind",
     "PutRequest",
+    "RestoreChange",
+    "RestoreReport",
     "Retention",
     "Segment",
     "SpaceStats",

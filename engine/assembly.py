@@ -9,12 +9,14 @@ from engine import layout
 from engine.buckets import BucketService
 from engine.chunked import ChunkedPayloads, DataPathObserver
 from engine.clock import SYSTEM_CLOCK, Clock
+from engine.clone import PayloadCloner
 from engine.iam import IdentityStore
 from engine.index import BucketIndex, IndexSettings
 from engine.index_shards import DEFAULT_SPLIT_LEASE_S, DEFAULT_SPLIT_THRESHOLD
 from engine.multipart import UploadService
 from engine.objects import ObjectService
 from engine.payload import PayloadStore
+from engine.point_in_time import PointInTimeRestore
 from engine.records import BucketDedupe
 from engine.release_queue import ADOPT_SECONDS, DEFAULT_INLINE_BYTES, ReleaseQueue
 from storage import Backend
@@ -131,6 +133,8 @@ class ObjectEngine:
         # DeleteBucket discards the bucket's in-progress uploads, as AWS does.
         self.buckets.before_destroy.append(self.uploads.purge_bucket)
         self.identities = IdentityStore(self.meta, self.clock)
+        self.cloner = PayloadCloner(self.payloads)
+        self.restores = PointInTimeRestore(self.objects, self.cloner)
 
     async def prepare(self) -> None:
         """Create the engine's pools if they are missing (idempotent, safe to race)."""

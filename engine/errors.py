@@ -138,3 +138,7 @@ class InvalidBucketState(EngineError):
 
 class InvalidRequestForBucket(EngineError):
     """The request needs something the bucket lacks (S3: InvalidRequest)."""
+
+
+class InvalidRestore(EngineError):
+    """A restore that cannot be done as asked (a time in the future, an unversioned bucket)."""

@@ -22,10 +22,18 @@ from engine.authorized_bucket import AuthorizedBucket
 from engine.chunked import DataPathObserver
 from engine.clock import Clock
 from engine.copy import CopyPlan, copy_object
-from engine.errors import AccessDenied, NoSuchKey, NoSuchUser
+from engine.errors import (
+    AccessDenied,
+    BucketAlreadyOwnedByYou,
+    InvalidRestore,
+    NoSuchBucket,
+    NoSuchKey,
+    NoSuchUser,
+)
 from engine.iam import AccessKey, IdentityStore
 from engine.lease import DEFAULT_TTL_S, Lease
 from engine.operations import Operation, Permission
+from engine.point_in_time import Progress, RestoreReport
 from engine.records import BucketDedupe, BucketRecord, ObjectEntry
 from storage import Backend
 
@@ -172,6 +180,49 @@ class Engine:
             )
         except NoSuchKey as exc:
             raise source.missing(exc) from None
+
+    async def restore(
+        self,
+        principal: Principal,
+        bucket: str,
+        at: float,
+        *,
+        prefix: str = "",
+        to: str | None = None,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> RestoreReport:
+        """Make ``bucket`` (or the bucket ``to``, created if missing) hold what ``bucket``
+        held at ``at`` (seconds since the epoch) under ``prefix``; see engine.point_in_time."""
+        self._admin(principal)
+        buckets = self._services.buckets
+        source = await buckets.get(bucket, use_cache=False)
+        if await self._services.objects.versioning.state(source) is None:
+            raise InvalidRestore(f"bucket {bucket} was never versioned: it has no history")
+        if at > self.clock.time():
+            raise InvalidRestore("the restore time is in the future")
+        if at < source.created:
+            raise InvalidRestore(f"bucket {bucket} did not exist at the restore time")
+        destination: BucketRecord | None = source
+        if to is not None and to != bucket:
+            destination = await self._destination(source, to, dry_run)
+        return await self._services.restores.run(
+            source, destination, at, prefix=prefix, dry_run=dry_run, progress=progress
+        )
+
+    async def _destination(
+        self, source: BucketRecord, name: str, dry_run: bool
+    ) -> BucketRecord | None:
+        buckets = self._services.buckets
+        try:
+            return await buckets.get(name, use_cache=False)
+        except NoSuchBucket:
+            if dry_run:
+                return None
+        try:
+            return await buckets.create(name, source.owner, source.region, None)
+        except BucketAlreadyOwnedByYou:
+            return await buckets.get(name, use_cache=False)
 
     # -- identities ------------------------------------------------------------------
 

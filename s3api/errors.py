@@ -235,4 +235,5 @@ _ENGINE_TO_S3: dict[type[Exception], S3ErrorCode] = {
     engine.ObjectLockNotEnabled: S3ErrorCode.InvalidRequest,
     engine.InvalidRequestForBucket: S3ErrorCode.InvalidRequest,
     engine.InvalidBucketState: S3ErrorCode.InvalidBucketState,
+    engine.InvalidRestore: S3ErrorCode.InvalidArgument,
 }

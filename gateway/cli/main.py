@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.cli import datapath, users
+from gateway.cli import datapath, restore, users
 from gateway.cli.options import add_backend_options, settings_from
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     users.add_parser(sub, add_backend_options)
     datapath.add_parsers(sub, add_backend_options)
+    restore.add_parser(sub, add_backend_options)
 
     bench = sub.add_parser("bench", add_help=False,
                            help="run the benchmark suite (see atonix-cli bench --help)")
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["bench"]:
         return cmd_bench(argv[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(restore.joined_offsets(argv))
     try:
         return int(args.func(args) or 0)
     except ValueError as exc:
