@@ -106,6 +106,7 @@ from engine.objects import ObjectReader, PutRequest
 from engine.operations import Operation, Permission
 from engine.point_in_time import RestoreChange, RestoreReport
 from engine.records import BucketDedupe, BucketRecord, ObjectEntry, Segment
+from engine.service_records import ServiceRecords
 from engine.upload_records import (
     MAX_PART_NUMBER,
     MAX_PART_SIZE,
@@ -220,6 +221,7 @@ __all__ = [
     "RestoreReport",
     "Retention",
     "Segment",
+    "ServiceRecords",
     "SpaceStats",
     "SystemClock",
     "UploadInfo",

@@ -21,6 +21,7 @@ from engine.assembly import EngineSettings, ObjectEngine
 from engine.authorized_bucket import AuthorizedBucket
 from engine.chunked import DataPathObserver
 from engine.clock import Clock
+from engine.clone import cloned_entry
 from engine.copy import CopyPlan, copy_object
 from engine.errors import (
     AccessDenied,
@@ -32,9 +33,11 @@ from engine.errors import (
 )
 from engine.iam import AccessKey, IdentityStore
 from engine.lease import DEFAULT_TTL_S, Lease
+from engine.object_lock import Retention, with_retention
 from engine.operations import Operation, Permission
 from engine.point_in_time import Progress, RestoreReport
 from engine.records import BucketDedupe, BucketRecord, ObjectEntry
+from engine.service_records import ServiceRecords
 from storage import Backend
 
 
@@ -99,9 +102,14 @@ class Engine:
         name: str,
         region: str,
         configs: Mapping[str, bytes] | None = None,
+        *,
+        owner: str | None = None,
     ) -> BucketRecord:
-        """A new bucket owned by ``principal`` (a user), with its first configuration documents."""
-        owner = require_principal(principal).uid
+        """A new bucket owned by ``principal`` (a user), with its first configuration documents;
+        a service creates buckets for the ``owner`` it names (a restore re-creating one)."""
+        if require_principal(principal).is_service and owner is not None:
+            return await self._services.buckets.create(name, owner, region, configs)
+        owner = principal.uid
         if owner is None:
             raise AccessDenied("only users own buckets")
         return await self._services.buckets.create(name, owner, region, configs)
@@ -180,6 +188,41 @@ class Engine:
             )
         except NoSuchKey as exc:
             raise source.missing(exc) from None
+
+    async def clone_object(
+        self,
+        source: AuthorizedBucket,
+        source_key: str,
+        destination: AuthorizedBucket,
+        destination_key: str,
+        *,
+        source_version: str | None = None,
+        retention: Retention | None = None,
+    ) -> tuple[ObjectEntry, ObjectEntry]:
+        """A new version of ``destination_key`` with the content and metadata of the source
+        version, sharing its chunks (no chunk byte is read or written); (source, new entry).
+        ``retention``: the new version's own (the destination must have object lock)."""
+        source.grant.permits(Permission.OBJECT_READ)
+        destination.grant.permits(Permission.BUCKET_WRITE)
+        entry = await source.head(source_key, source_version)
+        services = self._services
+        segments = await services.cloner.clone(entry, destination.record.bucket_id)
+        new = cloned_entry(entry, segments, self.clock.time())
+        if retention is not None:
+            new.headers = with_retention(new.headers, retention)
+        try:
+            done = await services.objects.commit_entry(destination.record, destination_key, new)
+        except BaseException:
+            await services.payloads.remove(segments)
+            raise
+        await services.payloads.release(done.garbage)
+        assert done.entry is not None
+        return entry, done.entry
+
+    def records(self, principal: Principal, namespace: str) -> ServiceRecords:
+        """The durable records of one service (backups, schedules): for services only."""
+        self._admin(principal)
+        return ServiceRecords(self._services.meta, namespace)
 
     async def restore(
         self,

@@ -1,0 +1,200 @@
+"""Where backups go: a bucket of this deployment, or a bucket on any S3 endpoint.
+
+Both kinds answer the same three questions: store a copy of one source
+version (with COMPLIANCE retention when asked), stream a copy back, and
+say where they are (an address for the run record, never a credential).
+
+- ``BucketTarget`` clones: the copy shares the source version's chunks, so
+  no unchanged chunk is ever sent again (``Engine.clone_object``).
+- ``S3Target`` sends bytes with boto3, run in worker threads; bodies are
+  spooled to memory or, past a few MiB, to a temporary file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from engine import (
+    COMPLIANCE,
+    AuthorizedBucket,
+    Engine,
+    NoSuchBucket,
+    ObjectEntry,
+    Operation,
+    Principal,
+    Retention,
+)
+
+_SPOOL_BYTES = 8 * 1024 * 1024
+_READ_PIECE = 1024 * 1024
+
+
+@dataclass(slots=True)
+class StoredCopy:
+    key: str
+    version: str | None
+
+
+class Target(Protocol):
+    address: str
+
+    async def prepare(self, lock: bool) -> None:
+        """Check the target is usable (and, with ``lock``, that it has object lock)."""
+
+    async def store(
+        self, source: AuthorizedBucket, key: str, entry: ObjectEntry, to_key: str,
+        lock_until: float | None,
+    ) -> tuple[ObjectEntry, StoredCopy]:
+        """Copy version ``entry`` of ``key``; (the source entry copied, where the copy is)."""
+
+    async def extend_lock(self, copy: StoredCopy, until: float) -> None:
+        """Extend a copy's COMPLIANCE retention (it can never be shortened)."""
+
+    def read(self, copy: StoredCopy) -> AsyncIterator[bytes]: ...
+
+
+class BucketTarget:
+    """A bucket of this deployment; copies are clones that share chunks."""
+
+    def __init__(self, engine: Engine, principal: Principal, bucket: str) -> None:
+        self.engine = engine
+        self.principal = principal
+        self.bucket = bucket
+        self.address = f"bucket:{bucket}"
+
+    async def _handle(self, op: Operation) -> AuthorizedBucket:
+        return await self.engine.bucket(self.principal, self.bucket, op)
+
+    async def prepare(self, lock: bool) -> None:
+        handle = await self._handle(Operation.PUT_OBJECT)
+        if lock and await handle.lock_config() is None:
+            raise ValueError(f"--lock-days needs object lock on bucket {self.bucket}: create "
+                             "it with x-amz-bucket-object-lock-enabled")
+
+    async def store(
+        self, source: AuthorizedBucket, key: str, entry: ObjectEntry, to_key: str,
+        lock_until: float | None,
+    ) -> tuple[ObjectEntry, StoredCopy]:
+        destination = await self._handle(Operation.PUT_OBJECT)
+        retention = Retention(COMPLIANCE, lock_until) if lock_until is not None else None
+        copied, new = await self.engine.clone_object(
+            source, key, destination, to_key,
+            source_version=entry.version_id, retention=retention,
+        )
+        return copied, StoredCopy(to_key, new.version_id)
+
+    async def extend_lock(self, copy: StoredCopy, until: float) -> None:
+        handle = await self._handle(Operation.PUT_OBJECT_RETENTION)
+        await handle.set_retention(copy.key, Retention(COMPLIANCE, until), copy.version)
+
+    async def read(self, copy: StoredCopy) -> AsyncIterator[bytes]:
+        handle = await self._handle(Operation.GET_OBJECT)
+        entry = await handle.head(copy.key, copy.version)
+        async for piece in handle.read(entry).body():
+            yield piece
+
+    async def clone_back(
+        self, copy: StoredCopy, destination: AuthorizedBucket, key: str
+    ) -> ObjectEntry:
+        """Restore a copy into ``destination`` by cloning it (no bytes move)."""
+        handle = await self._handle(Operation.GET_OBJECT)
+        _, new = await self.engine.clone_object(
+            handle, copy.key, destination, key, source_version=copy.version
+        )
+        return new
+
+
+class S3Target:
+    """A bucket on an S3 endpoint (another gateway, AWS, moto_server)."""
+
+    def __init__(self, client: Any, endpoint: str, bucket: str, prefix: str = "") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+        self.address = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+        self.endpoint = endpoint
+
+    async def prepare(self, lock: bool) -> None:
+        try:
+            await asyncio.to_thread(self.client.head_bucket, Bucket=self.bucket)
+        except Exception as exc:
+            raise ValueError(f"backup target {self.address} at {self.endpoint}: {exc}") from None
+        if lock:
+            try:
+                got = await asyncio.to_thread(
+                    self.client.get_object_lock_configuration, Bucket=self.bucket
+                )
+            except Exception as exc:
+                raise ValueError(f"--lock-days needs object lock on {self.address}: {exc}") \
+                    from None
+            if got.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") != "Enabled":
+                raise ValueError(f"--lock-days needs object lock on {self.address}")
+
+    async def store(
+        self, source: AuthorizedBucket, key: str, entry: ObjectEntry, to_key: str,
+        lock_until: float | None,
+    ) -> tuple[ObjectEntry, StoredCopy]:
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
+            async for piece in source.read(entry).body():
+                spool.write(piece)
+            spool.seek(0)
+            extra: dict[str, Any] = {"ContentType": entry.content_type,
+                                     "Metadata": dict(entry.user_meta)}
+            if lock_until is not None:
+                extra["ObjectLockMode"] = COMPLIANCE
+                extra["ObjectLockRetainUntilDate"] = dt.datetime.fromtimestamp(lock_until, dt.UTC)
+            got = await asyncio.to_thread(
+                self.client.put_object, Bucket=self.bucket, Key=to_key, Body=spool, **extra
+            )
+        return entry, StoredCopy(to_key, got.get("VersionId"))
+
+    async def extend_lock(self, copy: StoredCopy, until: float) -> None:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": copy.key}
+        if copy.version:
+            args["VersionId"] = copy.version
+        when = dt.datetime.fromtimestamp(until, dt.UTC)
+        await asyncio.to_thread(self.client.put_object_retention, **args,
+                                Retention={"Mode": COMPLIANCE, "RetainUntilDate": when})
+
+    async def read(self, copy: StoredCopy) -> AsyncIterator[bytes]:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": copy.key}
+        if copy.version:
+            args["VersionId"] = copy.version
+        got = await asyncio.to_thread(self.client.get_object, **args)
+        body = got["Body"]
+        try:
+            while True:
+                piece = await asyncio.to_thread(body.read, _READ_PIECE)
+                if not piece:
+                    return
+                yield piece
+        finally:
+            body.close()
+
+
+def s3_client(endpoint: str, access_key: str | None, secret_key: str | None, region: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=region,
+        config=Config(retries={"max_attempts": 5, "mode": "standard"},
+                      s3={"addressing_style": "path"}),
+    )
+
+
+async def bucket_exists(engine: Engine, principal: Principal, name: str) -> bool:
+    try:
+        await engine.bucket(principal, name, Operation.HEAD_BUCKET)
+    except NoSuchBucket:
+        return False
+    return True
