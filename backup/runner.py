@@ -49,9 +49,13 @@ class CopyNotVerified(Exception):
 
 
 class BackupObserver(Protocol):
+    """What metrics learn of backups (the gateway's GatewayMetrics implements it)."""
+
     def succeeded(self, bucket: str, finished: float, nbytes: int) -> None: ...
 
     def failed(self, bucket: str) -> None: ...
+
+    def last_success(self, bucket: str, when: float) -> None: ...
 
 
 class _Quiet:
@@ -59,6 +63,9 @@ class _Quiet:
         pass
 
     def failed(self, bucket: str) -> None:
+        pass
+
+    def last_success(self, bucket: str, when: float) -> None:
         pass
 
 

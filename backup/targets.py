@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from engine import (
     COMPLIANCE,
@@ -112,12 +113,11 @@ class BucketTarget:
 class S3Target:
     """A bucket on an S3 endpoint (another gateway, AWS, moto_server)."""
 
-    def __init__(self, client: Any, endpoint: str, bucket: str, prefix: str = "") -> None:
+    def __init__(self, client: Any, endpoint: str, bucket: str) -> None:
         self.client = client
         self.bucket = bucket
-        self.prefix = prefix
-        self.address = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
-        self.endpoint = endpoint
+        self.endpoint = endpoint.rstrip("/")
+        self.address = f"{self.endpoint}/{bucket}"  # recorded with each run: no credentials
 
     async def prepare(self, lock: bool) -> None:
         try:
@@ -175,6 +175,56 @@ class S3Target:
                 yield piece
         finally:
             body.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """The S3 endpoint ``s3://`` targets live on: config ``backup_endpoint:``, then the
+    environment (ATONIX_BACKUP_ENDPOINT_URL, ATONIX_BACKUP_ACCESS_KEY and _SECRET_KEY, or
+    AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)."""
+
+    url: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    region: str = "us-east-1"
+
+    @classmethod
+    def configured(cls, doc: dict | None, env: Mapping[str, str], url: str | None = None):
+        doc = dict(doc or {})
+        unknown = set(doc) - {"url", "access_key", "secret_key", "region"}
+        if unknown:
+            raise ValueError(f"backup_endpoint: unknown keys {sorted(unknown)}")
+        return cls(
+            url or doc.get("url") or env.get("ATONIX_BACKUP_ENDPOINT_URL"),
+            doc.get("access_key") or env.get("ATONIX_BACKUP_ACCESS_KEY")
+            or env.get("AWS_ACCESS_KEY_ID"),
+            doc.get("secret_key") or env.get("ATONIX_BACKUP_SECRET_KEY")
+            or env.get("AWS_SECRET_ACCESS_KEY"),
+            doc.get("region") or "us-east-1",
+        )
+
+
+def open_target(spec: str, engine: Engine, principal: Principal, endpoint: Endpoint) -> Target:
+    """The target a spec names: ``s3://BUCKET`` on the endpoint, a run's recorded address
+    (``http[s]://host:port/BUCKET``), or a bucket of this deployment (``NAME``)."""
+    if spec.startswith("s3://"):
+        bucket = spec[5:].strip("/")
+        if not bucket or "/" in bucket:
+            raise ValueError(f"backup target {spec!r}: s3://BUCKET")
+        if not endpoint.url:
+            raise ValueError(f"backup target {spec}: no S3 endpoint (--endpoint-url, "
+                             "backup_endpoint: url in the config, or ATONIX_BACKUP_ENDPOINT_URL)")
+        return S3Target(_client(endpoint, endpoint.url), endpoint.url, bucket)
+    if spec.startswith(("http://", "https://")):
+        parts = urlsplit(spec)
+        url, bucket = f"{parts.scheme}://{parts.netloc}", parts.path.strip("/")
+        return S3Target(_client(endpoint, url), url, bucket)
+    name = spec.removeprefix("bucket:")
+    return BucketTarget(engine, principal, name)
+
+
+def _client(endpoint: Endpoint, url: str) -> Any:
+    return s3_client(url, endpoint.access_key, endpoint.secret_key, endpoint.region)
 
 
 def s3_client(endpoint: str, access_key: str | None, secret_key: str | None, region: str) -> Any:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from backup.schedule import BackupScheduler, parse_schedules
+from backup.targets import Endpoint, open_target
 from dedupe import ChunkingConfig, failpoints
 from engine import BucketDedupe, Engine, EngineSettings, Principal
 from gateway.server.config import Settings
@@ -23,6 +26,7 @@ log = logging.getLogger("atonix.server")
 ENGINE_KEY = web.AppKey("engine", Engine)
 # Who the process's own background work acts as (the engine allows services everything).
 COLLECTOR = Principal.service("chunk-gc")
+BACKUPS = Principal.service("backup-scheduler")
 METRICS_KEY = web.AppKey("metrics", GatewayMetrics)
 
 
@@ -98,6 +102,20 @@ def start_collector(engine: Engine, interval: float) -> asyncio.Task | None:
     return asyncio.create_task(loop(), name="chunk-gc")
 
 
+def start_backups(
+    engine: Engine, settings: Settings, metrics: GatewayMetrics
+) -> asyncio.Task | None:
+    """The backup scheduler (None without ``backups:`` in the config)."""
+    schedules = parse_schedules(settings.backups)
+    endpoint = Endpoint.configured(settings.backup_endpoint, os.environ)
+
+    def target(spec: str):
+        return open_target(spec, engine, BACKUPS, endpoint)
+
+    scheduler = BackupScheduler(engine, BACKUPS, schedules, target, metrics)
+    return scheduler.start(settings.backup_check_seconds)
+
+
 def _has_credentials(request: web.Request) -> bool:
     return "Authorization" in request.headers or "X-Amz-Credential" in request.query
 
@@ -130,7 +148,12 @@ def build_app(settings: Settings) -> web.Application:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await engine.start()
         collector = start_collector(engine, settings.gc_interval_seconds)
+        backups = start_backups(engine, settings, metrics)
         yield
+        if backups is not None:
+            backups.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await backups
         if collector is not None:
             collector.cancel()
             with contextlib.suppress(asyncio.CancelledError):

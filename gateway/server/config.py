@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from backup.schedule import parse_schedules
+
 DEFAULT_DATA_DIR = os.environ.get("ATONIX_DATA_DIR", "./atonix-data")
 
 
@@ -55,6 +57,10 @@ class Settings:
     # Per bucket: {name: {enabled: bool, compression_level: int}}; a policy set
     # with `atonix-cli bucket set-dedupe` (stored with the bucket) wins.
     bucket_dedupe: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Scheduled backups (backup.schedule) and the S3 endpoint of s3:// targets.
+    backups: list[dict[str, Any]] = field(default_factory=list)
+    backup_endpoint: dict[str, Any] = field(default_factory=dict)
+    backup_check_seconds: float = 60.0
 
     @property
     def host(self) -> str:
@@ -73,6 +79,7 @@ class Settings:
             raise ValueError(f"--listen must be HOST:PORT, not {self.listen!r}")
         if self.workers < 1:
             raise ValueError("--workers must be at least 1")
+        parse_schedules(self.backups)  # a mistyped schedule fails at start, not at 02:30
 
 
 def load_settings(config_file: str | None, overrides: dict[str, Any]) -> Settings:

@@ -41,6 +41,20 @@ class GatewayMetrics:
             buckets=_LATENCY_BUCKETS, registry=r,
         )
 
+        # Backups (backup.runner.BackupObserver).
+        self.backup_last_success = Gauge(
+            "atonix_backup_last_success_timestamp_seconds",
+            "When the last successful backup of a bucket started (scheduled buckets)",
+            ["bucket"], registry=r, multiprocess_mode="max",
+        )
+        self.backup_bytes = Counter(
+            "atonix_backup_bytes", "Bytes copied by backup runs of this gateway", registry=r,
+        )
+        self.backup_failures = Counter(
+            "atonix_backup_failures", "Backup runs of this gateway that failed", ["bucket"],
+            registry=r,
+        )
+
         # Labelled children, cached: ``labels()`` costs a lock and a tuple build per call.
         self._children: dict[tuple, tuple] = {}
         self._backend_children: dict[tuple[str, bool], object] = {}
@@ -107,6 +121,15 @@ class GatewayMetrics:
                 op, "ok" if ok else "error"
             )
         child.observe(seconds)
+
+    def succeeded(self, bucket: str, finished: float, nbytes: int) -> None:
+        self.backup_bytes.inc(nbytes)
+
+    def failed(self, bucket: str) -> None:
+        self.backup_failures.labels(bucket).inc()
+
+    def last_success(self, bucket: str, when: float) -> None:
+        self.backup_last_success.labels(bucket).set(when)
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format; with several workers, the merged view of all of them."""
