@@ -94,8 +94,10 @@ def armed(name: str, action: str = "raise", **kwargs) -> Iterator[None]:
 
 
 def arm_from_env(value: str | None = None) -> None:
-    """Arm points from ``ATONIX_FAILPOINTS`` (``name=action,...``)."""
+    """Arm points from ``ATONIX_FAILPOINTS`` (``name=action[@skip],...``: ``@3`` lets three
+    hits pass first)."""
     spec = os.environ.get("ATONIX_FAILPOINTS", "") if value is None else value
     for item in filter(None, (s.strip() for s in spec.split(","))):
         name, _, action = item.partition("=")
-        arm(name, action or "raise")
+        action, _, skip = action.partition("@")
+        arm(name, action or "raise", skip=int(skip or 0))

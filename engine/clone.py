@@ -21,7 +21,7 @@ import contextlib
 import dataclasses
 import uuid
 
-from dedupe import Manifest, decode_manifest, encode_manifest
+from dedupe import Manifest, decode_manifest, encode_manifest, failpoints
 from engine import layout
 from engine.object_lock import HOLD_HEADER, MODE_HEADER, UNTIL_HEADER
 from engine.payload import PayloadStore, read_stripes
@@ -110,6 +110,7 @@ class PayloadCloner:
         try:
             await asyncio.gather(*(ref(t, fp) for t, fp in sorted(source.chunk_refs())))
             await chunked.meta.write_full(layout.manifest_object(new_owner), encode_manifest(twin))
+            await failpoints.hit("clone.after_manifest")
         except BaseException:
             # A chunk the source names is gone (ObjectNotFound) or the write failed:
             # give back what this twin took, so nothing is left referenced by nobody.

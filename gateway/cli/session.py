@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from dedupe import failpoints
 from engine import Engine, Principal
 from gateway.server.app import make_engine
 from gateway.server.config import Settings
@@ -17,6 +18,8 @@ CLI = Principal.service("atonix-cli")
 
 
 def with_engine(settings: Settings, work: Callable[[Engine], Awaitable[T]]) -> T:
+    failpoints.arm_from_env()  # ATONIX_FAILPOINTS: crash tests end a command at a step
+
     async def run() -> T:
         engine = make_engine(settings)
         await engine.connect()
