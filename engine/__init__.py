@@ -85,6 +85,7 @@ from engine.iam import ADMIN_UID, AccessKey, User
 from engine.index import ListPage
 from engine.lease import Lease, LeaseLost
 from engine.maintenance import FsckResult, GcResult, SpaceStats
+from engine.mfa import MfaDevices, totp_code
 from engine.multipart import NewUpload, ObjectChecksums, PartBody, PartOpener, PartsPage
 from engine.object_lock import (
     COMPLIANCE,
@@ -118,7 +119,7 @@ from engine.upload_records import (
 from engine.upload_store import UploadSnapshot
 from engine.uploads_registry import UploadsPage, UploadsQuery
 from engine.version_listing import VersionsPage
-from engine.versioning import ENABLED, SUSPENDED, VERSIONING_CONFIG
+from engine.versioning import ENABLED, MFA_DELETE_CONFIG, SUSPENDED, VERSIONING_CONFIG
 from engine.versions import NULL, InvalidVersionId, check_version_id
 
 __all__ = [
@@ -137,6 +138,7 @@ __all__ = [
     "LOCK_CONFIG",
     "MAX_PART_NUMBER",
     "MAX_PART_SIZE",
+    "MFA_DELETE_CONFIG",
     "MODE_HEADER",
     "NULL",
     "OBJECT_ACLS",
@@ -195,6 +197,7 @@ __all__ = [
     "ListPage",
     "LockConfig",
     "ManualClock",
+    "MfaDevices",
     "NewUpload",
     "NoSuchBucket",
     "NoSuchKey",
@@ -245,6 +248,7 @@ __all__ = [
     "normalize_etag",
     "object_acl",
     "retention_of",
+    "totp_code",
     "with_object_acl",
     "without_lock",
 ]

@@ -13,6 +13,7 @@ from engine.clone import PayloadCloner
 from engine.iam import IdentityStore
 from engine.index import BucketIndex, IndexSettings
 from engine.index_shards import DEFAULT_SPLIT_LEASE_S, DEFAULT_SPLIT_THRESHOLD
+from engine.mfa import MfaDevices
 from engine.multipart import UploadService
 from engine.objects import ObjectService
 from engine.payload import PayloadStore
@@ -133,6 +134,7 @@ class ObjectEngine:
         # DeleteBucket discards the bucket's in-progress uploads, as AWS does.
         self.buckets.before_destroy.append(self.uploads.purge_bucket)
         self.identities = IdentityStore(self.meta, self.clock)
+        self.mfa = MfaDevices(self.meta, self.clock)
         self.cloner = PayloadCloner(self.payloads)
         self.restores = PointInTimeRestore(self.objects, self.cloner)
 

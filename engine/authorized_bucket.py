@@ -35,7 +35,9 @@ from engine.records import BucketRecord, ObjectEntry
 from engine.upload_records import PartRecord, UploadInfo
 from engine.uploads_registry import UploadsPage, UploadsQuery
 from engine.version_listing import VersionsPage
-from engine.versioning import ENABLED, SUSPENDED, VERSIONING_CONFIG
+from engine.versioning import ENABLED, MFA_DELETE_CONFIG, SUSPENDED, VERSIONING_CONFIG
+
+MFA_DISABLED = "Disabled"
 
 _PAGE = 1000
 _READS = (Permission.OBJECT_READ,)  # the object's own ACL decides, entry by entry
@@ -141,11 +143,15 @@ class AuthorizedBucket:
         condition: WriteCondition | DeleteCondition | None = None,
         version_id: str | None = None,
         bypass_governance: bool = False,
+        mfa: str | None = None,
     ) -> ObjectEntry | None:
         """Unversioned: the entry removed. Versioned: the delete marker made, or (with
         ``version_id``) the version removed; see ``ObjectService.delete``. Object lock's
-        GOVERNANCE retention yields to ``bypass_governance`` from the owner only."""
+        GOVERNANCE retention yields to ``bypass_governance`` from the owner only. With MFA
+        delete on, removing a version needs ``mfa`` (``SERIAL CODE``) of the owner's device."""
         self.grant.permits(*_WRITES)
+        if version_id is not None and await self._mfa_delete_on():
+            await self._services.mfa.check(self.owner, mfa)
         return await self._services.objects.delete(
             self.record, key, condition, version_id, self._bypass(bypass_governance)
         )
@@ -155,12 +161,23 @@ class AuthorizedBucket:
         targets: list[tuple[str, str | None]],
         conditions: Mapping[str, DeleteCondition] | None = None,
         bypass_governance: bool = False,
+        mfa: str | None = None,
     ) -> list[tuple[tuple[str, str | None], ObjectEntry | Exception | None]]:
-        """Delete each (key, version id or None); see ``ObjectService.delete_many``."""
+        """Delete each (key, version id or None); see ``ObjectService.delete_many``. With MFA
+        delete on and no ``mfa``, each version named is refused (AccessDenied)."""
         self.grant.permits(*_WRITES)
-        return await self._services.objects.delete_many(
+        refused: list[tuple[tuple[str, str | None], ObjectEntry | Exception | None]] = []
+        if any(v is not None for _, v in targets) and await self._mfa_delete_on():
+            if mfa is not None:  # an invalid code fails the whole request, as on AWS
+                await self._services.mfa.check(self.owner, mfa)
+            else:
+                denied = AccessDenied("Mfa Authentication must be used for this request")
+                refused = [(t, denied) for t in targets if t[1] is not None]
+                targets = [t for t in targets if t[1] is None]
+        done = await self._services.objects.delete_many(
             self.record, targets, conditions, self._bypass(bypass_governance)
         )
+        return done + refused
 
     async def list_versions(
         self,
@@ -239,16 +256,40 @@ class AuthorizedBucket:
         self.grant.permits()
         return await self._services.objects.versioning.state(self.record)
 
-    async def set_versioning(self, status: str) -> None:
-        """Enable or suspend versioning (once enabled, a bucket is never unversioned again)."""
+    async def set_versioning(
+        self, status: str | None, mfa_delete: str | None = None, mfa: str | None = None
+    ) -> None:
+        """Enable or suspend versioning (once enabled, a bucket is never unversioned again)
+        and/or turn MFA delete on or off. Changing MFA delete, or anything while it is on,
+        needs ``mfa`` (``SERIAL CODE``) from a device of the bucket's owner."""
         self.grant.permits()
-        if status not in (ENABLED, SUSPENDED):
+        if status not in (None, ENABLED, SUSPENDED):
             raise ValueError(f"versioning is Enabled or Suspended, not {status!r}")
-        locked = await self._services.objects.versioning.lock_config(self.record)
+        if mfa_delete not in (None, ENABLED, MFA_DISABLED):
+            raise ValueError(f"MFA delete is Enabled or Disabled, not {mfa_delete!r}")
+        versioning = self._services.objects.versioning
+        locked = await versioning.lock_config(self.record)
         if status == SUSPENDED and locked is not None:
             raise InvalidBucketState("An Object Lock configuration is present on this bucket")
-        await self._services.buckets.write_config(self.record, VERSIONING_CONFIG, status.encode())
-        self._services.objects.versioning.changed(self.record, status)
+        if mfa_delete is not None or await self._mfa_delete_on():
+            await self._services.mfa.check(self.owner, mfa)
+        if mfa_delete is not None:
+            await self._services.buckets.write_config(
+                self.record, MFA_DELETE_CONFIG, mfa_delete.encode()
+            )
+        if status is not None:
+            await self._services.buckets.write_config(
+                self.record, VERSIONING_CONFIG, status.encode()
+            )
+            versioning.changed(self.record, status)
+
+    async def mfa_delete(self) -> str | None:
+        """The bucket's MFA delete state: None (never set), Enabled or Disabled."""
+        self.grant.permits()
+        return await self._services.objects.versioning.mfa_delete(self.record)
+
+    async def _mfa_delete_on(self) -> bool:
+        return await self._services.objects.versioning.mfa_delete(self.record) == ENABLED
 
     async def list(
         self, prefix: str = "", delimiter: str = "", start_after: str = "", max_keys: int = 1000

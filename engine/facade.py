@@ -33,6 +33,7 @@ from engine.errors import (
 )
 from engine.iam import AccessKey, IdentityStore
 from engine.lease import DEFAULT_TTL_S, Lease
+from engine.mfa import MfaDevices
 from engine.object_lock import Retention, with_retention
 from engine.operations import Operation, Permission
 from engine.point_in_time import Progress, RestoreReport
@@ -294,6 +295,11 @@ class Engine:
         """Users and their keys, for administration."""
         self._admin(principal)
         return self._services.identities
+
+    def mfa_devices(self, principal: Principal) -> MfaDevices:
+        """Users' MFA (TOTP) devices, for administration."""
+        self._admin(principal)
+        return self._services.mfa
 
     # -- administration -------------------------------------------------------------
 

@@ -45,6 +45,7 @@ from engine.version_listing import Cursor, VersionsPage, list_versions
 from engine.versions import NULL, HybridClock, token, version_id
 
 VERSIONING_CONFIG = "versioning"
+MFA_DELETE_CONFIG = "mfa-delete"  # "Enabled" or "Disabled" once ever set
 ENABLED, SUSPENDED = "Enabled", "Suspended"
 STATE_TTL_S = 5.0
 RETRIES = 256
@@ -86,6 +87,15 @@ class Versioning:
     def changed(self, record: BucketRecord, value: str | None) -> None:
         """This process wrote the state: use it at once."""
         self._remember(record, VERSIONING_CONFIG, value.encode() if value else None)
+
+    async def mfa_delete(self, record: BucketRecord) -> str | None:
+        """The bucket's MFA delete state (None: never set), read fresh: a version delete
+        in one gateway must not miss the MFA delete another one just enabled."""
+        try:
+            _, raw = await self.buckets.read_config(record, MFA_DELETE_CONFIG)
+        except NoSuchBucket:
+            raise StaleBucket(record.bucket_id) from None
+        return raw.decode() if raw else None
 
     async def lock_config(self, record: BucketRecord) -> LockConfig | None:
         """The bucket's object lock (None: created without), cached like the state."""

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable
 from typing import TypeVar
+from urllib.parse import quote
 
 from engine import ADMIN_UID, AccessKey, Engine, EngineError
 from gateway.cli.options import settings_from
@@ -50,10 +51,23 @@ def add_parser(sub, backend_options: Callable[[argparse.ArgumentParser], None]) 
     key_rm.add_argument("access_key")
     key_rm.set_defaults(func=cmd_key_remove)
 
-    for p in (create, lst, show, delete, key_add, key_rm):
+    mfa_add = actions.add_parser("mfa-create", help="give a user a TOTP device (MFA delete)")
+    mfa_add.add_argument("uid")
+    mfa_add.add_argument("--serial", required=True, help="the device's serial (any name)")
+    mfa_add.add_argument("--seed", help="base32 TOTP seed (default: a new random one)")
+    mfa_add.set_defaults(func=cmd_mfa_create)
+
+    mfa_list = actions.add_parser("mfa-list", help="a user's TOTP device serials")
+    mfa_list.add_argument("uid")
+    mfa_list.set_defaults(func=cmd_mfa_list)
+
+    mfa_rm = actions.add_parser("mfa-remove", help="remove a user's TOTP device")
+    mfa_rm.add_argument("uid")
+    mfa_rm.add_argument("serial")
+    mfa_rm.set_defaults(func=cmd_mfa_remove)
+
+    for p in (create, lst, show, delete, key_add, key_rm, mfa_add, mfa_list, mfa_rm):
         backend_options(p)
-
-
 
 
 def _key_doc(key: AccessKey) -> dict[str, str]:
@@ -122,6 +136,31 @@ def cmd_key_add(args) -> int:
 def cmd_key_remove(args) -> int:
     async def work(engine: Engine):
         await engine.identities(CLI).remove_key(args.uid, args.access_key)
+
+    return _admin(args, work)
+
+
+def cmd_mfa_create(args) -> int:
+    async def work(engine: Engine):
+        await engine.identities(CLI).get_user(args.uid)  # NoSuchUser first
+        seed = await engine.mfa_devices(CLI).create(args.uid, args.serial, args.seed)
+        uri = f"otpauth://totp/atonix:{quote(args.uid)}?secret={seed}&issuer=atonix"
+        return {"user": args.uid, "serial": args.serial, "seed": seed, "otpauth": uri}
+
+    return _admin(args, work)
+
+
+def cmd_mfa_list(args) -> int:
+    async def work(engine: Engine):
+        await engine.identities(CLI).get_user(args.uid)
+        return await engine.mfa_devices(CLI).serials(args.uid)
+
+    return _admin(args, work)
+
+
+def cmd_mfa_remove(args) -> int:
+    async def work(engine: Engine):
+        await engine.mfa_devices(CLI).remove(args.uid, args.serial)
 
     return _admin(args, work)
 

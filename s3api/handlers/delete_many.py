@@ -137,7 +137,8 @@ async def delete_objects(ctx: RequestContext) -> web.StreamResponse:
     # reported for each.
     unique = list(dict.fromkeys(to_delete))
     bypass = bypass_asked(ctx.request.headers)
-    results = dict(await bucket.delete_many(unique, conditions, bypass))
+    mfa = ctx.request.headers.get("x-amz-mfa")
+    results = dict(await bucket.delete_many(unique, conditions, bypass, mfa))
     for item in request.items:
         if outcomes[item] is None:
             outcomes[item] = results.get((item.key, item.version_id))

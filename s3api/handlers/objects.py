@@ -164,7 +164,9 @@ async def delete_object(ctx: RequestContext) -> web.StreamResponse:
         headers.get("x-amz-if-match-last-modified-time"),
         headers.get("x-amz-if-match-size"),
     )
-    done = await bucket.delete(ctx.endpoint.key, condition, version, bypass_asked(headers))
+    done = await bucket.delete(
+        ctx.endpoint.key, condition, version, bypass_asked(headers), headers.get("x-amz-mfa")
+    )
     return empty(204, headers=_deleted_headers(done, version))
 
 

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine import ENABLED, SUSPENDED, VERSIONING_CONFIG, ObjectEntry, Operation, VersionsPage
+from engine import (
+    ENABLED,
+    MFA_DELETE_CONFIG,
+    SUSPENDED,
+    VERSIONING_CONFIG,
+    ObjectEntry,
+    Operation,
+    VersionsPage,
+)
 from s3api import xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
@@ -97,11 +105,16 @@ async def list_object_versions(ctx: RequestContext) -> web.StreamResponse:
 
 async def get_bucket_versioning(ctx: RequestContext) -> web.StreamResponse:
     _, stored = await read_owned_config(ctx, VERSIONING_CONFIG)
+    _, mfa = await read_owned_config(ctx, MFA_DELETE_CONFIG)
     status = stored.decode() if stored is not None else None
-    return xml_response(xml.render("VersioningConfiguration", [("Status", status)]))
+    children: list[xml.Node] = [("Status", status)]
+    if mfa is not None:
+        children.append(("MfaDelete", mfa.decode()))
+    return xml_response(xml.render("VersioningConfiguration", children))
 
 
-def _requested_status(body: bytes) -> str | None:
+def _requested(body: bytes) -> tuple[str | None, str | None]:
+    """(versioning status, MFA delete state) asked for; either may be absent."""
     root = xml.parse(body)
     if xml.local_name(root.tag) != "VersioningConfiguration":
         raise S3Error(S3ErrorCode.MalformedXML)
@@ -111,16 +124,14 @@ def _requested_status(body: bytes) -> str | None:
         raise S3Error(S3ErrorCode.MalformedXML)
     if mfa_delete not in (None, "Enabled", "Disabled"):
         raise S3Error(S3ErrorCode.MalformedXML)
-    if mfa_delete == "Enabled":
-        raise S3Error(S3ErrorCode.NotImplemented, "MFA delete is not implemented by this gateway.")
-    return status
+    return status, mfa_delete
 
 
 async def put_bucket_versioning(ctx: RequestContext) -> web.StreamResponse:
     bucket, body = await read_config_body(ctx)
-    status = _requested_status(body)
-    if status is not None:
-        await bucket.set_versioning(status)
+    status, mfa_delete = _requested(body)
+    if status is not None or mfa_delete is not None:
+        await bucket.set_versioning(status, mfa_delete, ctx.request.headers.get("x-amz-mfa"))
     return empty()
 
 
