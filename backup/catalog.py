@@ -45,6 +45,7 @@ class CatalogEntry:
     run: str = ""  # the run that copied it
     lock_until: float | None = None  # the copy's COMPLIANCE retention, if any
     part_sizes: list[int] = field(default_factory=list)  # a multipart ETag's parts
+    headers: dict[str, str] = field(default_factory=dict)  # Cache-Control, Content-Encoding...
 
 
 @dataclass(slots=True)
@@ -74,8 +75,14 @@ class RunRecord:
 
 
 def new_run_id(now: float, token: str) -> str:
-    """Sortable by start time: ``20261207T031500Z-<token>``."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)) + "-" + token
+    """Sortable by start time (to the millisecond): ``20261207T031500.123Z-<token>``."""
+    ms = int(now * 1000) % 1000
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{ms:03d}Z-{token}"
+
+
+def content_headers(entry: ObjectEntry) -> dict[str, str]:
+    """The headers an object is served with (not the gateway's own reserved ones)."""
+    return {k: v for k, v in entry.headers.items() if not k.startswith("x-atonix-")}
 
 
 def version_ident(entry: ObjectEntry) -> str:
@@ -148,5 +155,9 @@ class EtagCheck:
         digests = list(self._digests)
         if self._in_part:
             digests.append(self._part.digest())
+        # Declared parts not reached by any byte: empty ones (a last part of 0 bytes).
+        for size in self.part_sizes[len(digests):]:
+            if size == 0:
+                digests.append(hashlib.md5(b"", usedforsecurity=False).digest())
         combined = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()
         return f"{combined}-{len(digests)}" == self.expected

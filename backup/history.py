@@ -47,7 +47,8 @@ class BackupHistory:
     async def runs(self, bucket: str | None = None) -> list[RunRecord]:
         """Every run (of one bucket), oldest first."""
         found = [RunRecord.decode(raw) for _, raw in await self.records.list("run/")]
-        return [r for r in found if bucket is None or r.bucket == bucket]
+        mine = [r for r in found if bucket is None or r.bucket == bucket]
+        return sorted(mine, key=lambda r: (r.started, r.run_id))
 
     async def last_success(self, target: str, bucket: str) -> RunRecord | None:
         raw = await self.records.get(_last(target, bucket))

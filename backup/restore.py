@@ -16,19 +16,24 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from backup.catalog import SUCCEEDED, CatalogEntry, EtagCheck, RunRecord
+from backup.catalog import SUCCEEDED, CatalogEntry, EtagCheck, RunRecord, content_headers
 from backup.history import BackupHistory
 from backup.runner import CopyNotVerified
 from backup.targets import BucketTarget, StoredCopy, Target
 from engine import (
     AuthorizedBucket,
     BucketAlreadyOwnedByYou,
+    DeleteCondition,
     Engine,
     NoSuchBucket,
+    NoSuchKey,
     ObjectEntry,
     Operation,
+    PreconditionFailed,
     Principal,
     PutRequest,
+    WriteCondition,
+    bare_etag,
 )
 
 _PAGE = 1000
@@ -41,6 +46,7 @@ class RestoreSummary:
     restored: int = 0
     unchanged: int = 0
     deleted: int = 0
+    skipped: int = 0  # written by a client while the restore ran
     bytes: int = 0
     seconds: float = 0.0
 
@@ -52,9 +58,17 @@ class RestoreSummary:
 
 def matches(entry: ObjectEntry, item: CatalogEntry) -> bool:
     """Whether a current entry already holds what the catalogue lists for its key."""
-    return (entry.size, entry.etag, entry.content_type, entry.user_meta, entry.tags) == (
-        item.size, item.etag, item.content_type, item.user_meta, item.tags
+    return (entry.size, entry.etag, entry.content_type, entry.user_meta, entry.tags,
+            content_headers(entry)) == (
+        item.size, item.etag, item.content_type, item.user_meta, item.tags, item.headers
     )
+
+
+def _unchanged(seen: ObjectEntry | None) -> WriteCondition:
+    """The guard of a restore's write: the key still holds what the listing showed."""
+    if seen is None:
+        return WriteCondition(if_none_match_any=True)
+    return WriteCondition(if_match=(bare_etag(seen.etag),))
 
 
 class BackupRestorer:
@@ -76,21 +90,28 @@ class BackupRestorer:
             raise ValueError(f"backup run {run_id} {run.status}: only a successful run restores")
         catalog = await self.history.catalog(run_id)
         started = time.monotonic()
+        if isinstance(target, BucketTarget) and target.bucket == (to or run.bucket):
+            raise ValueError(f"bucket {target.bucket} holds the backup: restore elsewhere")
         destination = await self._destination(run, to or run.bucket)
         summary = RestoreSummary(run_id, destination.name)
         slots = asyncio.Semaphore(self.concurrency)
 
         async def one(item: CatalogEntry | None, current: ObjectEntry | None, key: str) -> None:
             async with slots:
-                if item is None:
-                    await destination.delete(key)
-                    summary.deleted += 1
-                elif current is not None and matches(current, item):
-                    summary.unchanged += 1
-                else:
-                    await self._put_back(target, item, destination)
-                    summary.restored += 1
-                    summary.bytes += item.size
+                try:
+                    if item is None:
+                        assert current is not None
+                        etag = (bare_etag(current.etag),)
+                        await destination.delete(key, DeleteCondition(if_match=etag))
+                        summary.deleted += 1
+                    elif current is not None and matches(current, item):
+                        summary.unchanged += 1
+                    else:
+                        await self._put_back(target, item, destination, _unchanged(current))
+                        summary.restored += 1
+                        summary.bytes += item.size
+                except (PreconditionFailed, NoSuchKey):
+                    summary.skipped += 1  # a client wrote the key meanwhile: its write stays
 
         batch: list = []
         async for key, item, current in _merge(catalog, _current(destination)):
@@ -114,15 +135,17 @@ class BackupRestorer:
         return await self.engine.bucket(self.principal, name, Operation.PUT_OBJECT)
 
     async def _put_back(
-        self, target: Target, item: CatalogEntry, destination: AuthorizedBucket
+        self, target: Target, item: CatalogEntry, destination: AuthorizedBucket,
+        condition: WriteCondition,
     ) -> None:
         copy = StoredCopy(item.target_key, item.target_version)
         if isinstance(target, BucketTarget):
-            await target.clone_back(copy, destination, item.key)
+            await target.clone_back(copy, destination, item.key, condition)
             return
         body = _checked(target.read(copy), EtagCheck(item.etag, item.part_sizes), item)
         request = PutRequest(body=body, size=item.size, content_type=item.content_type,
-                             user_meta=dict(item.user_meta), tags=dict(item.tags))
+                             user_meta=dict(item.user_meta), headers=dict(item.headers),
+                             tags=dict(item.tags), condition=condition)
         await destination.put(item.key, request)
 
 

@@ -12,6 +12,7 @@ starts again from the last good one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import Callable
 from typing import Protocol
@@ -22,6 +23,7 @@ from backup.catalog import (
     CatalogEntry,
     EtagCheck,
     RunRecord,
+    content_headers,
     new_run_id,
     part_sizes,
     target_key,
@@ -98,6 +100,8 @@ class BackupRunner:
             if lock_days <= 0:
                 raise ValueError("--lock-days must be positive")
             run.lock_until = now + lock_days * 86400
+        if target.address == f"bucket:{bucket}":
+            raise ValueError(f"bucket {bucket} cannot be backed up into itself")
         try:
             await target.prepare(lock=lock_days is not None)
             base = await self.history.last_success(target.address, bucket)
@@ -106,10 +110,14 @@ class BackupRunner:
             await self.history.save(run)  # listed as running from now on
             catalog = await self._copy_changed(lister, target, run, kept, progress)
         except BaseException as exc:
-            run.status, run.error = FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+            # A page's TaskGroup raises a group: record and raise its first cause.
+            cause = exc.exceptions[0] if isinstance(exc, BaseExceptionGroup) else exc
+            run.status, run.error = FAILED, f"{type(cause).__name__}: {cause}"[:2000]
             run.finished = self.engine.clock.time()
             await asyncio.shield(self.history.save(run))
             self.observer.failed(bucket)
+            if cause is not exc:
+                raise cause from exc
             raise
         run.status, run.finished, run.objects = SUCCEEDED, self.engine.clock.time(), len(catalog)
         await self.history.save(run, catalog)
@@ -141,7 +149,9 @@ class BackupRunner:
         after = ""
         while True:
             page = await lister.list(start_after=after, max_keys=_PAGE)
-            await asyncio.gather(*(one(k, e) for k, e in page.entries))
+            async with asyncio.TaskGroup() as group:  # one failure stops the page's copies
+                for k, e in page.entries:
+                    group.create_task(one(k, e))
             if progress is not None:
                 progress(run)
             if not page.is_truncated or not page.entries:
@@ -183,7 +193,7 @@ class BackupRunner:
             return CatalogEntry(
                 key, version_ident(copied), stored.key, stored.version, copied.size,
                 copied.etag, copied.content_type, dict(copied.user_meta), dict(copied.tags),
-                run.run_id, run.lock_until, part_sizes(copied),
+                run.run_id, run.lock_until, part_sizes(copied), content_headers(copied),
             )
         raise RuntimeError(f"{key} kept changing while it was backed up")
 
@@ -192,6 +202,12 @@ class BackupRunner:
         reader: AuthorizedBucket, target: Target, key: str, entry: ObjectEntry, run: RunRecord
     ) -> tuple[ObjectEntry, StoredCopy]:
         to_key = target_key(PREFIX, run.bucket, version_ident(entry), key)
+        found = await target.existing(to_key, entry.etag)
+        if found is not None:  # copied by a run that died before it was recorded
+            if run.lock_until is not None:
+                with contextlib.suppress(Exception):  # refused only if locked longer already
+                    await target.extend_lock(found, run.lock_until)
+            return entry, found
         return await target.store(reader, key, entry, to_key, run.lock_until)
 
     async def _verify(self, target: Target, stored: StoredCopy, source: ObjectEntry) -> None:

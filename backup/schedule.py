@@ -69,7 +69,11 @@ class Schedule:
             daily = int(m.group(1)) * 3600.0 + int(m.group(2)) * 60.0
         if (every is None) == (daily is None):
             raise ValueError(f"a backups: item has either every or daily: {item!r}")
+        if every is not None and every <= 0:
+            raise ValueError(f"backups: every must be positive: {item!r}")
         lock = item.get("lock_days")
+        if lock is not None and not (isinstance(lock, int | float) and lock > 0):
+            raise ValueError(f"backups: lock_days is a positive number of days: {item!r}")
         return cls(str(item["bucket"]), str(item["to"]), every, daily,
                    float(lock) if lock is not None else None)
 
@@ -128,17 +132,25 @@ class BackupScheduler:
         made: list[RunRecord] = []
         runs = await self.history.runs()
         for schedule in self.schedules:
-            target = self.open_target(schedule.to)
-            success, attempt = last_runs(runs, target.address, schedule.bucket)
-            if success is not None and self.observer is not None:
-                self.observer.last_success(schedule.bucket, success)
-            if not schedule.is_due(success, attempt, self.engine.clock.time()):
-                continue
             try:
-                made.append(await self.runner.run(schedule.bucket, target, schedule.lock_days))
-            except Exception:
+                run = await self._run_if_due(schedule, runs)
+            except Exception:  # one schedule's failure never stops the others
                 log.exception("scheduled backup of %s to %s failed", schedule.bucket, schedule.to)
+                if self.observer is not None:
+                    self.observer.failed(schedule.bucket)
+                continue
+            if run is not None:
+                made.append(run)
         return made
+
+    async def _run_if_due(self, schedule: Schedule, runs: list[RunRecord]) -> RunRecord | None:
+        target = self.open_target(schedule.to)
+        success, attempt = last_runs(runs, target.address, schedule.bucket)
+        if success is not None and self.observer is not None:
+            self.observer.last_success(schedule.bucket, success)
+        if not schedule.is_due(success, attempt, self.engine.clock.time()):
+            return None
+        return await self.runner.run(schedule.bucket, target, schedule.lock_days)
 
     def start(self, check_seconds: float) -> asyncio.Task | None:
         """The loop every gateway runs (None without schedules)."""

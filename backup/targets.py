@@ -17,21 +17,28 @@ import datetime as dt
 import tempfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from botocore.exceptions import ClientError
+
 from engine import (
     COMPLIANCE,
+    NULL,
     AuthorizedBucket,
     Engine,
     NoSuchBucket,
+    NoSuchKey,
     ObjectEntry,
     Operation,
     Principal,
     Retention,
+    WriteCondition,
 )
 
 _SPOOL_BYTES = 8 * 1024 * 1024
+_SINGLE_PUT_MAX = 5 * 1024**3
 _READ_PIECE = 1024 * 1024
 
 
@@ -55,6 +62,9 @@ class Target(Protocol):
 
     async def extend_lock(self, copy: StoredCopy, until: float) -> None:
         """Extend a copy's COMPLIANCE retention (it can never be shortened)."""
+
+    async def existing(self, to_key: str, etag: str) -> StoredCopy | None:
+        """A copy already at ``to_key`` with that ETag (left by a run that died), if any."""
 
     def read(self, copy: StoredCopy) -> AsyncIterator[bytes]: ...
 
@@ -85,9 +95,17 @@ class BucketTarget:
         retention = Retention(COMPLIANCE, lock_until) if lock_until is not None else None
         copied, new = await self.engine.clone_object(
             source, key, destination, to_key,
-            source_version=entry.version_id, retention=retention,
+            source_version=entry.version_id or NULL, retention=retention,
         )
         return copied, StoredCopy(to_key, new.version_id)
+
+    async def existing(self, to_key: str, etag: str) -> StoredCopy | None:
+        handle = await self._handle(Operation.HEAD_OBJECT)
+        try:
+            found = await handle.head(to_key)
+        except NoSuchKey:
+            return None
+        return StoredCopy(to_key, found.version_id) if found.etag == etag else None
 
     async def extend_lock(self, copy: StoredCopy, until: float) -> None:
         handle = await self._handle(Operation.PUT_OBJECT_RETENTION)
@@ -100,12 +118,14 @@ class BucketTarget:
             yield piece
 
     async def clone_back(
-        self, copy: StoredCopy, destination: AuthorizedBucket, key: str
+        self, copy: StoredCopy, destination: AuthorizedBucket, key: str,
+        condition: WriteCondition | None = None,
     ) -> ObjectEntry:
         """Restore a copy into ``destination`` by cloning it (no bytes move)."""
         handle = await self._handle(Operation.GET_OBJECT)
         _, new = await self.engine.clone_object(
-            handle, copy.key, destination, key, source_version=copy.version
+            handle, copy.key, destination, key, source_version=copy.version or NULL,
+            condition=condition,
         )
         return new
 
@@ -139,19 +159,33 @@ class S3Target:
         self, source: AuthorizedBucket, key: str, entry: ObjectEntry, to_key: str,
         lock_until: float | None,
     ) -> tuple[ObjectEntry, StoredCopy]:
+        extra: dict[str, Any] = {"ContentType": entry.content_type,
+                                 "Metadata": dict(entry.user_meta), **_header_args(entry.headers)}
+        if lock_until is not None:
+            extra["ObjectLockMode"] = COMPLIANCE
+            extra["ObjectLockRetainUntilDate"] = dt.datetime.fromtimestamp(lock_until, dt.UTC)
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
             async for piece in source.read(entry).body():
                 spool.write(piece)
             spool.seek(0)
-            extra: dict[str, Any] = {"ContentType": entry.content_type,
-                                     "Metadata": dict(entry.user_meta)}
-            if lock_until is not None:
-                extra["ObjectLockMode"] = COMPLIANCE
-                extra["ObjectLockRetainUntilDate"] = dt.datetime.fromtimestamp(lock_until, dt.UTC)
-            got = await asyncio.to_thread(
-                self.client.put_object, Bucket=self.bucket, Key=to_key, Body=spool, **extra
-            )
-        return entry, StoredCopy(to_key, got.get("VersionId"))
+            if entry.size <= _SINGLE_PUT_MAX:
+                got = await asyncio.to_thread(
+                    self.client.put_object, Bucket=self.bucket, Key=to_key, Body=spool, **extra
+                )
+                return entry, StoredCopy(to_key, got.get("VersionId"))
+            # Past S3's 5 GiB single PUT: boto3's managed multipart upload.
+            await asyncio.to_thread(self.client.upload_fileobj, spool, self.bucket, to_key,
+                                    ExtraArgs=extra)
+        head = await asyncio.to_thread(self.client.head_object, Bucket=self.bucket, Key=to_key)
+        return entry, StoredCopy(to_key, head.get("VersionId"))
+
+    async def existing(self, to_key: str, etag: str) -> StoredCopy | None:
+        try:
+            head = await asyncio.to_thread(self.client.head_object, Bucket=self.bucket,
+                                           Key=to_key)
+        except ClientError:
+            return None
+        return StoredCopy(to_key, head.get("VersionId")) if head.get("ETag") == etag else None
 
     async def extend_lock(self, copy: StoredCopy, until: float) -> None:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": copy.key}
@@ -225,6 +259,30 @@ def open_target(spec: str, engine: Engine, principal: Principal, endpoint: Endpo
 
 def _client(endpoint: Endpoint, url: str) -> Any:
     return s3_client(url, endpoint.access_key, endpoint.secret_key, endpoint.region)
+
+
+_HEADER_ARGS = {
+    "cache-control": "CacheControl",
+    "content-disposition": "ContentDisposition",
+    "content-encoding": "ContentEncoding",
+    "content-language": "ContentLanguage",
+    "expires": "Expires",
+}
+
+
+def _header_args(headers: Mapping[str, str]) -> dict[str, Any]:
+    """An object's stored content headers as boto3 put arguments."""
+    out: dict[str, Any] = {}
+    for name, arg in _HEADER_ARGS.items():
+        if name in headers:
+            value: Any = headers[name]
+            if name == "expires":
+                try:
+                    value = parsedate_to_datetime(value)
+                except (TypeError, ValueError):
+                    continue  # not a date: S3 would not have stored it either
+            out[arg] = value
+    return out
 
 
 def s3_client(endpoint: str, access_key: str | None, secret_key: str | None, region: str) -> Any:

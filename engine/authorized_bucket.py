@@ -164,20 +164,16 @@ class AuthorizedBucket:
         mfa: str | None = None,
     ) -> list[tuple[tuple[str, str | None], ObjectEntry | Exception | None]]:
         """Delete each (key, version id or None); see ``ObjectService.delete_many``. With MFA
-        delete on and no ``mfa``, each version named is refused (AccessDenied)."""
+        delete on, a request naming a version needs ``mfa``, and any ``mfa`` must be valid."""
         self.grant.permits(*_WRITES)
-        refused: list[tuple[tuple[str, str | None], ObjectEntry | Exception | None]] = []
-        if any(v is not None for _, v in targets) and await self._mfa_delete_on():
-            if mfa is not None:  # an invalid code fails the whole request, as on AWS
-                await self._services.mfa.check(self.owner, mfa)
-            else:
-                denied = AccessDenied("Mfa Authentication must be used for this request")
-                refused = [(t, denied) for t in targets if t[1] is not None]
-                targets = [t for t in targets if t[1] is None]
-        done = await self._services.objects.delete_many(
+        versions = any(v is not None for _, v in targets)
+        if (mfa is not None or versions) and await self._mfa_delete_on():
+            # As on AWS: a code that is given must be valid, whatever the request names,
+            # and one naming a version without a code fails as a whole.
+            await self._services.mfa.check(self.owner, mfa)
+        return await self._services.objects.delete_many(
             self.record, targets, conditions, self._bypass(bypass_governance)
         )
-        return done + refused
 
     async def list_versions(
         self,

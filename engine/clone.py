@@ -85,12 +85,20 @@ class PayloadCloner:
 
     async def _clone_segment(self, seg: Segment, prefix: str) -> Segment:
         twin = dataclasses.replace(seg, data_prefix=prefix)
-        if seg.is_chunked:
+        done = 0
+        try:
             for n in range(seg.stripes):
-                await self._clone_manifest(layout.stripe_oid(seg.data_prefix, n),
-                                           layout.stripe_oid(prefix, n))
-            return twin
-        await self._copy_stripes(seg, prefix)
+                if seg.is_chunked:
+                    await self._clone_manifest(layout.stripe_oid(seg.data_prefix, n),
+                                               layout.stripe_oid(prefix, n))
+                else:
+                    await self._copy_stripe(seg, prefix, n)
+                done = n + 1
+        except BaseException:
+            # The stripes or manifests this segment got so far: nothing will name them.
+            with contextlib.suppress(Exception):
+                await self.payloads.remove([dataclasses.replace(twin, stripes=done)])
+            raise
         return twin
 
     async def _clone_manifest(self, owner: str, new_owner: str) -> None:
@@ -118,12 +126,9 @@ class PayloadCloner:
                 await chunked.store.drop_ref(tier, fp, new_owner)
             raise
 
-    async def _copy_stripes(self, seg: Segment, prefix: str) -> None:
+    async def _copy_stripe(self, seg: Segment, prefix: str, n: int) -> None:
         data = self.payloads.data
-        for n in range(seg.stripes):
-            length = min(seg.stripe_size, seg.size - n * seg.stripe_size)
-            pieces = [
-                p async for p in read_stripes(data, seg.data_prefix, seg.stripe_size,
-                                              n * seg.stripe_size, n * seg.stripe_size + length)
-            ]
-            await data.write_full(layout.stripe_oid(prefix, n), b"".join(pieces))
+        start = n * seg.stripe_size
+        end = min(start + seg.stripe_size, seg.size)
+        pieces = [p async for p in read_stripes(data, seg.data_prefix, seg.stripe_size, start, end)]
+        await data.write_full(layout.stripe_oid(prefix, n), b"".join(pieces))

@@ -22,6 +22,7 @@ from engine.authorized_bucket import AuthorizedBucket
 from engine.chunked import DataPathObserver
 from engine.clock import Clock
 from engine.clone import cloned_entry
+from engine.conditions import WriteCondition
 from engine.copy import CopyPlan, copy_object
 from engine.errors import (
     AccessDenied,
@@ -39,6 +40,7 @@ from engine.operations import Operation, Permission
 from engine.point_in_time import Progress, RestoreReport
 from engine.records import BucketDedupe, BucketRecord, ObjectEntry
 from engine.service_records import ServiceRecords
+from engine.versioning import ENABLED
 from storage import Backend
 
 
@@ -199,10 +201,12 @@ class Engine:
         *,
         source_version: str | None = None,
         retention: Retention | None = None,
+        condition: WriteCondition | None = None,
     ) -> tuple[ObjectEntry, ObjectEntry]:
         """A new version of ``destination_key`` with the content and metadata of the source
         version, sharing its chunks (no chunk byte is read or written); (source, new entry).
-        ``retention``: the new version's own (the destination must have object lock)."""
+        ``retention``: the new version's own (the destination must have object lock);
+        ``condition``: what the destination key must hold, checked with the commit."""
         source.grant.permits(Permission.OBJECT_READ)
         destination.grant.permits(Permission.BUCKET_WRITE)
         entry = await source.head(source_key, source_version)
@@ -211,8 +215,15 @@ class Engine:
         new = cloned_entry(entry, segments, self.clock.time())
         if retention is not None:
             new.headers = with_retention(new.headers, retention)
+        def check(current: ObjectEntry | None) -> None:
+            if condition is not None:
+                visible = None if current is None or current.delete_marker else current
+                condition.check(visible, destination_key)
+
         try:
-            done = await services.objects.commit_entry(destination.record, destination_key, new)
+            done = await services.objects.commit_entry(
+                destination.record, destination_key, new, check
+            )
         except BaseException:
             await services.payloads.remove(segments)
             raise
@@ -239,9 +250,10 @@ class Engine:
         """Make ``bucket`` (or the bucket ``to``, created if missing) hold what ``bucket``
         held at ``at`` (seconds since the epoch) under ``prefix``; see engine.point_in_time."""
         self._admin(principal)
-        buckets = self._services.buckets
+        buckets, versioning = self._services.buckets, self._services.objects.versioning
         source = await buckets.get(bucket, use_cache=False)
-        if await self._services.objects.versioning.state(source) is None:
+        state = await versioning.state(source)
+        if state is None:
             raise InvalidRestore(f"bucket {bucket} was never versioned: it has no history")
         if at > self.clock.time():
             raise InvalidRestore("the restore time is in the future")
@@ -250,6 +262,9 @@ class Engine:
         destination: BucketRecord | None = source
         if to is not None and to != bucket:
             destination = await self._destination(source, to, dry_run)
+        elif state != ENABLED and not dry_run:
+            raise InvalidRestore(f"versioning of {bucket} is {state}: enable it first (a "
+                                 "restore would replace its null versions for good)")
         return await self._services.restores.run(
             source, destination, at, prefix=prefix, dry_run=dry_run, progress=progress
         )
@@ -257,16 +272,25 @@ class Engine:
     async def _destination(
         self, source: BucketRecord, name: str, dry_run: bool
     ) -> BucketRecord | None:
+        """The bucket a restore ``--to`` writes: new, or one that loses nothing to it
+        (the source's owner's, and empty or with versioning Enabled)."""
         buckets = self._services.buckets
         try:
-            return await buckets.get(name, use_cache=False)
+            found = await buckets.get(name, use_cache=False)
         except NoSuchBucket:
             if dry_run:
                 return None
-        try:
-            return await buckets.create(name, source.owner, source.region, None)
-        except BucketAlreadyOwnedByYou:
-            return await buckets.get(name, use_cache=False)
+            try:
+                return await buckets.create(name, source.owner, source.region, None)
+            except BucketAlreadyOwnedByYou:
+                found = await buckets.get(name, use_cache=False)
+        if found.owner != source.owner:
+            raise InvalidRestore(f"bucket {name} belongs to another owner than {source.name}")
+        state = await self._services.objects.versioning.state(found)
+        if state != ENABLED and not await self._services.index.is_empty(found.bucket_id):
+            raise InvalidRestore(f"bucket {name} holds objects and is not versioned: a "
+                                 "restore into it would replace them for good")
+        return found
 
     # -- identities ------------------------------------------------------------------
 

@@ -82,6 +82,8 @@ class MfaDevices:
             raise ValueError(f"an MFA serial is 1-256 of A-Z a-z 0-9 +=,.@:/_- : {serial!r}")
         seed = seed or base64.b32encode(secrets.token_bytes(20)).decode()
         decode_seed(seed)
+        if serial in await self.serials(uid):  # re-creating would reset its used codes
+            raise ValueError(f"user {uid!r} already has an MFA device {serial!r}")
         doc = json.dumps({"seed": seed, "last": 0, "created": self.clock.time()})
         op = WriteOp().omap_set({_key(uid, serial): doc.encode()})
         await self.meta.operate(MFA_OBJECT, op)

@@ -1,8 +1,9 @@
 """Point-in-time restore: make a bucket (or a copy) hold what it held at an instant.
 
 The state at instant T is read from the versions: for each key, the newest
-version written at or before T (by its Last-Modified time), or nothing if
-that is a delete marker or the key had no version yet. The destination is
+version committed at or before T (its hybrid-clock stamp; Last-Modified for
+versions older than versioning), or nothing if that is a delete marker or the
+key had no version yet. The destination is
 then changed key by key, in key order, with the guarded commits every
 write uses, so gateways serving the bucket see each key restored at once:
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from engine.clone import PayloadCloner, cloned_entry, same_content
 from engine.objects import ObjectService
 from engine.records import BucketRecord, ObjectEntry
-from engine.versions import NULL
+from engine.versions import NULL, stamp_time
 
 _PAGE = 1000
 CREATE, OVERWRITE, DELETE = "create", "overwrite", "delete"
@@ -66,10 +67,17 @@ class RestoreReport:
         self.bytes += change.size
 
 
+def written_at(entry: ObjectEntry) -> float:
+    """When a version became the key's content: its hybrid-clock stamp (the commit), or
+    for versions written before versioning its Last-Modified time. (A multipart object's
+    Last-Modified is when its upload began, long before it existed.)"""
+    return stamp_time(entry.stamp) if entry.stamp else entry.mtime
+
+
 def version_at(versions: list[ObjectEntry], at: float) -> ObjectEntry | None:
     """Of one key's versions (newest first), the content it had at ``at`` (None: none)."""
     for entry in versions:
-        if entry.mtime <= at:
+        if written_at(entry) <= at:
             return None if entry.delete_marker else entry
     return None
 
@@ -127,6 +135,7 @@ class PointInTimeRestore:
         report = RestoreReport(at, dry_run)
         slots = asyncio.Semaphore(concurrency)
         pending: set[asyncio.Task] = set()
+        errors: list[Exception] = []
 
         async def apply(change: RestoreChange, past: ObjectEntry | None, now: ObjectEntry | None):
             assert destination is not None
@@ -134,6 +143,8 @@ class PointInTimeRestore:
                 await self._apply(destination, change, past, now)
             except _ChangedMeanwhile:
                 report.skipped += 1
+            except Exception as exc:  # raised below, once the tasks in flight are done
+                errors.append(exc)
             else:
                 report.count(change)
             finally:
@@ -141,8 +152,11 @@ class PointInTimeRestore:
 
         current = self._current(destination, prefix) if destination else _nothing()
         pairs = _merge(self._history(source, prefix), current)
+        keys = 0
         try:
             async for key, versions, now in pairs:
+                if errors:
+                    break
                 past = version_at(versions, at)
                 change = change_for(key, past, now)
                 if change is None:
@@ -155,13 +169,16 @@ class PointInTimeRestore:
                     task = asyncio.ensure_future(apply(change, past, now))
                     pending.add(task)
                     task.add_done_callback(pending.discard)
-                if progress is not None and (report.keys_seen + len(pending)) % _PAGE == 0:
+                keys += 1
+                if progress is not None and keys % _PAGE == 0:
                     progress(report)
-            if pending:
-                await asyncio.gather(*pending)
+            await asyncio.gather(*list(pending))
         finally:
             for task in pending:
                 task.cancel()
+            await asyncio.gather(*list(pending), return_exceptions=True)
+        if errors:
+            raise errors[0]
         return report
 
     async def _apply(

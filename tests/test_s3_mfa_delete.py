@@ -50,6 +50,17 @@ def test_mfa_delete_guards_version_deletes_and_versioning_changes(gateway, s3, b
     code = _mfa(gateway)
     s3.put_bucket_versioning(Bucket=bucket, MFA=code, VersioningConfiguration={
         "Status": "Enabled", "MFADelete": "Enabled"})
+    try:
+        _mfa_delete_on(gateway, s3, bucket)
+    finally:  # the bucket fixture removes versions: only without MFA delete
+        s3.put_bucket_versioning(Bucket=bucket, MFA=_mfa(gateway), VersioningConfiguration={
+            "Status": "Enabled", "MFADelete": "Disabled"})
+    assert s3.get_bucket_versioning(Bucket=bucket)["MFADelete"] == "Disabled"
+    v3 = s3.put_object(Bucket=bucket, Key="k", Body=b"three")["VersionId"]
+    s3.delete_object(Bucket=bucket, Key="k", VersionId=v3)
+
+
+def _mfa_delete_on(gateway, s3, bucket: str) -> None:
     got = s3.get_bucket_versioning(Bucket=bucket)
     assert (got["Status"], got["MFADelete"]) == ("Enabled", "Enabled")
 
@@ -66,27 +77,24 @@ def test_mfa_delete_guards_version_deletes_and_versioning_changes(gateway, s3, b
     ids = {v["VersionId"] for v in s3.list_object_versions(Bucket=bucket).get("Versions", [])}
     assert ids == {v2}
 
-    # DeleteObjects: without a code each version is refused, the rest goes ahead.
+    # DeleteObjects naming a version without a code fails as a whole (as on AWS) ...
     s3.put_object(Bucket=bucket, Key="other", Body=b"x")
-    res = s3.delete_objects(Bucket=bucket, Delete={"Objects": [
-        {"Key": "k", "VersionId": v2}, {"Key": "other"}]})
-    assert [e["Code"] for e in res.get("Errors", [])] == ["AccessDenied"]
+    _denied(lambda: s3.delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": "k", "VersionId": v2}, {"Key": "other"}]}))
+    assert s3.get_object(Bucket=bucket, Key="other")["Body"].read() == b"x"
+    # ... and so does any request with a bad code, versions named or not.
+    _denied(lambda: s3.delete_objects(Bucket=bucket, MFA=f"{serial} 0000000", Delete={
+        "Objects": [{"Key": "other"}]}))
+    res = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "other"}]})
     assert [d["Key"] for d in res["Deleted"]] == ["other"]
-    # ... and with a bad code the whole request fails.
-    _denied(lambda: s3.delete_objects(Bucket=bucket, MFA=f"{serial} 000000", Delete={
-        "Objects": [{"Key": "k", "VersionId": v2}]}))
     res = s3.delete_objects(Bucket=bucket, MFA=_mfa(gateway), Delete={"Objects": [
         {"Key": "k", "VersionId": v2}, {"Key": "k", "VersionId": marker}]})
     assert not res.get("Errors") and len(res["Deleted"]) == 2
 
-    # Suspending versioning while MFA delete is on needs a code too; then turn it off.
+    # Suspending versioning while MFA delete is on needs a code too.
     _denied(lambda: s3.put_bucket_versioning(
         Bucket=bucket, VersioningConfiguration={"Status": "Suspended"}))
-    s3.put_bucket_versioning(Bucket=bucket, MFA=_mfa(gateway), VersioningConfiguration={
-        "Status": "Enabled", "MFADelete": "Disabled"})
-    assert s3.get_bucket_versioning(Bucket=bucket)["MFADelete"] == "Disabled"
-    v3 = s3.put_object(Bucket=bucket, Key="k", Body=b"three")["VersionId"]
-    s3.delete_object(Bucket=bucket, Key="k", VersionId=v3)
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
 
 
 def test_mfa_devices_from_the_cli(gateway):
@@ -95,6 +103,12 @@ def test_mfa_devices_from_the_cli(gateway):
     run_cli(gateway.options, "user", "mfa-remove", "tester", serial)
     assert serial not in json.loads(run_cli(gateway.options, "user", "mfa-list",
                                             "tester").stdout)
+    again = run_cli(gateway.options, "user", "mfa-create", "tester", "--serial", serial,
+                    check=False)
+    assert again.returncode == 0, "removed: the serial may be used again"
+    dup = run_cli(gateway.options, "user", "mfa-create", "tester", "--serial", serial,
+                  check=False)
+    assert dup.returncode == 2 and "already has" in dup.stderr
     bad = run_cli(gateway.options, "user", "mfa-create", "tester", "--serial", "x",
                   "--seed", "not base32!", check=False)
     assert bad.returncode == 2 and "base32" in bad.stderr

@@ -25,7 +25,7 @@ from backup.targets import Endpoint, open_target
 from engine import Engine, EngineError
 from gateway.cli.options import settings_from
 from gateway.cli.restore import iso
-from gateway.cli.session import CLI, with_engine
+from gateway.cli.session import CLI, CommandFailed, with_engine
 
 T = TypeVar("T")
 
@@ -72,6 +72,10 @@ def _work(args: argparse.Namespace, work: Callable[[Engine, Endpoint], Awaitable
         return with_engine(settings, lambda engine: work(engine, endpoint))
     except EngineError as exc:  # NoSuchBucket, ObjectLockNotEnabled...
         raise ValueError(str(exc) or type(exc).__name__) from None
+    except (ValueError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a copy that failed its check, an unreachable endpoint...
+        raise CommandFailed(f"{args.action} failed: {type(exc).__name__}: {exc}") from None
 
 
 def _run_doc(run: RunRecord) -> dict:

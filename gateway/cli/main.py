@@ -15,6 +15,7 @@ from pathlib import Path
 
 from gateway.cli import backup, datapath, restore, users
 from gateway.cli.options import add_backend_options, settings_from
+from gateway.cli.session import CommandFailed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"atonix-cli: {exc}", file=sys.stderr)
         return 2
+    except CommandFailed as exc:
+        print(f"atonix-cli: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from engine import Engine, EngineError, RestoreReport
 from gateway.cli.options import settings_from
-from gateway.cli.session import CLI, with_engine
+from gateway.cli.session import CLI, CommandFailed, with_engine
 
 _RELATIVE = re.compile(r"^-(\d+(?:\.\d+)?)([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -115,6 +115,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
         report = with_engine(settings_from(args), work)
     except EngineError as exc:  # NoSuchBucket, InvalidRestore
         raise ValueError(str(exc) or type(exc).__name__) from None
+    except (ValueError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # storage failures: re-running resumes the restore
+        raise CommandFailed(f"restore stopped: {type(exc).__name__}: {exc}; run it again "
+                            f"with --at {iso(at)} to resume") from None
     doc = report_doc(report, args.bucket, args.to, time.monotonic() - started)
     print(json.dumps(doc, indent=2))
     return 0

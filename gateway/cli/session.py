@@ -13,6 +13,10 @@ from gateway.server.config import Settings
 
 T = TypeVar("T")
 
+class CommandFailed(Exception):
+    """The command was valid but its work failed (exit status 1, with this message)."""
+
+
 # Who admin commands act as: a service of the deployment, never a bucket owner.
 CLI = Principal.service("atonix-cli")
 

@@ -162,3 +162,40 @@ async def test_unknown_runs_and_buckets_are_clear_errors(engine: Engine):
     with pytest.raises(NoSuchBucket):
         await BackupRunner(engine, SERVICE).run("src", BucketTarget(engine, SERVICE, "x-y-z"))
     assert (await history.runs("src"))[-1].status == FAILED
+
+
+async def test_a_bucket_is_never_its_own_backup_nor_restored_over_it(engine: Engine):
+    await engine.create_bucket(OWNER, "src", "us-east-1")
+    await engine.create_bucket(OWNER, "vault", "us-east-1")
+    await _put(engine, "src", "a", b"1")
+    runner = BackupRunner(engine, SERVICE)
+    with pytest.raises(ValueError, match="into itself"):
+        await runner.run("src", BucketTarget(engine, SERVICE, "src"))
+    target = BucketTarget(engine, SERVICE, "vault")
+    run = await runner.run("src", target)
+    with pytest.raises(ValueError, match="holds the backup"):
+        await BackupRestorer(engine, SERVICE).restore(run.run_id, target, to="vault")
+    assert len(await BackupHistory(engine, SERVICE).catalog(run.run_id)) == 1
+
+
+async def test_a_rerun_reuses_copies_a_dead_run_left(engine: Engine):
+    """A run that died after copying leaves copies no catalogue names; the next run finds
+    them by name and ETag instead of copying (and, with a lock, locking) them again."""
+    await engine.create_bucket(OWNER, "src", "us-east-1")
+    await engine.create_bucket(OWNER, "vault", "us-east-1")
+    for i in range(3):
+        await _put(engine, "src", f"k{i}", _data(i, 5000))
+    target = BucketTarget(engine, SERVICE, "vault")
+    await BackupRunner(engine, SERVICE).run("src", target)
+    history = BackupHistory(engine, SERVICE)
+    # Forget that run, as if it had died before recording itself.
+    for run in await history.runs("src"):
+        await history.records.delete(f"run/{run.run_id}")
+    await history.records.delete(f"last/{target.address}/src")
+    vault = await engine.bucket(OWNER, "vault", Operation.LIST_OBJECTS_V2)
+    before = [k for k, _ in (await vault.list()).entries]
+    again = await BackupRunner(engine, SERVICE).run("src", target)
+    assert again.copied == 3 and again.verified == 3
+    assert [k for k, _ in (await vault.list()).entries] == before
+    versions = await vault.list_versions()
+    assert len(versions.versions) == 3, "no second copy of any object"

@@ -57,11 +57,12 @@ def test_every_reading_or_writing_entry_point_takes_a_principal_first():
     no_principal = {name for name, fn in public.items()
                     if "principal" not in inspect.signature(fn).parameters}
     # Building and running the process; authentication; what S3 reveals to anyone (a
-    # bucket's region, whether a grantee exists); a copy, which takes two decided grants.
+    # bucket's region, whether a grantee exists); a copy or a clone, which take two decided
+    # grants.
     assert no_principal == {
         "over", "start", "connect", "stop", "close", "healthy", "now",
         "access_key", "display_name", "bucket_region", "user_exists", "user_by_email",
-        "copy_object",
+        "copy_object", "clone_object",
     }
 
 

@@ -16,19 +16,24 @@ import uuid
 
 import pytest
 
+from dedupe import failpoints
+from dedupe.errors import FailpointHit
 from engine import (
     ENABLED,
+    SUSPENDED,
     BucketDedupe,
     Engine,
     EngineSettings,
     InvalidRestore,
     ManualClock,
+    NewUpload,
     NoSuchBucket,
     Operation,
+    PartBody,
     PutRequest,
 )
 from tests.contract.conftest import make_backend
-from tests.engine.conftest import OWNER, SERVICE
+from tests.engine.conftest import OTHER, OWNER, SERVICE
 
 # (bytes, content type, user metadata, tags) of one key
 Content = tuple[bytes, str, dict[str, str], dict[str, str]]
@@ -234,3 +239,63 @@ async def test_restore_refuses_what_it_cannot_do(small):
     assert (dry.created, dry.overwritten, dry.deleted) == (1, 0, 0)
     with pytest.raises(NoSuchBucket):
         await engine.bucket(OWNER, "new-one", Operation.GET_OBJECT)
+
+
+async def test_a_multipart_object_exists_from_its_completion(small):
+    """Its Last-Modified is when the upload began; a restore goes by when it was committed."""
+    engine, clock = small
+    await engine.create_bucket(OWNER, "mpu", "us-east-1")
+    bucket = await engine.bucket(OWNER, "mpu", Operation.PUT_OBJECT)
+    await bucket.set_versioning(ENABLED)
+    info = await bucket.create_upload("k", NewUpload(owner=OWNER.uid or ""))
+    part = await bucket.upload_part(
+        "k", info.upload_id, 1, lambda _info: PartBody(_body(b"m" * 2000), 2000)
+    )
+    clock.advance(10)
+    await _put(bucket, "k", (b"plain", "t/p", {}, {}))
+    clock.advance(10)
+    between = clock.time()
+    clock.advance(10)
+    await bucket.complete_upload("k", info.upload_id, [(1, part.etag)])
+    clock.advance(10)
+    await engine.restore(SERVICE, "mpu", between, to="mpu-then")
+    assert (await _state(engine, "mpu-then"))["k"][0] == b"plain"
+
+
+async def test_a_failing_key_fails_the_restore(small):
+    engine, clock = small
+    await engine.create_bucket(OWNER, "fails", "us-east-1")
+    bucket = await engine.bucket(OWNER, "fails", Operation.PUT_OBJECT)
+    await bucket.set_versioning(ENABLED)
+    await _put(bucket, "big", (random.Random(5).randbytes(30_000), "a/b", {}, {}))
+    clock.advance(5)
+    at = clock.time()
+    clock.advance(5)
+    await bucket.delete("big")
+    with failpoints.armed("clone.after_manifest"), pytest.raises(FailpointHit):
+        await engine.restore(SERVICE, "fails", at)
+    report = await engine.restore(SERVICE, "fails", at)  # again: it resumes
+    assert report.created == 1
+
+
+async def test_restores_that_would_lose_data_are_refused(small):
+    engine, clock = small
+    await engine.create_bucket(OWNER, "src2", "us-east-1")
+    bucket = await engine.bucket(OWNER, "src2", Operation.PUT_OBJECT)
+    await bucket.set_versioning(ENABLED)
+    await _put(bucket, "a", (b"1", "t/p", {}, {}))
+    clock.advance(5)
+    at = clock.time()
+    # Another owner's bucket, and an unversioned bucket holding objects: never written.
+    await engine.create_bucket(OTHER, "bobs", "us-east-1")
+    with pytest.raises(InvalidRestore, match="another owner"):
+        await engine.restore(SERVICE, "src2", at, to="bobs")
+    await engine.create_bucket(OWNER, "full", "us-east-1")
+    await _put(await engine.bucket(OWNER, "full", Operation.PUT_OBJECT), "x", (b"x", "t/p", {}, {}))
+    with pytest.raises(InvalidRestore, match="not versioned"):
+        await engine.restore(SERVICE, "src2", at, to="full")
+    # Suspended: a restore in place would replace null versions for good.
+    await bucket.set_versioning(SUSPENDED)
+    with pytest.raises(InvalidRestore, match="Suspended"):
+        await engine.restore(SERVICE, "src2", at)
+    assert (await engine.restore(SERVICE, "src2", at, dry_run=True)).created == 0

@@ -88,3 +88,24 @@ def test_etag_check_recomputes_simple_and_multipart_etags():
     wrong = EtagCheck(f'"{combined}-2"', [1000, 10])
     wrong.update(data[:-1] + b"z")
     assert not wrong.matches()
+
+
+def test_etag_check_with_an_empty_last_part():
+    parts = [b"a" * 100, b""]
+    combined = hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest()
+    check = EtagCheck(f'"{combined}-2"', [100, 0])
+    check.update(parts[0])
+    assert check.matches()
+
+
+def test_run_ids_sort_by_start_to_the_millisecond():
+    assert new_run_id(T0 + 0.001, "ffffff") > new_run_id(T0, "ffffff")
+    assert new_run_id(T0 + 0.002, "000000") > new_run_id(T0 + 0.001, "ffffff")
+    assert ".001Z-" in new_run_id(T0 + 0.001, "abcdef")
+
+
+def test_schedules_refuse_zero_intervals_and_locks():
+    for bad in ({"every": "0s"}, {"every": "1h", "lock_days": 0},
+                {"every": "1h", "lock_days": "x"}):
+        with pytest.raises(ValueError):
+            Schedule.parse({"bucket": "b", "to": "v", **bad})
