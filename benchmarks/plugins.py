@@ -13,7 +13,10 @@ Listing rows (one op = one page of 1000): ``first-page`` and
 ``first-page-delim`` (value: median ms per page) and ``scan`` (value:
 keys/s), per bucket size. Dedupe rows: ``versions-ratio`` (stored bytes of
 all versions / one version), ``insert-reuse`` (% chunks reused) and
-``logs-vs-zstd3`` (our ratio as % of ``zstd -3``'s).
+``logs-vs-zstd3`` (our ratio as % of ``zstd -3``'s). Recovery rows
+(``benchmarks.recovery``; size: objects in the bucket): ``pitr-restore``,
+``backup-run`` and ``backup-restore`` (ops/s: objects/s; value: seconds per
+10^4 objects, the RTO, also in ``rto_s_per_10k``).
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from collections.abc import Callable
 from tqdm import tqdm
 
 from benchmarks import dedupe as dedupe_bench
-from benchmarks import listing
+from benchmarks import listing, recovery
 from benchmarks.report import COLUMNS
 from benchmarks.scenarios import EXTRA_SCENARIOS
+from benchmarks.targets import start_moto
 
 MiB = 1024 * 1024
 LIST_SIZES = (10**3, 10**4, 10**5, 10**6)
@@ -143,7 +147,47 @@ def run_dedupe(options: dict) -> list[dict]:
     return rows
 
 
-PLUGINS: dict[str, Callable[[dict], list[dict]]] = {"list": run_list, "dedupe": run_dedupe}
+# --- recovery -----------------------------------------------------------------------
+
+RTO_UNIT = "s per 10^4 objects"
+
+
+def recovery_rows(options: dict, target: str, results: list[dict]) -> list[dict]:
+    rows = []
+    for r in results:
+        mb_per_s = r["bytes"] / r["seconds"] / MiB if r.get("bytes") and r["seconds"] else None
+        rows.append(row(
+            options, target, "recovery", r["operation"], r["objects"],
+            connections=r.get("concurrency"), ops_per_s=r["objects_per_s"], gateway_cpu=r["cpu"],
+            mb_per_s=round(mb_per_s, 2) if mb_per_s is not None else None,
+            value=r["rto_s_per_10k"], unit=RTO_UNIT,
+            **{k: v for k, v in r.items() if k not in ("operation", "cpu")},
+        ))
+    return rows
+
+
+def run_recovery(options: dict) -> list[dict]:
+    n = recovery.OBJECTS_QUICK if options.get("quick") else recovery.OBJECTS
+    chosen = backends(options)
+    if not chosen:
+        return []
+    rows: list[dict] = []
+    moto = start_moto()  # the remote S3 endpoint backups go to, shared by the backends
+    try:
+        for target, kind, conf in tqdm(chosen, desc="recovery", unit="backend", leave=False):
+            try:
+                results = recovery.measure(kind, n, moto.endpoint, ceph_conf=conf)
+                rows += recovery_rows(options, target, results)
+            except Exception as e:  # one backend failing must not lose the others' rows
+                rows.append(failed_row(options, target, "recovery", n, e))
+    finally:
+        moto.stop()
+    return rows
+
+
+PLUGINS: dict[str, Callable[[dict], list[dict]]] = {
+    "list": run_list, "dedupe": run_dedupe, "recovery": run_recovery,
+}
 
 
 def register(registry: dict[str, Callable[[dict], list[dict]]] = EXTRA_SCENARIOS) -> None:

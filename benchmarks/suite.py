@@ -32,9 +32,9 @@ from benchmarks.targets import (
 )
 
 ALL_TARGETS = ("calibration", "atonix-local", "atonix-rados", "rgw", "moto")
-QUICK_SCENARIOS = "s3-small,s3-large,list,dedupe"  # CI's smoke run (bench --quick)
+QUICK_SCENARIOS = "s3-small,s3-large,list,dedupe,recovery"  # CI's smoke run (bench --quick)
 
-plugins.register()  # list, dedupe: in-process scenarios (benchmarks/plugins.py)
+plugins.register()  # list, dedupe, recovery: in-process scenarios (benchmarks/plugins.py)
 
 
 def _commit() -> str:
