@@ -10,8 +10,17 @@ from benchmarks.slo import Verdict
 COLUMNS = (
     "target", "scenario", "operation", "size", "connections", "ops_per_s", "mb_per_s",
     "p50_ms", "p90_ms", "p99_ms", "p999_ms", "errors", "gateway_cpu", "loadgen_cpu",
-    "value", "unit", "commit", "time",
+    "cpu_us_per_op", "value", "unit", "commit", "time",
 )
+
+
+def with_cpu_per_op(row: dict) -> dict:
+    """The row with ``cpu_us_per_op``: the target's CPU time per operation, in microseconds
+    (its cores busy / operations per second): what a request costs, whatever the load."""
+    cpu, ops = row.get("gateway_cpu"), row.get("ops_per_s")
+    if row.get("cpu_us_per_op") is None and cpu and ops:
+        return {**row, "cpu_us_per_op": round(cpu / ops * 1e6, 1)}
+    return row
 
 
 def write_json(rows: list[dict], out: Path) -> Path:
@@ -53,8 +62,8 @@ COUNTED = {"list": "keys", "recovery": "objects"}
 
 def rows_table(rows: list[dict]) -> str:
     head = ("| target | scenario | op | size | conns | ops/s | MB/s | p50 ms | p99 ms | "
-            "p99.9 ms | errors | target CPU | wrk CPU | value |")
-    lines = [head, "|" + " --- |" * 14]
+            "p99.9 ms | errors | target CPU | CPU µs/op | wrk CPU | value |")
+    lines = [head, "|" + " --- |" * 15]
     for r in rows:
         size = r.get("size")
         size_text = _size(size)
@@ -65,7 +74,8 @@ def rows_table(rows: list[dict]) -> str:
             f"{_fmt(r.get('connections'))} | {_fmt(r.get('ops_per_s'))} | "
             f"{_fmt(r.get('mb_per_s'))} | {_fmt(r.get('p50_ms'), 2)} | {_fmt(r.get('p99_ms'), 2)}"
             f" | {_fmt(r.get('p999_ms'), 2)} | {_fmt(r.get('errors'))} | "
-            f"{_fmt(r.get('gateway_cpu'), 2)} | {_fmt(r.get('loadgen_cpu'), 2)} | {_value(r)} |"
+            f"{_fmt(r.get('gateway_cpu'), 2)} | {_fmt(r.get('cpu_us_per_op'))} | "
+            f"{_fmt(r.get('loadgen_cpu'), 2)} | {_value(r)} |"
         )
     return "\n".join(lines)
 

@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows += EXTRA_SCENARIOS[name]({"quick": args.quick, "ceph_conf": conf,
                                                "targets": args.targets,
                                                "commit": commit, "time": now})
+    rows = [report.with_cpu_per_op(r) for r in rows]
     verdicts = slo.evaluate(rows)
     report.write_json(rows, out)
     report.write_parquet(rows, out)

@@ -138,3 +138,16 @@ def test_plugin_rows_carry_the_common_columns():
     assert [b[0] for b in plugins.backends({"targets": ["atonix-local", "atonix-rados"],
                                             "ceph_conf": "c"})] == ["atonix-local",
                                                                     "atonix-rados"]
+
+
+def test_cpu_per_operation_is_derived_and_budgeted():
+    row = {"target": "atonix-rados", "scenario": "s3-small", "operation": "GET",
+           "ops_per_s": 4000.0, "gateway_cpu": 1.2, "p99_ms": 5.0}
+    derived = report.with_cpu_per_op(row)
+    assert derived["cpu_us_per_op"] == 300.0
+    assert report.with_cpu_per_op({"ops_per_s": 0, "gateway_cpu": 1.0}).get("cpu_us_per_op") \
+        is None
+    got = verdicts([derived])
+    assert got["cpu-per-get"].passed is False and got["cpu-per-get"].measured == 300.0
+    assert verdicts([row])["cpu-per-get"].passed is None  # not derived: n/a
+    assert "300.0" in report.rows_table([derived])
