@@ -25,7 +25,7 @@ SHARD_HEADER = "h.bucket"  # "<bucket id>:<state>"; every index write is guarded
 # (``h.gen.<slot>``); put_if guards on it, so only writes to keys of the same
 # slot (1 in GENERATION_SLOTS) make a conditional write retry.
 SHARD_GENERATION = "h.gen"
-GENERATION_SLOTS = 64
+GENERATION_SLOTS = 1024
 OBJECT_PREFIX = "o"
 # Range-partitioned shards (engine.index_shards): each shard's own range,
 # successor and split state, and a sample of its keys for the split trigger.
