@@ -114,7 +114,7 @@ class BackupRestorer:
                     summary.skipped += 1  # a client wrote the key meanwhile: its write stays
 
         batch: list = []
-        async for key, item, current in _merge(catalog, _current(destination)):
+        async for key, item, current in _merge(catalog, destination.entries()):
             batch.append(one(item, current, key))
             if len(batch) >= _PAGE:
                 await asyncio.gather(*batch)
@@ -157,17 +157,6 @@ async def _checked(
         yield piece
     if check.size != item.size or not check.matches():
         raise CopyNotVerified(f"the backup copy of {item.key} does not match its catalogue")
-
-
-async def _current(bucket: AuthorizedBucket) -> AsyncIterator[tuple[str, ObjectEntry]]:
-    after = ""
-    while True:
-        page = await bucket.list(start_after=after, max_keys=_PAGE)
-        for key, entry in page.entries:
-            yield key, entry
-        if not page.is_truncated or not page.entries:
-            return
-        after = page.entries[-1][0]
 
 
 async def _merge(

@@ -135,7 +135,7 @@ class ObjectEngine:
         self.buckets.before_destroy.append(self.uploads.purge_bucket)
         self.identities = IdentityStore(self.meta, self.clock)
         self.mfa = MfaDevices(self.meta, self.clock)
-        self.cloner = PayloadCloner(self.payloads)
+        self.cloner = PayloadCloner(self.objects)
         self.restores = PointInTimeRestore(self.objects, self.cloner)
 
     async def prepare(self) -> None:

@@ -295,14 +295,14 @@ class AuthorizedBucket:
             self.record, prefix, delimiter, start_after, max_keys
         )
 
-    async def entries(self) -> AsyncIterator[ObjectEntry]:
-        """Every entry of the bucket in key order (object count and bytes used)."""
+    async def entries(self) -> AsyncIterator[tuple[str, ObjectEntry]]:
+        """(key, entry) of every object of the bucket, in key order, page by page."""
         self.grant.permits(*_LISTS)
         after = ""
         while True:
             page = await self.list(start_after=after, max_keys=_PAGE)
-            for _, entry in page.entries:
-                yield entry
+            for item in page.entries:
+                yield item
             if not page.is_truncated or not page.entries:
                 return
             after = page.entries[-1][0]

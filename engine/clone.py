@@ -20,12 +20,14 @@ import asyncio
 import contextlib
 import dataclasses
 import uuid
+from typing import Protocol
 
 from dedupe import Manifest, decode_manifest, encode_manifest, failpoints
 from engine import layout
-from engine.object_lock import HOLD_HEADER, MODE_HEADER, UNTIL_HEADER
+from engine.object_lock import HOLD_HEADER, MODE_HEADER, UNTIL_HEADER, Retention, with_retention
+from engine.objects import ObjectService, visible_or_none
 from engine.payload import PayloadStore, read_stripes
-from engine.records import ObjectEntry, Segment
+from engine.records import BucketRecord, ObjectEntry, Segment
 
 _REF_CONCURRENCY = 32
 # Retention and legal holds belong to the version they were set on: a clone gets the
@@ -64,11 +66,47 @@ def same_content(a: ObjectEntry | None, b: ObjectEntry | None) -> bool:
     return meta(a) == meta(b)
 
 
-class PayloadCloner:
-    """Twins of payload segments under new data prefixes of a bucket."""
+class KeyCondition(Protocol):
+    """What a key must hold for a clone to be committed (``WriteCondition`` is one)."""
 
-    def __init__(self, payloads: PayloadStore) -> None:
-        self.payloads = payloads
+    def check(self, current: ObjectEntry | None, key: str) -> None: ...
+
+
+class PayloadCloner:
+    """Clones of object versions: payload twins under new data prefixes, committed."""
+
+    def __init__(self, objects: ObjectService) -> None:
+        self.objects = objects
+        self.payloads: PayloadStore = objects.payloads
+
+    async def commit(
+        self,
+        source: ObjectEntry,
+        destination: BucketRecord,
+        key: str,
+        condition: KeyCondition | None = None,
+        retention: Retention | None = None,
+    ) -> ObjectEntry:
+        """Make a clone of ``source`` the current version of ``key`` in ``destination``,
+        if ``condition`` holds for the key's visible entry at the commit; the new entry.
+        ``retention``: the clone's own (the destination must have object lock)."""
+        segments = await self.clone(source, destination.bucket_id)
+        new = cloned_entry(source, segments, self.objects.clock.time())
+        if retention is not None:
+            new.headers = with_retention(new.headers, retention)
+
+        def check(current: ObjectEntry | None) -> None:
+            if condition is not None:
+                condition.check(visible_or_none(current), key)
+
+        try:
+            done = await self.objects.commit_entry(destination, key, new, check)
+        except BaseException:
+            await self.payloads.remove(segments)
+            raise
+        await self.payloads.release(done.garbage)
+        assert done.entry is not None
+        return done.entry
 
     async def clone(self, source: ObjectEntry, bucket_id: str) -> list[Segment]:
         """New segments with the bytes of ``source``'s (release them if the commit fails)."""

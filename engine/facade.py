@@ -21,7 +21,6 @@ from engine.assembly import EngineSettings, ObjectEngine
 from engine.authorized_bucket import AuthorizedBucket
 from engine.chunked import DataPathObserver
 from engine.clock import Clock
-from engine.clone import cloned_entry
 from engine.conditions import WriteCondition
 from engine.copy import CopyPlan, copy_object
 from engine.errors import (
@@ -35,7 +34,7 @@ from engine.errors import (
 from engine.iam import AccessKey, IdentityStore
 from engine.lease import DEFAULT_TTL_S, Lease
 from engine.mfa import MfaDevices
-from engine.object_lock import Retention, with_retention
+from engine.object_lock import Retention
 from engine.operations import Operation, Permission
 from engine.point_in_time import Progress, RestoreReport
 from engine.records import BucketDedupe, BucketRecord, ObjectEntry
@@ -210,26 +209,10 @@ class Engine:
         source.grant.permits(Permission.OBJECT_READ)
         destination.grant.permits(Permission.BUCKET_WRITE)
         entry = await source.head(source_key, source_version)
-        services = self._services
-        segments = await services.cloner.clone(entry, destination.record.bucket_id)
-        new = cloned_entry(entry, segments, self.clock.time())
-        if retention is not None:
-            new.headers = with_retention(new.headers, retention)
-        def check(current: ObjectEntry | None) -> None:
-            if condition is not None:
-                visible = None if current is None or current.delete_marker else current
-                condition.check(visible, destination_key)
-
-        try:
-            done = await services.objects.commit_entry(
-                destination.record, destination_key, new, check
-            )
-        except BaseException:
-            await services.payloads.remove(segments)
-            raise
-        await services.payloads.release(done.garbage)
-        assert done.entry is not None
-        return entry, done.entry
+        new = await self._services.cloner.commit(
+            entry, destination.record, destination_key, condition, retention
+        )
+        return entry, new
 
     def records(self, principal: Principal, namespace: str) -> ServiceRecords:
         """The durable records of one service (backups, schedules): for services only."""

@@ -134,7 +134,7 @@ class ObjectService:
         record = await self.buckets.get(bucket)
         if req.condition is not None:
             # Fail fast, before reading the body; the commit checks again, atomically.
-            req.condition.check(_visible_or_none(await self._current(bucket, key)), key)
+            req.condition.check(visible_or_none(await self._current(bucket, key)), key)
         prefix = f"{record.bucket_id}.{uuid.uuid4().hex}"
         writer = PayloadWriter(
             self.data,
@@ -160,7 +160,7 @@ class ObjectService:
 
         def check(current: ObjectEntry | None) -> None:
             if condition is not None:
-                condition.check(_visible_or_none(current), key)
+                condition.check(visible_or_none(current), key)
 
         try:
             done = await self._with_bucket(
@@ -313,7 +313,7 @@ class ObjectService:
 
         def check(current: ObjectEntry | None) -> None:
             if condition is not None:
-                condition.check(_visible_or_none(current), key)
+                condition.check(visible_or_none(current), key)
 
         async def remove(rec: BucketRecord) -> Commit:
             if version_id is not None:
@@ -410,6 +410,6 @@ def resolve_range(byte_range: tuple[int | None, int | None], size: int) -> tuple
     return first, end
 
 
-def _visible_or_none(entry: ObjectEntry | None) -> ObjectEntry | None:
+def visible_or_none(entry: ObjectEntry | None) -> ObjectEntry | None:
     """What conditions see: a delete marker is no object."""
     return None if entry is None or entry.delete_marker else entry

@@ -24,7 +24,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from engine.clone import PayloadCloner, cloned_entry, same_content
+from engine.clone import PayloadCloner, same_content
 from engine.objects import ObjectService
 from engine.records import BucketRecord, ObjectEntry
 from engine.versions import NULL, stamp_time
@@ -192,18 +192,7 @@ class PointInTimeRestore:
         if past is None:
             await self.objects.delete(destination, change.key, guard)  # type: ignore[arg-type]
             return
-        segments = await self.cloner.clone(past, destination.bucket_id)
-        entry = cloned_entry(past, segments, self.objects.clock.time())
-
-        def check(current: ObjectEntry | None) -> None:
-            guard.check(None if current is None or current.delete_marker else current, change.key)
-
-        try:
-            done = await self.objects.commit_entry(destination, change.key, entry, check)
-        except BaseException:
-            await self.objects.payloads.remove(segments)
-            raise
-        await self.objects.payloads.release(done.garbage)
+        await self.cloner.commit(past, destination, change.key, guard)
 
     async def _history(
         self, record: BucketRecord, prefix: str

@@ -22,10 +22,10 @@ from backup.history import BackupHistory
 from backup.restore import BackupRestorer, RestoreSummary
 from backup.runner import BackupRunner
 from backup.targets import Endpoint, open_target
-from engine import Engine, EngineError
+from engine import Engine
 from gateway.cli.options import settings_from
 from gateway.cli.restore import iso
-from gateway.cli.session import CLI, CommandFailed, with_engine
+from gateway.cli.session import CLI, run_admin
 
 T = TypeVar("T")
 
@@ -68,14 +68,9 @@ def _endpoint(args: argparse.Namespace, settings) -> Endpoint:
 def _work(args: argparse.Namespace, work: Callable[[Engine, Endpoint], Awaitable[T]]) -> T:
     settings = settings_from(args)
     endpoint = _endpoint(args, settings)
-    try:
-        return with_engine(settings, lambda engine: work(engine, endpoint))
-    except EngineError as exc:  # NoSuchBucket, ObjectLockNotEnabled...
-        raise ValueError(str(exc) or type(exc).__name__) from None
-    except (ValueError, KeyboardInterrupt):
-        raise
-    except Exception as exc:  # a copy that failed its check, an unreachable endpoint...
-        raise CommandFailed(f"{args.action} failed: {type(exc).__name__}: {exc}") from None
+    # A copy that failed its check, an unreachable endpoint...: exit 1 with the cause.
+    return run_admin(settings, lambda engine: work(engine, endpoint),
+                     lambda exc: f"{args.action} failed: {type(exc).__name__}: {exc}")
 
 
 def _run_doc(run: RunRecord) -> dict:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TypeVar
 
-from engine import BucketDedupe, Engine, EngineError, FsckResult, GcResult, SpaceStats
+from engine import BucketDedupe, Engine, FsckResult, GcResult, SpaceStats
 from gateway.cli.options import settings_from
-from gateway.cli.session import CLI, with_engine
-from gateway.server.config import Settings
+from gateway.cli.session import CLI, run_admin
 
 T = TypeVar("T")
 
@@ -53,18 +52,11 @@ def add_parsers(sub, backend_options: Callable[[argparse.ArgumentParser], None])
         backend_options(p)
 
 
-def _with_engine(settings: Settings, work: Callable[[Engine], Awaitable[T]]) -> T:
-    try:
-        return with_engine(settings, work)
-    except EngineError as exc:  # e.g. NoSuchBucket
-        raise ValueError(str(exc)) from None
-
-
 def cmd_fsck(args: argparse.Namespace) -> int:
     async def work(engine: Engine) -> FsckResult:
         return await engine.fsck(CLI, repair=args.repair, stale_seconds=args.stale_after)
 
-    result = _with_engine(settings_from(args), work)
+    result = run_admin(settings_from(args), work)
     r = result.report
     doc = {
         "clean": result.clean,
@@ -92,7 +84,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
     async def work(engine: Engine) -> GcResult:
         return await engine.collect_garbage(CLI, args.grace)
 
-    result = _with_engine(settings_from(args), work)
+    result = run_admin(settings_from(args), work)
     print(json.dumps({"outcomes": result.report.counts, "reclaimed_bytes": result.reclaimed_bytes}))
     return 0
 
@@ -113,7 +105,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             }
         return out
 
-    print(json.dumps(_with_engine(settings_from(args), work), indent=2))
+    print(json.dumps(run_admin(settings_from(args), work), indent=2))
     return 0
 
 
@@ -135,7 +127,7 @@ def cmd_set_dedupe(args: argparse.Namespace) -> int:
     async def work(engine: Engine) -> None:
         await engine.set_dedupe_policy(CLI, args.bucket, policy)
 
-    _with_engine(settings_from(args), work)
+    run_admin(settings_from(args), work)
     print(json.dumps({"bucket": args.bucket, "dedupe": args.state,
                       "compression_level": args.compression_level}))
     return 0
@@ -145,7 +137,7 @@ def cmd_show_dedupe(args: argparse.Namespace) -> int:
     async def work(engine: Engine) -> BucketDedupe:
         return await engine.dedupe_policy(CLI, args.bucket)
 
-    policy = _with_engine(settings_from(args), work)
+    policy = run_admin(settings_from(args), work)
     print(json.dumps({"bucket": args.bucket, "enabled": policy.enabled,
                       "compression_level": policy.compression_level}))
     return 0

@@ -15,9 +15,9 @@ import sys
 import time
 from collections.abc import Callable
 
-from engine import Engine, EngineError, RestoreReport
+from engine import Engine, RestoreReport
 from gateway.cli.options import settings_from
-from gateway.cli.session import CLI, CommandFailed, with_engine
+from gateway.cli.session import CLI, run_admin
 
 _RELATIVE = re.compile(r"^-(\d+(?:\.\d+)?)([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -111,15 +111,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
                                     dry_run=args.dry_run, progress=progress)
 
     started = time.monotonic()
-    try:
-        report = with_engine(settings_from(args), work)
-    except EngineError as exc:  # NoSuchBucket, InvalidRestore
-        raise ValueError(str(exc) or type(exc).__name__) from None
-    except (ValueError, KeyboardInterrupt):
-        raise
-    except Exception as exc:  # storage failures: re-running resumes the restore
-        raise CommandFailed(f"restore stopped: {type(exc).__name__}: {exc}; run it again "
-                            f"with --at {iso(at)} to resume") from None
+    # Storage failures: re-running resumes the restore.
+    report = run_admin(settings_from(args), work,
+                       lambda exc: f"restore stopped: {type(exc).__name__}: {exc}; run it "
+                                   f"again with --at {iso(at)} to resume")
     doc = report_doc(report, args.bucket, args.to, time.monotonic() - started)
     print(json.dumps(doc, indent=2))
     return 0

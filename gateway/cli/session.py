@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from dedupe import failpoints
-from engine import Engine, Principal
+from engine import Engine, EngineError, Principal
 from gateway.server.app import make_engine
 from gateway.server.config import Settings
 
@@ -33,3 +33,23 @@ def with_engine(settings: Settings, work: Callable[[Engine], Awaitable[T]]) -> T
             await engine.close()
 
     return asyncio.run(run())
+
+
+def run_admin(
+    settings: Settings,
+    work: Callable[[Engine], Awaitable[T]],
+    failed: Callable[[Exception], str] | None = None,
+) -> T:
+    """``with_engine``, with failures as the CLI reports them: the engine's refusals
+    (NoSuchBucket, InvalidRestore...) as bad input (ValueError: exit 2) and, given
+    ``failed``, any other error as ``CommandFailed(failed(error))`` (exit 1)."""
+    try:
+        return with_engine(settings, work)
+    except EngineError as exc:
+        raise ValueError(str(exc) or type(exc).__name__) from None
+    except (ValueError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if failed is None:
+            raise
+        raise CommandFailed(failed(exc)) from None

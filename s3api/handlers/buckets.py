@@ -69,7 +69,7 @@ async def head_bucket(ctx: RequestContext) -> web.StreamResponse:
     if ctx.endpoint.query.get("read-stats") == "true":
         # Ceph RGW's extension: the bucket's object count and bytes (a walk of its index).
         count = size = 0
-        async for entry in bucket.entries():
+        async for _, entry in bucket.entries():
             count += 1
             size += entry.size
         headers.update({

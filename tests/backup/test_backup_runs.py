@@ -7,9 +7,7 @@ chunk), verified, recorded, restorable to the run's exact state, and with
 
 from __future__ import annotations
 
-import contextlib
 import random
-import uuid
 
 import pytest
 
@@ -22,7 +20,6 @@ from engine import (
     ENABLED,
     LOCK_CONFIG,
     Engine,
-    EngineSettings,
     LockConfig,
     ManualClock,
     NoSuchBucket,
@@ -30,22 +27,14 @@ from engine import (
     Operation,
     PutRequest,
 )
-from tests.contract.conftest import make_backend
-from tests.engine.conftest import OWNER, SERVICE
+from tests.engine.conftest import OWNER, SERVICE, engine_over
 
 
 @pytest.fixture
 async def engine(backend_kind, tmp_path):
-    backend = make_backend(backend_kind, tmp_path)
-    settings = EngineSettings(pool_prefix="t" + uuid.uuid4().hex[:10], inline_limit=1024,
-                              release_inline_bytes=1 << 40)
-    eng = Engine.over(backend, settings, clock=ManualClock())
-    await eng.connect()
-    yield eng
-    for pool in ("meta", "data", "chunks"):
-        with contextlib.suppress(Exception):
-            await backend.delete_pool(f"{settings.pool_prefix}.{pool}")
-    await eng.close()
+    async with engine_over(backend_kind, tmp_path, ManualClock(), inline_limit=1024,
+                           release_inline_bytes=1 << 40) as eng:
+        yield eng
 
 
 async def _body(data: bytes):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -25,18 +26,27 @@ def clock() -> ManualClock:
     return ManualClock()  # starts at the real time: storage mtimes and it agree
 
 
+@contextlib.asynccontextmanager
+async def engine_over(
+    backend_kind: str, tmp_path, clock: ManualClock, **settings
+) -> AsyncIterator[Engine]:
+    """A connected engine on a fresh namespace of the backend (its pools removed after)."""
+    backend = make_backend(backend_kind, tmp_path)
+    prefix = settings.pop("pool_prefix", None) or "t" + uuid.uuid4().hex[:10]
+    eng = Engine.over(backend, EngineSettings(pool_prefix=prefix, **settings), clock=clock)
+    await eng.connect()
+    try:
+        yield eng
+    finally:
+        for pool in ("meta", "data", "chunks"):
+            with contextlib.suppress(Exception):
+                await backend.delete_pool(f"{prefix}.{pool}")
+        await eng.close()
+
+
 @pytest.fixture
 async def engine(backend_kind, tmp_path, clock):
-    backend = make_backend(backend_kind, tmp_path)
-    prefix = "t" + uuid.uuid4().hex[:10]
-    eng = Engine.over(
-        backend,
-        EngineSettings(pool_prefix=prefix, gc_grace_seconds=3600.0, release_inline_bytes=1 << 40),
-        clock=clock,
-    )
-    await eng.connect()
-    yield eng
-    for pool in ("meta", "data", "chunks"):
-        with contextlib.suppress(Exception):
-            await backend.delete_pool(f"{prefix}.{pool}")
-    await eng.close()
+    async with engine_over(
+        backend_kind, tmp_path, clock, gc_grace_seconds=3600.0, release_inline_bytes=1 << 40
+    ) as eng:
+        yield eng

@@ -8,24 +8,21 @@ payload of whichever was overwritten first stayed behind, named by nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import uuid
 
 import pytest
 
-from engine import Engine, EngineSettings, ManualClock, Operation, PutRequest
+from engine import Engine, ManualClock, Operation, PutRequest
 from engine.layout import stripe_oid
-from tests.contract.conftest import make_backend
-from tests.engine.conftest import OWNER, SERVICE
+from tests.engine.conftest import OWNER, SERVICE, engine_over
 
 KiB = 1024
 WRITERS = 12
 
 
-def _settings(dedupe: bool) -> EngineSettings:
-    return EngineSettings(
-        pool_prefix="t" + uuid.uuid4().hex[:10],
+def _settings(dedupe: bool) -> dict:
+    return dict(
         inline_limit=4 * KiB,  # every body below goes to stripes or chunks
         stripe_size=64 * KiB,
         dedupe=dedupe,
@@ -35,16 +32,9 @@ def _settings(dedupe: bool) -> EngineSettings:
 
 @pytest.fixture(params=[False, True], ids=["stripes", "chunks"])
 async def engine_of(request, backend_kind, tmp_path):
-    backend = make_backend(backend_kind, tmp_path)
-    settings = _settings(request.param)
     clock = ManualClock()
-    eng = Engine.over(backend, settings, clock=clock)
-    await eng.connect()
-    yield eng, clock
-    for pool in ("meta", "data", "chunks"):
-        with contextlib.suppress(Exception):
-            await backend.delete_pool(f"{settings.pool_prefix}.{pool}")
-    await eng.close()
+    async with engine_over(backend_kind, tmp_path, clock, **_settings(request.param)) as eng:
+        yield eng, clock
 
 
 async def _body(data: bytes):
@@ -57,7 +47,7 @@ async def _data_objects(engine: Engine) -> set[str]:
 
 async def _live_stripes(engine: Engine, bucket) -> set[str]:
     live: set[str] = set()
-    async for entry in bucket.entries():
+    async for _, entry in bucket.entries():
         for seg in entry.segments:
             if not seg.is_chunked:
                 live |= {stripe_oid(seg.data_prefix, n) for n in range(seg.stripes)}

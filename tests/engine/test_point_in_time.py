@@ -10,9 +10,7 @@ share chunks instead of copying them, and fsck must find nothing afterwards.
 
 from __future__ import annotations
 
-import contextlib
 import random
-import uuid
 
 import pytest
 
@@ -23,7 +21,6 @@ from engine import (
     SUSPENDED,
     BucketDedupe,
     Engine,
-    EngineSettings,
     InvalidRestore,
     ManualClock,
     NewUpload,
@@ -32,8 +29,7 @@ from engine import (
     PartBody,
     PutRequest,
 )
-from tests.contract.conftest import make_backend
-from tests.engine.conftest import OTHER, OWNER, SERVICE
+from tests.engine.conftest import OTHER, OWNER, SERVICE, engine_over
 
 # (bytes, content type, user metadata, tags) of one key
 Content = tuple[bytes, str, dict[str, str], dict[str, str]]
@@ -43,22 +39,12 @@ State = dict[str, Content]
 @pytest.fixture
 async def small(backend_kind, tmp_path):
     """Bodies past 1 KiB are chunked; the index splits at 64 keys."""
-    backend = make_backend(backend_kind, tmp_path)
-    settings = EngineSettings(
-        pool_prefix="t" + uuid.uuid4().hex[:10],
-        inline_limit=1024,
-        index_split_threshold=64,
-        index_split_in_background=False,
-        release_inline_bytes=1 << 40,
-    )
     clock = ManualClock()
-    eng = Engine.over(backend, settings, clock=clock)
-    await eng.connect()
-    yield eng, clock
-    for pool in ("meta", "data", "chunks"):
-        with contextlib.suppress(Exception):
-            await backend.delete_pool(f"{settings.pool_prefix}.{pool}")
-    await eng.close()
+    async with engine_over(
+        backend_kind, tmp_path, clock, inline_limit=1024, index_split_threshold=64,
+        index_split_in_background=False, release_inline_bytes=1 << 40,
+    ) as eng:
+        yield eng, clock
 
 
 async def _body(data: bytes):

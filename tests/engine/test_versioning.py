@@ -3,9 +3,6 @@ version, listing order and paging, payload release, and versions across shard sp
 
 from __future__ import annotations
 
-import contextlib
-import uuid
-
 import pytest
 
 from engine import (
@@ -17,7 +14,6 @@ from engine import (
     DeleteMarkerCurrent,
     DeleteMarkerVersion,
     Engine,
-    EngineSettings,
     LockConfig,
     ManualClock,
     NoSuchKey,
@@ -27,28 +23,17 @@ from engine import (
     PutRequest,
     Retention,
 )
-from tests.contract.conftest import make_backend
-from tests.engine.conftest import OWNER, SERVICE
+from tests.engine.conftest import OWNER, SERVICE, engine_over
 
 
 @pytest.fixture
 async def small(backend_kind, tmp_path):
     """An engine whose bodies past 1 KiB are chunked and whose index splits at 256 keys."""
-    backend = make_backend(backend_kind, tmp_path)
-    settings = EngineSettings(
-        pool_prefix="t" + uuid.uuid4().hex[:10],
-        inline_limit=1024,
-        index_split_threshold=256,
-        index_split_in_background=False,
-        release_inline_bytes=1 << 40,
-    )
-    eng = Engine.over(backend, settings, clock=ManualClock())
-    await eng.connect()
-    yield eng
-    for pool in ("meta", "data", "chunks"):
-        with contextlib.suppress(Exception):
-            await backend.delete_pool(f"{settings.pool_prefix}.{pool}")
-    await eng.close()
+    async with engine_over(
+        backend_kind, tmp_path, ManualClock(), inline_limit=1024, index_split_threshold=256,
+        index_split_in_background=False, release_inline_bytes=1 << 40,
+    ) as eng:
+        yield eng
 
 
 async def _body(data: bytes):
