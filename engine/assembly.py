@@ -10,6 +10,7 @@ from engine.buckets import BucketService
 from engine.chunked import ChunkedPayloads, DataPathObserver
 from engine.clock import SYSTEM_CLOCK, Clock
 from engine.clone import PayloadCloner
+from engine.hot_cache import HotCache
 from engine.iam import IdentityStore
 from engine.index import BucketIndex, IndexSettings
 from engine.index_shards import DEFAULT_SPLIT_LEASE_S, DEFAULT_SPLIT_THRESHOLD
@@ -40,6 +41,9 @@ class EngineSettings:
     manifest_span: int = layout.MANIFEST_SPAN
     # Decoded chunks kept in memory per process (S3-FIFO; 0 = no cache).
     cache_bytes: int = 64 * 1024 * 1024
+    # Current index entries (small objects inline) kept per gateway process, coherent
+    # across processes through the change feed (engine.hot_cache; 0 = no cache).
+    hot_cache_bytes: int = 64 * 1024 * 1024
     chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
     # Payloads larger than this are released by a background task through a
     # durable queue (a DeleteObject of a huge object must not wait for it).
@@ -110,7 +114,11 @@ class ObjectEngine:
             clock=self.clock.time,
         )
         self.payloads.queue = self.releases
-        self.index = BucketIndex(self.meta, self.settings.index_settings(), self.clock)
+        self.changes = backend.changes(self.meta.name)
+        self.hot_cache = HotCache(self.changes, self.settings.hot_cache_bytes, observer)
+        self.index = BucketIndex(
+            self.meta, self.settings.index_settings(), self.clock, self.hot_cache
+        )
         self.buckets = BucketService(self.meta, self.index, self.clock)
         self.objects = ObjectService(
             self.buckets,
@@ -143,6 +151,16 @@ class ObjectEngine:
         prefix = self.settings.pool_prefix
         for pool in (layout.META_POOL, layout.DATA_POOL, layout.CHUNKS_POOL):
             await self.backend.create_pool(layout.pool_name(prefix, pool))
+
+    async def attach(self, serving: bool) -> None:
+        """Join the change feed: a serving process listens (and caches), others only publish."""
+        listen = serving and self.hot_cache.max_bytes > 0
+        if not listen:
+            self.hot_cache.max_bytes = 0
+        await self.changes.start(listen=listen)
+
+    async def detach(self) -> None:
+        await self.changes.close()
 
     async def healthy(self) -> None:
         await self.backend.ping()

@@ -59,6 +59,12 @@ class DataPathObserver:
     def cache_access(self, hit: bool, cached_bytes: int) -> None:
         """A chunk read was served from the chunk cache (or not); what it holds now."""
 
+    def hot_cache(self, hit: bool, cached_bytes: int) -> None:
+        """An index-entry lookup was served from the hot cache (or not); what it holds."""
+
+    def hot_cache_invalidated(self, keys: int) -> None:
+        """This process published changes of this many keys to every gateway."""
+
 
 
 

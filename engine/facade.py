@@ -367,22 +367,27 @@ class Engine:
         return self._services.backend.kind
 
     async def start(self) -> None:
-        """Connect, create missing pools, and start the background release queue."""
-        await self.connect()
+        """Connect, create missing pools, listen for other processes' changes (the
+        hot cache) and start the background release queue."""
+        await self._services.backend.connect()
+        await self._services.prepare()
+        await self._services.attach(serving=True)
         self._services.releases.start()  # releases queued by a process that stopped first
 
     async def connect(self) -> None:
-        """Connect and create missing pools (an admin command's whole start)."""
+        """Connect and create missing pools (an admin command's whole start); its
+        writes are published to serving processes, it caches nothing itself."""
         await self._services.backend.connect()
         await self._services.prepare()
+        await self._services.attach(serving=False)
 
     async def stop(self) -> None:
         await self._services.releases.stop()
-        await self._services.backend.close()
-        self._services.close()
+        await self.close()
 
     async def close(self) -> None:
         """Disconnect (after ``connect``): close the backend, then the CPU pool."""
+        await self._services.detach()
         await self._services.backend.close()
         self._services.close()
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from engine import layout
 from engine.clock import SYSTEM_CLOCK, Clock
 from engine.errors import ConcurrentUpdate
+from engine.hot_cache import HotCache
 from engine.index_listing import ListPage, list_page
 from engine.index_router import (
     ACTIVE,
@@ -87,9 +88,15 @@ class KeyWrite:
 
 class BucketIndex:
     def __init__(
-        self, meta: Pool, settings: IndexSettings | None = None, clock: Clock = SYSTEM_CLOCK
+        self,
+        meta: Pool,
+        settings: IndexSettings | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        cache: HotCache | None = None,
     ) -> None:
         self.meta = meta
+        # Every write below publishes the keys it changed through the cache (see hot_cache).
+        self.cache = cache or HotCache(None, 0)
         self.settings = settings or IndexSettings()
         self.router = ShardRouter(meta, self.settings)
         self.splitter = ShardSplitter(meta, self.router, self.settings, clock)
@@ -171,10 +178,18 @@ class BucketIndex:
     # --- reads ------------------------------------------------------------------
     async def get(self, bucket_id: str, key: str) -> ObjectEntry | None:
         """The entry for key, or None; StaleBucket if the bucket is gone."""
+        cached, ticket = self.cache.lookup(bucket_id, key)
+        if cached is not None:
+            return cached
         ikey = layout.index_key(key)
         found = await self.router.locate(bucket_id, key, (ikey,))
         raw = found.values.get(ikey)
-        return ObjectEntry.decode(raw) if raw is not None else None
+        if raw is None:
+            return None
+        entry = ObjectEntry.decode(raw)
+        if ticket is not None:
+            self.cache.keep(bucket_id, key, entry, ticket)
+        return entry
 
     async def list(
         self,
@@ -277,7 +292,7 @@ class BucketIndex:
             if write.removes:
                 op.omap_rm(write.removes)
             try:
-                await self.meta.operate(oid, op)
+                await self._apply(bucket_id, oid, op, (key,))
             except (GuardFailed, ObjectNotFound):
                 conflicts += 1
                 if conflicts >= retries:
@@ -323,8 +338,9 @@ class BucketIndex:
                 }
             )
             op = self._mutation(bucket_id, batch[0][0], view, values)
+            oid = self.router.oid(bucket_id, view.shard)
             try:
-                await self.meta.operate(self.router.oid(bucket_id, view.shard), op)
+                await self._apply(bucket_id, oid, op, [k for k, _ in batch])
             except (GuardFailed, ObjectNotFound):
                 await self._conflict(bucket_id, view)
                 continue
@@ -342,13 +358,27 @@ class BucketIndex:
             view = await self._writable(bucket_id, key)
             op = self._mutation(bucket_id, key, view, values)
             try:
-                await self.meta.operate(self.router.oid(bucket_id, view.shard), op)
+                await self._apply(bucket_id, self.router.oid(bucket_id, view.shard), op, (key,))
             except (GuardFailed, ObjectNotFound):
                 await self._conflict(bucket_id, view)
                 continue
             await self._after_write(bucket_id, key, view, bool(values))
             return
         raise StaleBucket(bucket_id)
+
+    async def _apply(self, bucket_id: str, oid: str, op: WriteOp, keys: Iterable[str]) -> None:
+        """Apply an index write, then publish its keys (before anyone is answered)."""
+        try:
+            await self.meta.operate(oid, op)
+        except (GuardFailed, ObjectNotFound):
+            raise  # refused: nothing changed
+        except BaseException:
+            # Failed in flight: the write may still have landed, so nobody may
+            # keep what it would replace.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.cache.changed(bucket_id, keys))
+            raise
+        await self.cache.changed(bucket_id, keys)
 
     def _mutation(
         self, bucket_id: str, key: str, view: ShardView, values: dict[str, bytes] | None

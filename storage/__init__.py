@@ -9,11 +9,12 @@ from storage.errors import (
     PoolNotFound,
     StorageError,
 )
-from storage.protocol import Backend, CmpOp, ObjectStat, Pool, WriteOp
+from storage.protocol import Backend, ChangeFeed, CmpOp, ObjectStat, Pool, WriteOp
 
 __all__ = [
     "Backend",
     "BackendUnavailable",
+    "ChangeFeed",
     "CmpOp",
     "GuardFailed",
     "NoSuchAttribute",

@@ -83,6 +83,7 @@ class InstrumentedBackend:
         self.create_pool = inner.create_pool
         self.delete_pool = inner.delete_pool
         self.pool_exists = inner.pool_exists
+        self.changes = inner.changes
         self._pools: dict[str, InstrumentedPool] = {}
 
     def pool(self, name: str) -> Pool:

@@ -6,6 +6,7 @@ Layout::
     <data_dir>/pools/<escaped name>/data/xx/<32 hex>   payload files (fan-out by 2 hex)
     <data_dir>/tmp/     pools being created (renamed into pools/ when complete)
     <data_dir>/trash/   pools being deleted (renamed out of pools/ first, then removed)
+    <data_dir>/changes/<escaped name>.slots   the pool's change feed (local_changes)
 
 Pool names are escaped into one directory name (``[A-Za-z0-9_.-]`` kept, a
 leading dot and anything else as ``%XX``), so ``.``, ``..`` and ``/`` are safe.
@@ -82,6 +83,7 @@ from typing import Any, TypeVar
 
 from storage import local_files as lf
 from storage.errors import BackendUnavailable, PoolNotFound, StorageError
+from storage.local_changes import LocalChangeFeed
 from storage.local_store import DB_NAME, PoolStore, init_pool_dir
 from storage.protocol import ObjectStat, WriteOp
 
@@ -220,6 +222,9 @@ class LocalBackend:
 
     def pool(self, name: str) -> LocalPool:
         return LocalPool(self, name)
+
+    def changes(self, pool: str) -> LocalChangeFeed:
+        return LocalChangeFeed(self.data_dir / "changes" / f"{lf.escape_pool_name(pool)}.slots")
 
     # plumbing ----------------------------------------------------------------
     def _store(self, name: str) -> PoolStore:

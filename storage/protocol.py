@@ -14,7 +14,7 @@ Every successful mutation bumps the object's version.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol, runtime_checkable
@@ -202,3 +202,30 @@ class Backend(Protocol):
 
     def pool(self, name: str) -> Pool:
         """Handle on an existing pool (``PoolNotFound`` on first use if missing)."""
+
+    def changes(self, pool: str) -> ChangeFeed:
+        """The change feed of every process attached to ``pool`` (not started yet)."""
+
+
+@runtime_checkable
+class ChangeFeed(Protocol):
+    """Change notices between all processes using one pool: gateways, workers, the CLI.
+
+    A writer publishes tags (64-bit hashes of what it changed) after its
+    change is durable; every process keeps a generation per tag slot. The one
+    promise: once ``publish`` returns, no listening process still answers a
+    generation it answered before the publish, so anything it cached under
+    that generation is invalid. A process that cannot be sure it hears every
+    notice (a broken watch, a lost connection) answers ``None`` until it is
+    sure again, and its earlier generations never come back.
+    Unrelated tags may share a slot (a spurious invalidation, never a stale one).
+    """
+
+    async def start(self, listen: bool = True) -> None:
+        """Attach; ``listen=False``: publish only (a CLI command that caches nothing)."""
+
+    async def publish(self, tags: Collection[int]) -> None: ...
+
+    def generation(self, tag: int) -> int | None: ...
+
+    async def close(self) -> None: ...

@@ -46,6 +46,7 @@ from storage.errors import (
     StorageError,
 )
 from storage.protocol import CmpOp, ObjectStat, WriteOp, omap_guard_holds
+from storage.rados_changes import RadosChangeFeed
 from storage.rados_io import (
     CMP_ALWAYS_FAILS,
     CMPOMAP_EQ,
@@ -337,6 +338,7 @@ class RadosBackend:
         self._cluster: rados.Rados | None = None
         self._bridge: AioBridge | None = None
         self._pools: dict[str, RadosPool] = {}
+        self._feeds: list[RadosChangeFeed] = []
         self._omap_cap = 1024
 
     def _require(self) -> AioBridge:
@@ -358,6 +360,8 @@ class RadosBackend:
             "client_mount_timeout": secs,
             "rados_mon_op_timeout": op_secs,
             "rados_osd_op_timeout": op_secs,
+            # Watches are pinged each tick; the change feed trusts one confirmed < 2 s ago.
+            "objecter_tick_interval": "1",
         }
         holder: list[rados.Rados] = []
 
@@ -387,6 +391,9 @@ class RadosBackend:
         bridge, cluster = self._bridge, self._cluster
         if bridge is None or cluster is None:
             return
+        feeds, self._feeds = self._feeds, []
+        for feed in feeds:  # watches go before their ioctx
+            await feed.close()
         self._bridge = self._cluster = None
         await bridge.drain(self.op_timeout)
         for p in self._pools.values():
@@ -446,6 +453,11 @@ class RadosBackend:
         if p is None:
             p = self._pools[name] = RadosPool(self, name)
         return p
+
+    def changes(self, pool: str) -> RadosChangeFeed:
+        feed = RadosChangeFeed(self.pool(pool))
+        self._feeds.append(feed)
+        return feed
 
 
 def _mon_host(holder: list[rados.Rados]) -> str:

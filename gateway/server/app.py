@@ -49,6 +49,7 @@ def make_engine(settings: Settings, metrics: GatewayMetrics | None = None) -> En
             compression_level=settings.compression_level,
             gc_grace_seconds=settings.gc_grace_seconds,
             cache_bytes=settings.cache_bytes,
+            hot_cache_bytes=settings.hot_cache_bytes,
             chunking=ChunkingConfig(
                 settings.chunk_min_size, settings.chunk_avg_size, settings.chunk_max_size
             ),

@@ -40,6 +40,8 @@ class Settings:
     gc_grace_seconds: float = 3600.0
     gc_interval_seconds: float = 600.0
     cache_bytes: int = 64 * 1024 * 1024  # in-memory chunk cache per process (0 = off)
+    # Hot index entries (and small objects) per process, coherent across gateways (0 = off).
+    hot_cache_bytes: int = 64 * 1024 * 1024
     # FastCDC chunk sizes (defaults from the sweep in docs/design-dedupe.md) and the
     # least share of a chunk zstd must save for the chunk to be stored compressed.
     chunk_min_size: int = 8 * 1024

@@ -85,6 +85,21 @@ class GatewayMetrics:
             multiprocess_mode="livesum",
         )
 
+        self.hot_hits = Counter(
+            "atonix_hot_cache_hits", "Index lookups served by the hot cache", registry=r
+        )
+        self.hot_misses = Counter(
+            "atonix_hot_cache_misses", "Index lookups the hot cache could not serve", registry=r
+        )
+        self.hot_bytes = Gauge(
+            "atonix_hot_cache_bytes", "Bytes held by the hot cache", registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.hot_invalidations = Counter(
+            "atonix_hot_cache_invalidations", "Keys this gateway published as changed to all "
+            "gateways", registry=r,
+        )
+
     def ingested(self, logical: int, stored: int, saved: int) -> None:
         self.dedupe_logical.inc(logical)
         self.dedupe_stored.inc(stored)
@@ -99,6 +114,13 @@ class GatewayMetrics:
     def cache_access(self, hit: bool, cached_bytes: int) -> None:
         (self.cache_hits if hit else self.cache_misses).inc()
         self.cache_bytes.set(cached_bytes)
+
+    def hot_cache(self, hit: bool, cached_bytes: int) -> None:
+        (self.hot_hits if hit else self.hot_misses).inc()
+        self.hot_bytes.set(cached_bytes)
+
+    def hot_cache_invalidated(self, keys: int) -> None:
+        self.hot_invalidations.inc(keys)
 
     def observe(self, operation, status, seconds, bytes_in, bytes_out) -> None:
         children = self._children.get((operation, status))

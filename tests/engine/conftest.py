@@ -28,20 +28,21 @@ def clock() -> ManualClock:
 
 @contextlib.asynccontextmanager
 async def engine_over(
-    backend_kind: str, tmp_path, clock: ManualClock, **settings
+    backend_kind: str, tmp_path, clock: ManualClock, *, serving: bool = False, **settings
 ) -> AsyncIterator[Engine]:
-    """A connected engine on a fresh namespace of the backend (its pools removed after)."""
+    """A connected engine on a fresh namespace of the backend (its pools removed after);
+    ``serving``: started as a gateway process is (listening to changes, caching)."""
     backend = make_backend(backend_kind, tmp_path)
     prefix = settings.pop("pool_prefix", None) or "t" + uuid.uuid4().hex[:10]
     eng = Engine.over(backend, EngineSettings(pool_prefix=prefix, **settings), clock=clock)
-    await eng.connect()
+    await (eng.start() if serving else eng.connect())
     try:
         yield eng
     finally:
         for pool in ("meta", "data", "chunks"):
             with contextlib.suppress(Exception):
                 await backend.delete_pool(f"{prefix}.{pool}")
-        await eng.close()
+        await (eng.stop() if serving else eng.close())
 
 
 @pytest.fixture
