@@ -182,7 +182,7 @@ class RadosChangeFeed:
             for tag in tags:
                 counts[tag & _MASK] += 1
 
-    def _lost(self, err: int) -> None:
+    def _lost(self, watch_id: int, err: int) -> None:
         with self._lock:
             self._broken = True
             self._epoch += 1
@@ -221,7 +221,7 @@ class RadosChangeFeed:
         try:
             oldest = max(watch.check().total_seconds() for watch in self._watches)
         except rados.Error:
-            self._lost(-1)
+            self._lost(0, -1)
             return False
         if oldest >= TRUST_S:
             return False
