@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+
+import orjson
 
 ENTRY_MAGIC = b"E1"
 STRIPES = "stripes"
@@ -91,11 +93,14 @@ class ObjectEntry:
     stamp: int = 0
 
     def encode(self) -> bytes:
-        meta = {
-            k: v for k, v in asdict(self).items()
-            if k != "inline" and not (k in _VERSION_DEFAULTS and v == _VERSION_DEFAULTS[k])
-        }
-        head = json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode()
+        # (orjson, and no dataclasses.asdict deep copy: this runs on every PUT)
+        meta = {}
+        for name in _ENTRY_FIELDS:
+            value = getattr(self, name)
+            if name not in _VERSION_DEFAULTS or value != _VERSION_DEFAULTS[name]:
+                meta[name] = value
+        meta["segments"] = [asdict(seg) for seg in self.segments]
+        head = orjson.dumps(meta)
         return ENTRY_MAGIC + _LEN.pack(len(head)) + head + self.inline
 
     @classmethod
@@ -103,10 +108,14 @@ class ObjectEntry:
         if raw[:2] != ENTRY_MAGIC:
             raise ValueError("not an object entry")
         (n,) = _LEN.unpack_from(raw, 2)
-        meta = json.loads(raw[6 : 6 + n])
-        meta["segments"] = [Segment(**seg) for seg in meta.get("segments", ())]
+        meta = orjson.loads(raw[6 : 6 + n])
+        segments = meta.get("segments")
+        meta["segments"] = [Segment(**seg) for seg in segments] if segments else []
         return cls(**meta, inline=bytes(raw[6 + n :]))
 
     @property
     def is_inline(self) -> bool:
         return not self.segments
+
+
+_ENTRY_FIELDS = tuple(f.name for f in fields(ObjectEntry) if f.name != "inline")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import Enum
+from functools import lru_cache
 
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.sigv4_canonical import ALGORITHM, TERMINATOR
@@ -69,6 +70,7 @@ def s3_error(code: S3ErrorCode, message: str | None = None, **details: str) -> S
     return S3Error(code, message, **details)
 
 
+@lru_cache(maxsize=64)
 def _valid_date(date: str) -> bool:
     if len(date) != 8 or not date.isdigit():
         return False

@@ -9,7 +9,10 @@ attacks in request bodies fail as MalformedXML instead of reaching us.
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
@@ -22,6 +25,16 @@ S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _DECL = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 Node = tuple[str, Any]
+_SPECIAL = re.compile(r'[&<>"\r]')
+
+
+class Fragment(str):
+    """Already rendered (and escaped) XML, placed among nodes as it is: the parts of
+    a response built in bulk (a listing's thousand entries) skip the node walk."""
+
+
+def escape(text: str) -> str:
+    return _escape(text) if _SPECIAL.search(text) else text
 
 
 def _escape(text: str) -> str:
@@ -34,7 +47,10 @@ def _escape(text: str) -> str:
     )
 
 
-def _render(node: Node, out: list[str]) -> None:
+def _render(node: Node | Fragment, out: list[str]) -> None:
+    if isinstance(node, Fragment):
+        out.append(node)
+        return
     tag, value = node
     if value is None:
         return
@@ -58,6 +74,13 @@ def render(root: str, children: Iterable[Node], namespace: str | None = S3_NS) -
     return _DECL + "".join(out).encode("utf-8")
 
 
+def render_fragment(tag: str, value: Any) -> Fragment:
+    """One node rendered on its own, to be repeated among bulk-rendered parts."""
+    out: list[str] = []
+    _render((tag, value), out)
+    return Fragment("".join(out))
+
+
 def render_text(root: str, text: str, namespace: str | None = S3_NS) -> bytes:
     """A document whose root element holds only text (e.g. LocationConstraint)."""
     attr = f' xmlns="{namespace}"' if namespace else ""
@@ -66,12 +89,31 @@ def render_text(root: str, text: str, namespace: str | None = S3_NS) -> bytes:
 
 def timestamp(epoch: float) -> str:
     """ISO 8601 with milliseconds and Z, as S3 lists use (2006-02-03T16:45:09.000Z)."""
-    t = dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    fraction, whole = math.modf(epoch)
+    micros = round(fraction * 1e6)  # as datetime.fromtimestamp rounds (half to even)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    return f"{_seconds(int(whole))}.{micros // 1000:03d}Z"
 
 
+_SECONDS_CACHE: dict[int, str] = {}
+
+
+def _seconds(epoch: int) -> str:
+    """The "YYYY-MM-DDTHH:MM:SS" part (listings format many entries of the same second)."""
+    text = _SECONDS_CACHE.get(epoch)
+    if text is None:
+        if len(_SECONDS_CACHE) > 4096:
+            _SECONDS_CACHE.clear()
+        text = _SECONDS_CACHE[epoch] = dt.datetime.fromtimestamp(epoch, tz=dt.UTC).strftime(
+            "%Y-%m-%dT%H:%M:%S"
+        )
+    return text
+
+
+@lru_cache(maxsize=4096)
 def http_date(epoch: float) -> str:
-    """RFC 7231 date for Last-Modified (second precision)."""
+    """RFC 7231 date for Last-Modified (second precision; cached: hot objects repeat)."""
     t = dt.datetime.fromtimestamp(int(epoch), tz=dt.UTC)
     return t.strftime("%a, %d %b %Y %H:%M:%S GMT")
 
