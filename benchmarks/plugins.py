@@ -1,8 +1,8 @@
-"""The suite's scenarios that are not HTTP load: ``list`` and ``dedupe``.
+"""The suite's scenarios that are not HTTP load: ``list``, ``list-http``, ``dedupe``, ``recovery``.
 
-Both run in the benchmark process through the engine / dedupe library on each
-backend the run targets (``atonix-local``; ``atonix-rados`` when a Ceph
-cluster is available), reusing ``benchmarks.listing`` and
+``list``, ``dedupe`` and ``recovery`` run in the benchmark process through the
+engine / dedupe library on each backend the run targets (``atonix-local``;
+``atonix-rados`` when a Ceph cluster is available), reusing ``benchmarks.listing`` and
 ``benchmarks.dedupe``, and turn their numbers into result rows with the
 suite's common columns plus ``value`` and ``unit`` (the headline number of a
 row that is not an ops/s measurement). ``register`` adds them to
@@ -13,7 +13,9 @@ Listing rows (one op = one page of 1000): ``first-page`` and
 ``first-page-delim`` (value: median ms per page) and ``scan`` (value:
 keys/s), per bucket size. Dedupe rows: ``versions-ratio`` (stored bytes of
 all versions / one version), ``insert-reuse`` (% chunks reused) and
-``logs-vs-zstd3`` (our ratio as % of ``zstd -3``'s). Recovery rows
+``logs-vs-zstd3`` (our ratio as % of ``zstd -3``'s). ``list-http`` starts
+each gateway (and RGW) itself and times raw-HTTP ListObjectsV2 pages
+(``benchmarks.listing_http``; rows as ``list``'s). Recovery rows
 (``benchmarks.recovery``; size: objects in the bucket): ``pitr-restore``,
 ``backup-run`` and ``backup-restore`` (ops/s: objects/s; value: seconds per
 10^4 objects, the RTO, also in ``rto_s_per_10k``).
@@ -29,14 +31,16 @@ from collections.abc import Callable
 from tqdm import tqdm
 
 from benchmarks import dedupe as dedupe_bench
-from benchmarks import listing, recovery
+from benchmarks import listing, listing_http, recovery
 from benchmarks.report import COLUMNS
 from benchmarks.scenarios import EXTRA_SCENARIOS
-from benchmarks.targets import start_moto
+from benchmarks.targets import start_atonix, start_moto, start_rgw
 
 MiB = 1024 * 1024
 LIST_SIZES = (10**3, 10**4, 10**5, 10**6)
 LIST_SIZES_QUICK = (10**3, 10**4)
+LIST_HTTP_SIZES = (10**3, 10**5, 10**6)
+LIST_HTTP_SIZES_QUICK = (10**3,)
 DEDUPE_SIZE = 64 * MiB  # the datasets the dedupe targets are defined on
 DEDUPE_SIZE_QUICK = 8 * MiB
 DEDUPE_VERSIONS = 20
@@ -105,6 +109,54 @@ def run_list(options: dict) -> list[dict]:
                 rows += list_rows(options, target, result)
         except Exception as e:
             rows.append(failed_row(options, target, "list", n, e))
+    return rows
+
+
+# --- list-http ----------------------------------------------------------------------
+
+
+def list_http_rows(options: dict, target: str, r: dict) -> list[dict]:
+    n, common = r["keys"], {"fill_s": r["fill_s"]}
+    return [
+        row(options, target, "list-http", "first-page", n, p50_ms=r["first_ms"],
+            value=r["first_ms"], unit="ms/page", **common),
+        row(options, target, "list-http", "first-page-delim", n, p50_ms=r["first_delim_ms"],
+            value=r["first_delim_ms"], unit="ms/page", **common),
+        row(options, target, "list-http", "scan", n,
+            ops_per_s=round(r["scan_pages"] / r["scan_s"], 1) if r["scan_s"] else None,
+            value=float(r["scan_keys_per_s"]), unit="keys/s", items=n, **common),
+    ]
+
+
+def _list_http_targets(options: dict) -> list[str]:
+    names = [name for name, _, _ in backends(options)]
+    if "rgw" in (options.get("targets") or ()) and options.get("ceph_conf"):
+        names.append("rgw")
+    return names
+
+
+def run_list_http(options: dict) -> list[dict]:
+    sizes = LIST_HTTP_SIZES_QUICK if options.get("quick") else LIST_HTTP_SIZES
+    conf, rows = options.get("ceph_conf"), []
+    for name in tqdm(_list_http_targets(options), desc="list-http", unit="target", leave=False):
+        try:
+            target = (start_rgw(conf) if name == "rgw"
+                      else start_atonix(name.removeprefix("atonix-"), 1, conf))
+        except Exception as e:
+            rows.append(failed_row(options, name, "list-http", 0, e))
+            continue
+        try:
+            engine_at = None if name == "rgw" else listing_http.engine_location(target, conf)
+            for n in sizes:
+                if name == "rgw" and n > listing_http.RGW_MAX_KEYS:
+                    continue
+                try:
+                    rows += list_http_rows(options, name,
+                                           listing_http.measure(target, n, engine_at))
+                except Exception as e:  # one size failing must not lose the other rows
+                    rows.append(failed_row(options, name, "list-http", n, e))
+        finally:
+            target.stop()
     return rows
 
 
@@ -186,7 +238,8 @@ def run_recovery(options: dict) -> list[dict]:
 
 
 PLUGINS: dict[str, Callable[[dict], list[dict]]] = {
-    "list": run_list, "dedupe": run_dedupe, "recovery": run_recovery,
+    "list": run_list, "list-http": run_list_http, "dedupe": run_dedupe,
+    "recovery": run_recovery,
 }
 
 

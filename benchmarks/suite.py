@@ -32,9 +32,10 @@ from benchmarks.targets import (
 )
 
 ALL_TARGETS = ("calibration", "atonix-local", "atonix-rados", "rgw", "moto")
-QUICK_SCENARIOS = "s3-small,s3-large,list,dedupe,recovery"  # CI's smoke run (bench --quick)
+# CI's smoke run (bench --quick)
+QUICK_SCENARIOS = "s3-small,s3-large,list,list-http,dedupe,recovery"
 
-plugins.register()  # list, dedupe, recovery: in-process scenarios (benchmarks/plugins.py)
+plugins.register()  # list, list-http, dedupe, recovery (benchmarks/plugins.py)
 
 
 def _commit() -> str:

@@ -62,6 +62,7 @@ class Target:
     workdir: Path | None = None
     access_key: str = ACCESS_KEY
     secret: str = SECRET
+    pool_prefix: str | None = None  # an atonix target on Ceph: its pools' prefix
 
     def pids(self) -> list[int]:
         """Server processes whose CPU counts against this target (children included)."""
@@ -108,7 +109,8 @@ def start_atonix(backend: str, workers: int, ceph_conf: str | None = None) -> Ta
     if backend == "local":
         opts += ["--data-dir", str(work / "data")]
     else:
-        opts += ["--ceph-conf", str(ceph_conf), "--pool-prefix", "bench" + str(os.getpid())]
+        prefix = "bench" + str(os.getpid())
+        opts += ["--ceph-conf", str(ceph_conf), "--pool-prefix", prefix]
     cli = [sys.executable, "-m", "gateway.cli.main"]
     subprocess.run(
         [*cli, "user", "create", "bench", "--display-name", "Bench", "--access-key",
@@ -121,7 +123,8 @@ def start_atonix(backend: str, workers: int, ceph_conf: str | None = None) -> Ta
          "--log-level", "warning", "--no-access-log"],
         work / "gateway.log",
     )
-    target = Target(f"atonix-{backend}", f"http://127.0.0.1:{port}", [proc], work)
+    target = Target(f"atonix-{backend}", f"http://127.0.0.1:{port}", [proc], work,
+                    pool_prefix=prefix if backend != "local" else None)
     wait_http(target.endpoint + "/health")
     return target
 
