@@ -21,6 +21,8 @@ tell NoSuchBucket from NoSuchKey.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Protocol
@@ -31,6 +33,9 @@ from engine.records import ObjectEntry
 from storage import ChangeFeed
 
 ENTRY_OVERHEAD = 512  # rough bytes of a decoded entry beyond its inline payload
+# A write that failed in flight may still land this much later (the rados client's op
+# timeout, plus a margin): its keys are published again then.
+LATE_WRITE_S = 40.0
 Ticket = tuple[int, int]  # (tag, generation) at the start of a backend read
 
 
@@ -58,6 +63,7 @@ class HotCache:
         self._entries: OrderedDict[tuple[str, str], tuple[int, ObjectEntry, int]] = OrderedDict()
         self.bytes = 0
         self.hits = self.misses = self.bypassed = 0
+        self._late: set[asyncio.Task] = set()
 
     def lookup(self, bucket_id: str, key: str) -> tuple[ObjectEntry | None, Ticket | None]:
         """(the cached entry, None) on a hit; (None, a ticket for ``keep``) on a miss;
@@ -88,7 +94,11 @@ class HotCache:
         tag, generation = ticket
         if self.feed.generation(tag) != generation:  # type: ignore[union-attr]
             return
-        size = len(entry.inline) + ENTRY_OVERHEAD + 64 * len(entry.segments)
+        size = (
+            len(entry.inline) + len(key) + ENTRY_OVERHEAD + 64 * len(entry.segments)
+            + sum(len(k) + len(v) for k, v in entry.user_meta.items())
+            + sum(len(k) + len(v) for k, v in entry.headers.items())
+        )
         if size > self.max_bytes // 8:
             return
         slot = (bucket_id, key)
@@ -109,6 +119,20 @@ class HotCache:
         await self.feed.publish([key_tag(bucket_id, key) for key in keys])
         if self.observer is not None:
             self.observer.hot_cache_invalidated(len(keys))
+
+    def changed_later(self, bucket_id: str, keys: Iterable[str]) -> None:
+        """Publish the keys again once a write that failed in flight can no longer land."""
+        if self.feed is None:
+            return
+        keys = list(keys)
+
+        def again() -> None:
+            task = asyncio.ensure_future(self.changed(bucket_id, keys))
+            self._late.add(task)
+            task.add_done_callback(self._late.discard)
+
+        with contextlib.suppress(RuntimeError):  # no loop: nothing is served either
+            asyncio.get_running_loop().call_later(LATE_WRITE_S, again)
 
     def _drop(self, slot: tuple[str, str]) -> None:
         held = self._entries.pop(slot, None)

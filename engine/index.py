@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ __all__ = [
     "ListPage", "StaleBucket",
 ]
 
+log = logging.getLogger("atonix.index")
 CONDITIONAL_RETRIES = 16
 BULK_BATCH = 1000  # entries per write in put_many
 KEEP = object()  # KeyWrite.entry: leave the current entry as it is
@@ -373,12 +375,13 @@ class BucketIndex:
         except (GuardFailed, ObjectNotFound):
             raise  # refused: nothing changed
         except BaseException:
-            # Failed in flight: the write may still have landed, so nobody may
-            # keep what it would replace.
+            # Failed in flight: the write may have landed, or may still land, so
+            # nobody may keep what it would replace, now or once it does.
+            self.cache.changed_later(bucket_id, keys)
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.cache.changed(bucket_id, keys))
             raise
-        await self.cache.changed(bucket_id, keys)
+        await _settle(self.cache.changed(bucket_id, keys))
 
     def _mutation(
         self, bucket_id: str, key: str, view: ShardView, values: dict[str, bytes] | None
@@ -450,6 +453,26 @@ class BucketIndex:
             if task is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(task)
+
+
+async def _settle(publish: Awaitable[None]) -> None:
+    """Finish publishing a write that landed, even through a cancellation: a caller
+    told "failed" would undo what the index now points to."""
+    task = asyncio.ensure_future(publish)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+        except Exception:
+            break
+    if cancelled:
+        current = asyncio.current_task()
+        if current is not None:
+            current.uncancel()
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        log.error("publishing an index change failed: %r", task.exception())
 
 
 def _token() -> bytes:

@@ -112,6 +112,7 @@ class LocalBackend:
         self._stores: dict[str, PoolStore] = {}
         self._stores_lock = threading.Lock()
         self.orphans_collected = 0
+        self._feeds: list[LocalChangeFeed] = []
 
     @property
     def _pools_dir(self) -> Path:
@@ -150,6 +151,8 @@ class LocalBackend:
             self.orphans_collected += store.collect_orphans()
 
     async def close(self) -> None:
+        for feed in self._feeds:
+            await feed.close()
         executor, self._executor = self._executor, None
         if executor is not None:
             await asyncio.get_running_loop().run_in_executor(None, executor.shutdown, True)
@@ -224,7 +227,9 @@ class LocalBackend:
         return LocalPool(self, name)
 
     def changes(self, pool: str) -> LocalChangeFeed:
-        return LocalChangeFeed(self.data_dir / "changes" / f"{lf.escape_pool_name(pool)}.slots")
+        feed = LocalChangeFeed(self.data_dir / "changes" / f"{lf.escape_pool_name(pool)}.slots")
+        self._feeds.append(feed)
+        return feed
 
     # plumbing ----------------------------------------------------------------
     def _store(self, name: str) -> PoolStore:

@@ -18,7 +18,7 @@ import os
 from collections.abc import Collection
 from pathlib import Path
 
-SLOTS = 1 << 16
+SLOTS = 1 << 20
 _MASK = SLOTS - 1
 _SIZE = SLOTS * 8
 
@@ -52,7 +52,7 @@ class LocalChangeFeed:
         self._slots = memoryview(self._map).cast("Q")
 
     async def publish(self, tags: Collection[int]) -> None:
-        if self._fd is None:
+        if self._fd is None:  # (also after close: a writer must never skip a publish)
             await self.start(listen=False)
         slots, fd = self._slots, self._fd
         if slots is None or fd is None or not tags:

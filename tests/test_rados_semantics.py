@@ -143,3 +143,35 @@ async def test_missing_pool(backend):
         [o async for o in p.list_objects()]
     with pytest.raises(PoolNotFound):
         await backend.delete_pool(p.name)
+
+
+async def test_a_change_feed_whose_channels_vanish_still_keeps_its_promise(backend, pool):
+    """Channel objects removed under live watches: the publisher re-creates them and
+    retries; the listener distrusts until it has watched again; no stale generation."""
+    from storage.rados_changes import CHANNELS, channel_oid
+
+    other = open_backend("rados", ceph_conf=ceph_conf())
+    await other.connect()
+    writer, listener = backend.changes(pool.name), other.changes(pool.name)
+    try:
+        await writer.start(listen=False)
+        await listener.start(listen=True)
+        tags = list(range(1, 3 * CHANNELS))
+        before = {tag: listener.generation(tag) for tag in tags}
+        assert None not in before.values()
+        for n in range(CHANNELS):
+            await pool.remove(channel_oid(n))
+        await asyncio.wait_for(writer.publish(tags), 60)
+        after = {tag: listener.generation(tag) for tag in tags}
+        assert all(after[t] is None or after[t] != before[t] for t in tags), after
+        for _ in range(300):  # the listener watches again, and hears the next publish
+            if listener.generation(tags[0]) is not None:
+                break
+            await asyncio.sleep(0.1)
+        again = listener.generation(tags[0])
+        assert again is not None
+        await writer.publish(tags[:1])
+        assert listener.generation(tags[0]) != again
+    finally:
+        await listener.close()
+        await other.close()
