@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,7 +110,7 @@ def start_atonix(backend: str, workers: int, ceph_conf: str | None = None) -> Ta
     if backend == "local":
         opts += ["--data-dir", str(work / "data")]
     else:
-        prefix = "bench" + str(os.getpid())
+        prefix = "bench" + uuid.uuid4().hex[:8]  # (one per target: a run starts several)
         opts += ["--ceph-conf", str(ceph_conf), "--pool-prefix", prefix]
     cli = [sys.executable, "-m", "gateway.cli.main"]
     subprocess.run(

@@ -2,11 +2,11 @@
 
 Like RGW's cache notifications (``notify.0`` .. ``notify.7``), each process
 watches ``CHANNELS`` fixed objects ``changes.<n>``, whatever the number of
-buckets or index shards, and a tag goes to channel ``tag % CHANNELS``. The
-watch callback runs on a librados thread and bumps this process's counter of
-the tag's slot before it returns, i.e. before the notifier hears the ack.
-Publishes to one channel are coalesced: while a notify is in flight, new
-tags wait for the next one, so a burst of writes costs a few notifies.
+buckets or index shards. The watch callback runs on a librados thread and
+bumps this process's counter of each tag's slot before it returns, i.e.
+before the notifier hears the ack. A process's publishes are coalesced:
+while its notify is in flight, new tags wait for the next one (sent to the
+next channel in turn), so a burst of writes costs a few notifies.
 
 When is a generation trusted? librados pings every watch each
 ``objecter_tick_interval`` (set to 1 s) and ``Watch.check`` says how long ago
@@ -21,10 +21,10 @@ callback) after the notify it missed was dropped, so a lapse of continuity
 part of every generation, as a watch error does. A notify that failed for any
 other reason than listeners not acking in time is retried until delivered.
 
-Costs: after a gateway dies (kill -9), writes to a channel wait up to
+Costs: after a gateway dies (kill -9), publishes wait up to
 ``NOTIFY_TIMEOUT_S`` until the OSD drops its watch (``WATCH_TIMEOUT_S``); an
-OSD holding a channel object that cannot be reached stalls the writes
-published to that channel (1/8 of all) until the cluster moves it.
+OSD holding a channel object that cannot be reached stalls a process's
+notify once: it is retried on the next channel.
 """
 
 from __future__ import annotations
@@ -74,11 +74,14 @@ def decode_tags(data: bytes) -> list[int]:
     return [int(part, 16) for part in data.split(b",") if part]
 
 
-class _Channel:
-    """One channel's coalescing sender: at most one notify in flight."""
+class _Sender:
+    """The process's coalescing sender: at most one notify in flight; tags published
+    meanwhile ride together on the next one. Every listener watches every channel,
+    so any channel carries any tag: each notify goes to the next channel in turn,
+    spreading the OSD's work, and a burst of writes costs a few notifies."""
 
-    def __init__(self, feed: RadosChangeFeed, oid: str) -> None:
-        self.feed, self.oid = feed, oid
+    def __init__(self, feed: RadosChangeFeed) -> None:
+        self.feed = feed
         self.pending: set[int] = set()
         self.next_batch: asyncio.Future | None = None
         self.sender: asyncio.Task | None = None
@@ -98,7 +101,7 @@ class _Channel:
             while self.pending:
                 tags, done = list(self.pending), self.next_batch
                 self.pending, self.next_batch = set(), None
-                await self.feed.notify(self.oid, tags)
+                await self.feed.notify(tags)
                 assert done is not None
                 done.set_result(None)
                 done = None
@@ -133,7 +136,8 @@ class RadosChangeFeed:
         self._listening = self._started = self._closed = False
         self._trusted_until = 0.0
         self._confirmed = 0.0  # monotonic time every watch was last known confirmed
-        self._channels = [_Channel(self, channel_oid(n)) for n in range(CHANNELS)]
+        self._sender = _Sender(self)
+        self._turn = 0  # the channel the last notify went to
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
         self._rewatch: asyncio.Task | None = None
@@ -193,8 +197,7 @@ class RadosChangeFeed:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
-        for channel in self._channels:
-            await channel.stop()
+        await self._sender.stop()
         watches, self._watches = self._watches, []
         await self._unwatch(watches)
 
@@ -281,22 +284,19 @@ class RadosChangeFeed:
     async def publish(self, tags: Collection[int]) -> None:
         if not self._started:
             await self.start(listen=False)
-        by_channel: dict[int, list[int]] = {}
-        for tag in tags:
-            by_channel.setdefault(tag % CHANNELS, []).append(tag)
-        sends = [self._channels[n].send(batch) for n, batch in by_channel.items()]
-        if len(sends) == 1:
-            await sends[0]
-        elif sends:
-            await asyncio.gather(*sends)
+        if tags:
+            await self._sender.send(list(tags))
 
-    async def notify(self, oid: str, tags: list[int]) -> None:
+    async def notify(self, tags: list[int]) -> None:
         """Notify until every watcher acked, or the OSD gave up on the slow ones after
-        NOTIFY_TIMEOUT_S (they distrust by then); any other failure is retried."""
+        NOTIFY_TIMEOUT_S (they distrust by then); any other failure is retried, on
+        the next channel (its object may sit on another OSD)."""
         msg = encode_tags(tags)
         for attempt in range(1 << 30):
             if self._closed:
                 raise StorageError("change feed closed")
+            self._turn = (self._turn + 1) % CHANNELS
+            oid = channel_oid(self._turn)
             started = time.monotonic()
             try:
                 io = await self.pool._ioctx()
