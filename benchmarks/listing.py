@@ -119,6 +119,24 @@ def entry_for(bucket_id: str, i: int) -> ObjectEntry:
     )
 
 
+async def fill_index(
+    engine: ObjectEngine,
+    bucket_id: str,
+    n: int,
+    noncurrent: Callable[[str], list[tuple[str, ObjectEntry]]] | None = None,
+    *,
+    verbose: bool = False,
+) -> None:
+    """Give the bucket n keys (``key_for``) through the engine's bulk loader."""
+    for lo in range(0, n, FILL_CHUNK):
+        upto = min(n, lo + FILL_CHUNK)
+        chunk = [(key_for(i, n), entry_for(bucket_id, i)) for i in range(lo, upto)]
+        await engine.index.put_many(bucket_id, chunk, noncurrent)
+        if verbose:
+            print(f"  filled {lo + len(chunk)}/{n}", file=sys.stderr)
+    await engine.index.drain()
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -157,12 +175,7 @@ class Bench:
             hot = key_for(n // 2, n)
             noncurrent = noncurrent_for(bid, self.args.versions, hot, self.args.hot_versions)
         started = time.perf_counter()
-        for lo in range(0, n, FILL_CHUNK):
-            chunk = [(key_for(i, n), entry_for(bid, i)) for i in range(lo, min(n, lo + FILL_CHUNK))]
-            await engine.index.put_many(bid, chunk, noncurrent)
-            if self.args.verbose:
-                print(f"  filled {lo + len(chunk)}/{n}", file=sys.stderr)
-        await engine.index.drain()
+        await fill_index(engine, bid, n, noncurrent, verbose=self.args.verbose)
         return time.perf_counter() - started
 
     async def page(self, engine: ObjectEngine, bucket: str, **query) -> tuple[float, int, int]:

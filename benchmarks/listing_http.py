@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from benchmarks.listing import DIRS, FILL_CHUNK, entry_for, key_for
+from benchmarks.listing import DIRS, fill_index, key_for
 from benchmarks.scenarios import client_for
 from benchmarks.targets import Target
 from engine.assembly import EngineSettings, ObjectEngine
@@ -42,11 +42,7 @@ async def _fill_engine(kind: str, where: dict, bucket: str, n: int) -> None:
     engine = ObjectEngine(backend, EngineSettings(pool_prefix=where.get("pool_prefix", "atonix")))
     await backend.connect()
     try:
-        bid = (await engine.buckets.get(bucket)).bucket_id
-        for lo in range(0, n, FILL_CHUNK):
-            chunk = [(key_for(i, n), entry_for(bid, i)) for i in range(lo, min(n, lo + FILL_CHUNK))]
-            await engine.index.put_many(bid, chunk)
-        await engine.index.drain()
+        await fill_index(engine, (await engine.buckets.get(bucket)).bucket_id, n)
     finally:
         await backend.close()
         engine.close()

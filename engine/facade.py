@@ -369,17 +369,18 @@ class Engine:
     async def start(self) -> None:
         """Connect, create missing pools, listen for other processes' changes (the
         hot cache) and start the background release queue."""
-        await self._services.backend.connect()
-        await self._services.prepare()
-        await self._services.attach(serving=True)
+        await self._open(serving=True)
         self._services.releases.start()  # releases queued by a process that stopped first
 
     async def connect(self) -> None:
         """Connect and create missing pools (an admin command's whole start); its
         writes are published to serving processes, it caches nothing itself."""
+        await self._open(serving=False)
+
+    async def _open(self, serving: bool) -> None:
         await self._services.backend.connect()
         await self._services.prepare()
-        await self._services.attach(serving=False)
+        await self._services.attach(serving)
 
     async def stop(self) -> None:
         await self._services.releases.stop()

@@ -471,7 +471,7 @@ async def _settle(publish: Awaitable[None]) -> None:
         current = asyncio.current_task()
         if current is not None:
             current.uncancel()
-    if task.done() and not task.cancelled() and task.exception() is not None:
+    if not task.cancelled() and task.exception() is not None:  # (done by now)
         log.error("publishing an index change failed: %r", task.exception())
 
 

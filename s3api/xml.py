@@ -96,19 +96,10 @@ def timestamp(epoch: float) -> str:
     return f"{_seconds(int(whole))}.{micros // 1000:03d}Z"
 
 
-_SECONDS_CACHE: dict[int, str] = {}
-
-
+@lru_cache(maxsize=4096)
 def _seconds(epoch: int) -> str:
     """The "YYYY-MM-DDTHH:MM:SS" part (listings format many entries of the same second)."""
-    text = _SECONDS_CACHE.get(epoch)
-    if text is None:
-        if len(_SECONDS_CACHE) > 4096:
-            _SECONDS_CACHE.clear()
-        text = _SECONDS_CACHE[epoch] = dt.datetime.fromtimestamp(epoch, tz=dt.UTC).strftime(
-            "%Y-%m-%dT%H:%M:%S"
-        )
-    return text
+    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 @lru_cache(maxsize=4096)
