@@ -46,7 +46,12 @@ SCENARIOS: dict[str, Scenario] = {
     # 20,000 keys read in a cycle: more than a 64 MiB hot cache holds (~14.5k 4 KiB
     # objects), so an LRU serves none of them: every GET goes to the backend.
     "s3-cold": Scenario("s3-cold", (Phase("GET", 4 * KiB, 32), Phase("GET", 4 * KiB, 8)), 20_000),
+    # 16 keys, each PUT again with its own body: after the first round every PUT
+    # carries content the store already holds (the dedupe hit path).
     "s3-large": Scenario("s3-large", (Phase("GET", 4 * MiB, 8), Phase("PUT", 4 * MiB, 8)), 16),
+    # 256 distinct random bodies (1 GiB): new data in every request of a run that
+    # sends fewer than 256 PUTs (the report's request count says; ~40 s at RGW's rate).
+    "s3-large-new": Scenario("s3-large-new", (Phase("PUT", 4 * MiB, 8),), 256),
     "s3-mixed": Scenario(
         "s3-mixed", (Phase("MIXED", 1 * MiB, 16),), 64, sizes=(4 * KiB, 64 * KiB, 1 * MiB)
     ),

@@ -103,6 +103,19 @@ class ChunkCache:
             self._small_bytes += len(value)
         self._evict()
 
+    def replace(self, key: Hashable, value: bytes) -> None:
+        """Swap a cached value that changed (rare: a manifest the pack compactor
+        moved). Finding the key's queue is a scan, fine on this path."""
+        old = self._data.get(key)
+        if old is None:
+            return
+        self._data[key] = value
+        if key in self._small:
+            self._small_bytes += len(value) - len(old)
+        else:
+            self._main_bytes += len(value) - len(old)
+        self._evict()
+
     def _evict(self) -> None:
         while self.size > self.capacity:
             if self._small_bytes > self.small_capacity or not self._main:

@@ -179,6 +179,15 @@ def object_size(blob: bytes) -> int | None:
         return None
 
 
+def peek_header(prefix: bytes, fp: bytes = b"") -> tuple[Codec, int, int]:
+    """(codec, raw length, whole object size) from the first HEADER_SIZE bytes."""
+    fields = _header_fields(prefix, fp)
+    try:
+        return Codec(fields[2]), fields[5], HEADER_SIZE + fields[6]
+    except ValueError as e:
+        raise ChunkCorrupt(fp, str(e)) from None
+
+
 def _header_fields(blob: bytes, fp: bytes = b"") -> tuple:
     """The header's fields, once its length, magic and version are right."""
     if len(blob) < HEADER_SIZE:

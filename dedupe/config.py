@@ -47,6 +47,13 @@ class DedupeConfig:
     # Chunks one writer has in flight (hashing, compressing, storing): bounds
     # memory to about write_window x max_size per upload.
     write_window: int = 16
+    # New chunks go into packs of about this many stored bytes, written with one
+    # operation each (dedupe.packs); 0 stores every chunk as an object of its
+    # own (the layout before packs, still read everywhere).
+    pack_bytes: int = 4 * MiB
+    # The collector's pass rewrites a pack whose chunks still in use take less
+    # than this share of it (dedupe.compaction).
+    pack_min_live: float = 0.5
     # Chunks one reader fetches ahead of the one it is yielding.
     read_ahead: int = 4
     # A chunk with no references is removed only after it stayed so this long:

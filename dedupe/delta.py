@@ -55,6 +55,7 @@ class Anchor:
 
     fingerprint: bytes
     offset: int  # in this upload
+    holder: bytes = b""  # the pack holding it (see dedupe.packs); empty: its own object
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +73,7 @@ State = Anchor | Alignment | None
 class BasePlanner:
     """Per upload: proposes a base chunk for each new chunk (see module docstring)."""
 
-    def __init__(
-        self, store: ChunkStore, tier: str, owner: str, source: ManifestSource
-    ) -> None:
+    def __init__(self, store: ChunkStore, tier: str, owner: str, source: ManifestSource) -> None:
         self.store = store
         self.tier = tier
         self.owner = owner
@@ -144,7 +143,7 @@ class BasePlanner:
     async def _align_at(self, anchor: Anchor) -> Alignment | None:
         owners = [
             o
-            for o in await self.store.some_owners(self.tier, anchor.fingerprint)
+            for o in await self.store.some_owners(self.tier, anchor.holder or anchor.fingerprint)
             if o != self.owner and not o.startswith(DELTA_OWNER_PREFIX)
         ]
         for owner in owners[:_OWNERS_TRIED]:

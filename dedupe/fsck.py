@@ -21,8 +21,15 @@ in-progress upload record names). fsck then walks every chunk object and reports
   ``gen``), so the next upload of the same content stores a good copy instead
   of referencing the bad one; its manifests then report it missing.
 
-``fp_prefix`` restricts a run to chunks whose hex fingerprint starts with it,
-so a large store can be checked in slices with bounded memory.
+Packs (``dedupe.packs``) are checked the same way per pack: references against
+the manifests that name the pack, and every chunk of its table decoded and
+verified. A corrupt chunk in a pack is reported; repair removes its
+fingerprint-index entry (so the next upload of those bytes stores a good copy)
+but keeps the pack, whose other chunks are good. Repair also removes index
+entries that name a pack that no longer exists (``stale_index``).
+
+``fp_prefix`` restricts a run to chunk objects and packs whose hex key starts
+with it, so a large store can be checked in slices with bounded memory.
 """
 
 from __future__ import annotations
@@ -31,9 +38,11 @@ import asyncio
 from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass, field
 
-from dedupe.errors import ChunkCorrupt, ChunkMissing
+from dedupe.errors import ChunkCorrupt, ChunkMissing, ManifestCorrupt
+from dedupe.fingerprints import decode_hit
 from dedupe.manifest import Manifest
-from dedupe.store import GEN_KEY, ChunkStore, DeltaLink, chunk_oid, delta_owner
+from dedupe.packs import PackedAt, decode_table, holder_oid, is_pack
+from dedupe.store import GEN_KEY, TABLE_KEY, ChunkStore, DeltaLink, chunk_oid, delta_owner
 from dedupe.workers import CpuPool
 from storage import GuardFailed, ObjectNotFound, WriteOp
 
@@ -50,6 +59,9 @@ class FsckReport:
     young_refs: int = 0
     orphans: list[tuple[str, bytes]] = field(default_factory=list)
     corrupt: list[tuple[str, bytes, str]] = field(default_factory=list)  # tier, fp, reason
+    packs: int = 0
+    stale_index: int = 0  # fingerprint-index entries naming a pack that is gone
+    healed: int = 0  # corrupt packed chunks whose bytes a later upload stored again
     repaired: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -77,7 +89,7 @@ async def fsck(
     seen: set[tuple[str, bytes]] = set()
     for tier in store.tiers:
         batch: list[bytes] = []
-        async for fp in store.list_chunks(tier, fp_prefix):
+        async for fp in store.list_holders(tier, fp_prefix):
             batch.append(fp)
             if len(batch) >= _PARALLEL:
                 await check.run(tier, batch, expected, seen)
@@ -86,7 +98,33 @@ async def fsck(
     for (tier, fp), owners in sorted(expected.items()):
         if (tier, fp) not in seen:
             report.missing.extend((owner, tier, fp) for owner in sorted(owners))
+    if not fp_prefix:
+        for tier in store.tiers:
+            await _check_index(store, tier, report, repair)
     return report
+
+
+async def _check_index(store: ChunkStore, tier: str, report: FsckReport, repair: bool) -> None:
+    """Index entries that name a pack which no longer exists (a collector that
+    stopped between removing a pack and its entries)."""
+    index, pool = store.index(tier), store.pool(tier)
+    by_holder: dict[bytes, list] = {}  # pack id, or the fingerprint of a chunk object
+    for _shard, fp, value in await index.entries():
+        hit = decode_hit(fp, value)
+        if hit is not None:
+            by_holder.setdefault(hit[0] or fp, []).append(hit[1])
+    for holder, slots in by_holder.items():
+        try:
+            await pool.stat(holder_oid(holder))
+            continue
+        except ObjectNotFound:
+            pass
+        pack = holder if is_pack(holder) else b""
+        report.stale_index += len(slots)
+        if repair:
+            report.repaired["stale_index"] = report.repaired.get(
+                "stale_index", 0
+            ) + await index.forget(pack, slots)
 
 
 async def _expected_refs(
@@ -127,10 +165,15 @@ class _ChunkCheck:
             refs = await self.store.refs(tier, fp)
         except ObjectNotFound:  # removed by the collector since we listed it
             return
-        self.report.chunks += 1
-        await self._check_delta(tier, fp)
-        if self.verify_data and not await self._verify(tier, fp):
-            return
+        if is_pack(fp):
+            self.report.packs += 1
+            if self.verify_data:
+                await self._verify_pack(tier, fp)
+        else:
+            self.report.chunks += 1
+            await self._check_delta(tier, fp)
+            if self.verify_data and not await self._verify(tier, fp):
+                return
         now = self.store.clock()
         for owner in sorted(wanted - refs.keys()):
             self.report.missing_refs.append((tier, fp, owner))
@@ -164,7 +207,8 @@ class _ChunkCheck:
         if named is None:
             return False
         delta_fp, token = named
-        return await self.store.delta_link(tier, delta_fp) == DeltaLink(fp, token)
+        link = await self.store.delta_link(tier, delta_fp)
+        return link is not None and link.holder == fp and link.token == token
 
     async def _check_delta(self, tier: str, fp: bytes) -> None:
         """A delta needs its base: present, plain, and holding the delta's reference.
@@ -178,13 +222,13 @@ class _ChunkCheck:
         if link is None:
             return
         owner = delta_owner(fp, link.token)
-        exists, plain, held = await self.store.base_state(tier, link.base, owner)
+        exists, plain, held = await self.store.base_state(tier, link.holder, owner)
         if not exists or not plain:
             problem = "missing" if not exists else "not a plain chunk"
             self.report.corrupt.append((tier, fp, f"delta base {link.base.hex()} {problem}"))
         elif not held:
-            self.report.missing_refs.append((tier, link.base, owner))
-            if self.repair and await self.store.add_base_ref(tier, link.base, owner):
+            self.report.missing_refs.append((tier, link.holder, owner))
+            if self.repair and await self.store.add_base_ref(tier, link.holder, owner):
                 self.report._repaired("missing_refs")
 
     async def _verify(self, tier: str, fp: bytes) -> bool:
@@ -200,6 +244,48 @@ class _ChunkCheck:
         if self.repair:
             await self._quarantine(tier, fp)
         return False
+
+    async def _verify_pack(self, tier: str, pack: bytes) -> None:
+        """Decode and check every chunk in the pack's table."""
+        try:
+            items = await self.store.pool(tier).omap_get(holder_oid(pack), [TABLE_KEY])
+            slots = decode_table(items.get(TABLE_KEY, b""))
+        except ObjectNotFound:
+            return  # removed by the collector since we listed it
+        except ManifestCorrupt as e:
+            self.report.corrupt.append((tier, pack, f"pack table: {e}"))
+            return
+        bad = []
+        for slot in slots:
+            at = PackedAt(pack, slot.offset, slot.stored_len)
+            try:
+                await self.store.read_chunk(
+                    tier, slot.fingerprint, self.cpu, verify_identity=True, at=at
+                )
+            except ChunkMissing:
+                return  # removed since we listed it
+            except ChunkCorrupt as e:
+                if await self._healed(tier, slot.fingerprint, at):
+                    continue
+                where = f"in pack {pack.hex()}: {e.reason}"
+                self.report.corrupt.append((tier, slot.fingerprint, where))
+                bad.append(slot)
+        if bad and self.repair:
+            await self.store.index(tier).forget(pack, bad)
+            self.report._repaired("corrupt_unindexed")
+
+    async def _healed(self, tier: str, fp: bytes, at: PackedAt) -> bool:
+        """Whether a corrupt packed chunk has a good copy the index names (which
+        readers then use, see ``ChunkStore.read_entry``)."""
+        other = await self.store.elsewhere(tier, fp, at)
+        if other is None:
+            return False
+        try:
+            await self.store.read_chunk(tier, fp, self.cpu, verify_identity=True, at=other)
+        except (ChunkCorrupt, ChunkMissing):
+            return False
+        self.report.healed += 1
+        return True
 
     async def _quarantine(self, tier: str, fp: bytes) -> None:
         pool = self.store.pool(tier)

@@ -11,12 +11,17 @@ names only the manifest, is never touched. Each entry also has an opaque
 extension field (up to 255 bytes, empty today) for per-chunk key material when
 AES-256-GCM arrives; the chunk header already has room for nonce and tag.
 
+A chunk lives either in its own object ``c.<fp>`` or at an offset in a pack
+(``dedupe.packs``). Manifests with packed chunks set flag ``LOCATED``: each
+entry is then followed by the pack id (16 bytes, all zero for a chunk object)
+and the offset. Manifests without it are read as before.
+
 Encoding (little-endian)::
 
     b"ATMF" | version u8 | flags u8 | n_tiers u16 | n_chunks u32 | size u64 | id_len u16 | id
     n_tiers x (len u8 | tier name utf-8)
     n_chunks x (sha256 32s | length u32 | stored_len u32 | codec u8 | tier index u16
-                | ext_len u8 | ext)
+                | ext_len u8 | ext [| pack 16s | offset u32 when flags & LOCATED])
     xxh3_64 of all of the above (8 bytes)
 """
 
@@ -38,6 +43,9 @@ VERSION = 1
 _HEAD = struct.Struct("<4sBBHIQH")
 _ENTRY = struct.Struct("<32sIIBHB")
 _TRAILER = struct.Struct("<Q")
+_LOCATION = struct.Struct("<16sI")
+LOCATED = 1  # header flag: entries carry (pack, offset)
+_NO_PACK = bytes(16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +56,13 @@ class ManifestEntry:
     tier: str  # where the chunk lives (the ChunkStore maps tiers to pools)
     stored_len: int = 0  # bytes the chunk object takes (header included)
     ext: bytes = b""  # reserved: per-chunk key material (AES-256-GCM)
+    pack: bytes = b""  # the pack holding the chunk (dedupe.packs); empty: its own object
+    offset: int = 0  # in the pack
+
+    @property
+    def holder(self) -> bytes:
+        """What carries this chunk's reference: its pack, or the chunk object itself."""
+        return self.pack or self.fingerprint
 
 
 @dataclass(slots=True)
@@ -79,8 +94,9 @@ class Manifest:
         return self.ends[index - 1] if index > 0 else 0
 
     def chunk_refs(self) -> set[tuple[str, bytes]]:
-        """The distinct (tier, fingerprint) pairs: one reference each."""
-        return {(e.tier, e.fingerprint) for e in self.entries}
+        """The distinct (tier, holder) pairs, one reference each: a chunk object's
+        fingerprint, or a pack's id (``dedupe.packs.is_pack``)."""
+        return {(e.tier, e.holder) for e in self.entries}
 
     def relocated(self, fingerprint: bytes, from_tier: str, to_tier: str) -> Manifest:
         """A copy with every entry of that chunk in ``from_tier`` moved to ``to_tier``."""
@@ -95,7 +111,10 @@ def encode_manifest(m: Manifest) -> bytes:
     tiers = list(dict.fromkeys(e.tier for e in m.entries))
     tier_index = {t: i for i, t in enumerate(tiers)}
     owner = m.owner.encode()
-    out = bytearray(_HEAD.pack(MAGIC, VERSION, 0, len(tiers), len(m.entries), m.size, len(owner)))
+    flags = LOCATED if any(e.pack for e in m.entries) else 0
+    out = bytearray(
+        _HEAD.pack(MAGIC, VERSION, flags, len(tiers), len(m.entries), m.size, len(owner))
+    )
     out += owner
     for t in tiers:
         name = t.encode()
@@ -105,6 +124,8 @@ def encode_manifest(m: Manifest) -> bytes:
             e.fingerprint, e.length, e.stored_len, e.codec, tier_index[e.tier], len(e.ext)
         )
         out += e.ext
+        if flags & LOCATED:
+            out += _LOCATION.pack(e.pack or _NO_PACK, e.offset)
     out += _TRAILER.pack(xxhash.xxh3_64_intdigest(out))
     return bytes(out)
 
@@ -123,7 +144,7 @@ def _decode(buf: memoryview) -> Manifest:
     body = buf[: len(buf) - _TRAILER.size]
     if xxhash.xxh3_64_intdigest(body) != want:
         raise ManifestCorrupt("manifest checksum mismatch")
-    magic, version, _flags, n_tiers, n_chunks, size, owner_len = _HEAD.unpack_from(body)
+    magic, version, flags, n_tiers, n_chunks, size, owner_len = _HEAD.unpack_from(body)
     if magic != MAGIC or version != VERSION:
         raise ManifestCorrupt(f"not a version-{VERSION} manifest")
     pos = _HEAD.size
@@ -140,7 +161,14 @@ def _decode(buf: memoryview) -> Manifest:
         pos += _ENTRY.size
         ext = bytes(body[pos : pos + ext_len])
         pos += ext_len
-        entries.append(ManifestEntry(fp, length, Codec(codec), tiers[tier], stored, ext))
+        pack, offset = b"", 0
+        if flags & LOCATED:
+            pack, offset = _LOCATION.unpack_from(body, pos)
+            pos += _LOCATION.size
+            pack = b"" if pack == _NO_PACK else pack
+        entries.append(
+            ManifestEntry(fp, length, Codec(codec), tiers[tier], stored, ext, pack, offset)
+        )
     if pos != len(body):
         raise ManifestCorrupt(f"{len(body) - pos} trailing bytes")
     m = Manifest(owner, entries)

@@ -65,7 +65,7 @@ async def read_all(store: ChunkStore, manifest: Manifest, *, cpu: CpuPool) -> by
 
 
 async def _fetch(store: ChunkStore, entry: ManifestEntry, cpu: CpuPool) -> bytes:
-    raw = await store.read_chunk(entry.tier, entry.fingerprint, cpu, size_hint=entry.stored_len)
+    raw = await store.read_entry(entry, cpu)
     if len(raw) != entry.length:
         # The chunk verifies but is not what the manifest expects: never
         # return bytes of the wrong length (a truncated or mixed-up object).

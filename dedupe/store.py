@@ -1,6 +1,11 @@
-"""Content-addressed chunk objects with per-reference omap keys, over the storage protocol.
+"""Content-addressed chunks with per-reference omap keys, over the storage protocol.
 
-Chunk ``<fp>`` of a tier is the object ``c.<sha256 hex>`` in that tier's pool:
+A chunk lives in a pack (``dedupe.packs``: many chunks in one object, found
+through ``dedupe.fingerprints``) or in an object of its own. Either object is a
+*reference holder* with the omap keys below; packs are keyed by their 16-byte
+id, chunk objects by their 32-byte fingerprint (``holder_oid``).
+
+Chunk ``<fp>`` stored alone is the object ``c.<sha256 hex>`` in its tier's pool:
 data = ``chunk_format`` header + payload; omap =
 
 - ``gen``: a random token, replaced by every reference *add*. The collector
@@ -14,7 +19,8 @@ data = ``chunk_format`` header + payload; omap =
   reference (see ``dedupe.gc``).
 
 A delta chunk (codec ``ZSTD_DELTA``, see ``chunk_format``) also has ``base``:
-``"<base fp hex>.<token>"``, and its base carries the reference
+``"<base fp hex>.<token>"`` (plus ``.<pack hex>.<offset>.<size>`` when the base
+is packed), and its base (chunk object or pack) carries the reference
 ``ref.delta:<delta fp hex>.<token>`` for as long as the delta exists: taken
 before the delta is created, dropped by the collector after it removed the
 delta. The token is new for every delta object created, so a collector that
@@ -35,7 +41,7 @@ import contextlib
 import functools
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from dedupe import failpoints
@@ -52,11 +58,21 @@ from dedupe.chunk_format import (
 )
 from dedupe.dictionary import Dictionaries
 from dedupe.errors import ChunkCorrupt, ChunkMissing, DedupeError
-from dedupe.manifest import Manifest
+from dedupe.fingerprints import FingerprintIndex
+from dedupe.manifest import Manifest, ManifestEntry
+from dedupe.packs import (
+    CHUNK_PREFIX,
+    PACK_PREFIX,
+    TABLE_KEY,
+    PackBuffer,
+    PackedAt,
+    encode_table,
+    holder_oid,
+    is_pack,
+)
 from dedupe.workers import CpuPool
 from storage import GuardFailed, ObjectExists, ObjectNotFound, Pool, WriteOp
 
-CHUNK_PREFIX = "c."
 BASE_KEY = "base"
 GEN_KEY = "gen"
 PLAIN_KEY = "plain"  # on every chunk that is not a delta: only those may be bases
@@ -68,6 +84,10 @@ _PUT_ATTEMPTS = 8
 
 def chunk_oid(fp: bytes) -> str:
     return CHUNK_PREFIX + fp.hex()
+
+
+def packed_at(entry: ManifestEntry) -> PackedAt | None:
+    return PackedAt(entry.pack, entry.offset, entry.stored_len) if entry.pack else None
 
 
 def ref_key(owner: str) -> str:
@@ -89,16 +109,26 @@ class DeltaLink:
 
     base: bytes
     token: str
+    at: PackedAt | None = None  # where the base is, when it is packed
+
+    @property
+    def holder(self) -> bytes:
+        """What carries the delta's reference on its base."""
+        return self.at.pack if self.at is not None else self.base
 
     def encode(self) -> bytes:
-        return f"{self.base.hex()}.{self.token}".encode()
+        at = self.at
+        where = "" if at is None else f".{at.pack.hex()}.{at.offset}.{at.stored_len}"
+        return f"{self.base.hex()}.{self.token}{where}".encode()
 
     @staticmethod
     def decode(value: bytes | None) -> DeltaLink | None:
-        base, _, token = (value or b"").decode(errors="replace").partition(".")
+        base, _, rest = (value or b"").decode(errors="replace").partition(".")
+        token, *where = rest.split(".")
         try:
-            return DeltaLink(bytes.fromhex(base), token) if token else None
-        except ValueError:
+            at = PackedAt(bytes.fromhex(where[0]), int(where[1]), int(where[2])) if where else None
+            return DeltaLink(bytes.fromhex(base), token, at) if token else None
+        except (ValueError, IndexError):
             return None
 
     @staticmethod
@@ -118,6 +148,7 @@ class DedupeStats:
     """Counters the server exports as metrics."""
 
     chunks_created: int = 0
+    packs_created: int = 0
     chunks_reused: int = 0
     bytes_stored: int = 0  # chunk object bytes this process created
     raw_bytes_created: int = 0  # raw (uncompressed) bytes of the chunks it created
@@ -152,6 +183,7 @@ class RefState:
     zero_mark: ZeroMark | None
     zero_raw: bytes | None
     delta: DeltaLink | None = None  # a delta chunk's base
+    table: bytes | None = None  # a pack's chunk table
 
 
 class ChunkStore:
@@ -174,12 +206,20 @@ class ChunkStore:
         self.stats = DedupeStats()
         self.dictionaries = dictionaries or Dictionaries(self.tiers)
         self.cache = cache
+        self._indexes: dict[str, FingerprintIndex] = {}
 
     def pool(self, tier: str) -> Pool:
         try:
             return self.tiers[tier]
         except KeyError:
             raise DedupeError(f"unknown tier {tier!r}") from None
+
+    def index(self, tier: str) -> FingerprintIndex:
+        """The tier's fingerprint index (which pack holds a chunk)."""
+        found = self._indexes.get(tier)
+        if found is None:
+            found = self._indexes[tier] = FingerprintIndex(self.pool(tier))
+        return found
 
     # --- writes ---------------------------------------------------------------
     async def put(
@@ -211,8 +251,34 @@ class ChunkStore:
             return True
         raise DedupeError(f"chunk {fp.hex()} kept vanishing while being referenced")
 
+    async def put_pack(
+        self, tier: str, buffer: PackBuffer, owner: str, more_owners: list[str] | None = None
+    ) -> None:
+        """Create the pack with its chunk table and ``ref.<owner>`` (and those of
+        ``more_owners``) in one exclusive create.
+
+        The caller adds the pack's chunks to the fingerprint index only after this.
+        """
+        await failpoints.hit("pack.before_write")
+        op = WriteOp().create(exclusive=True).write_full(buffer.data())
+        now = self._now()
+        items = {GEN_KEY: new_gen(), TABLE_KEY: encode_table(buffer.slots)}
+        items.update((ref_key(o), now) for o in [owner, *(more_owners or [])])
+        op.omap_set(items)
+        await self.pool(tier).operate(holder_oid(buffer.pack), op)
+        self.stats.packs_created += 1
+        self.stats.chunks_created += len(buffer.slots)
+        self.stats.bytes_stored += buffer.size
+        self.stats.raw_bytes_created += buffer.raw_size
+        await failpoints.hit("pack.after_write")
+
     async def put_delta(
-        self, tier: str, chunk: EncodedChunk, base: bytes, owner: str
+        self,
+        tier: str,
+        chunk: EncodedChunk,
+        base: bytes,
+        owner: str,
+        base_at: PackedAt | None = None,
     ) -> bool | None:
         """Store a delta chunk against ``base``; like ``put``, True if we created it.
 
@@ -220,9 +286,9 @@ class ChunkStore:
         chunk appeared and vanished meanwhile): the caller stores it plainly.
         The base's reference is taken first, so a delta never exists without it.
         """
-        link = DeltaLink(base, secrets.token_hex(6))
+        link = DeltaLink(base, secrets.token_hex(6), base_at)
         base_ref = delta_owner(chunk.fingerprint, link.token)
-        if not await self.add_base_ref(tier, base, base_ref):
+        if not await self.add_base_ref(tier, link.holder, base_ref):
             return None
         await failpoints.hit("store.before_create")
         op = WriteOp().create(exclusive=True).write_full(chunk.blob)
@@ -231,7 +297,7 @@ class ChunkStore:
             await self.pool(tier).operate(chunk_oid(chunk.fingerprint), op)
         except ObjectExists:
             # The token is ours alone: nobody else can depend on this reference.
-            await self.drop_ref(tier, base, base_ref)
+            await self.drop_ref(tier, link.holder, base_ref)
             return False if await self.try_add_ref(tier, chunk.fingerprint, owner) else None
         self.stats.chunks_created += 1
         self.stats.deltas_created += 1
@@ -240,30 +306,33 @@ class ChunkStore:
         await failpoints.hit("store.after_create")
         return True
 
-    async def add_base_ref(self, tier: str, base: bytes, owner: str) -> bool:
-        """Give ``base`` the reference of a delta (``owner`` from ``delta_owner``).
+    async def add_base_ref(self, tier: str, holder: bytes, owner: str) -> bool:
+        """Give a delta's base (its chunk object or pack) the delta's reference
+        (``owner`` from ``delta_owner``).
 
-        Guarded on the base being plain: it may have been collected and stored
-        again as a delta since it was chosen, and deltas do not chain. False if
-        it is gone or not plain.
+        A chunk object is guarded on being plain: it may have been collected and
+        stored again as a delta since it was chosen, and deltas do not chain
+        (packs hold plain chunks only). False if it is gone or not plain.
         """
-        op = self._ref_op(owner).omap_cmp(PLAIN_KEY, b"1")
+        op = self._ref_op(owner)
+        if not is_pack(holder):
+            op.omap_cmp(PLAIN_KEY, b"1")
         try:
-            await self.pool(tier).operate(chunk_oid(base), op)
+            await self.pool(tier).operate(holder_oid(holder), op)
         except (ObjectNotFound, GuardFailed):
             return False
         return True
 
-    async def base_state(self, tier: str, base: bytes, owner: str) -> tuple[bool, bool, bool]:
+    async def base_state(self, tier: str, holder: bytes, owner: str) -> tuple[bool, bool, bool]:
         """(exists, plain, holds ``ref.<owner>``) of a delta's base: what fsck checks."""
         try:
-            items = await self.pool(tier).omap_get(chunk_oid(base), [PLAIN_KEY, ref_key(owner)])
+            items = await self.pool(tier).omap_get(holder_oid(holder), [PLAIN_KEY, ref_key(owner)])
         except ObjectNotFound:
             return False, False, False
-        return True, items.get(PLAIN_KEY) == b"1", ref_key(owner) in items
+        return True, is_pack(holder) or items.get(PLAIN_KEY) == b"1", ref_key(owner) in items
 
     async def try_add_ref(self, tier: str, fp: bytes, owner: str) -> bool:
-        """Reference an existing chunk; False if there is none."""
+        """Reference an existing chunk object or pack; False if there is none."""
         try:
             await self.add_ref(tier, fp, owner)
         except ObjectNotFound:
@@ -273,7 +342,7 @@ class ChunkStore:
 
     async def add_ref(self, tier: str, fp: bytes, owner: str) -> None:
         """Add ``ref.<owner>`` to an existing chunk (``ObjectNotFound`` if there is none)."""
-        await self.pool(tier).operate(chunk_oid(fp), self._ref_op(owner))
+        await self.pool(tier).operate(holder_oid(fp), self._ref_op(owner))
         await failpoints.hit("store.after_add_ref")
 
     def _ref_op(self, owner: str) -> WriteOp:
@@ -284,7 +353,7 @@ class ChunkStore:
         """Remove ``ref.<owner>``; idempotent, and a missing chunk is not an error."""
         with contextlib.suppress(ObjectNotFound):
             op = WriteOp().assert_exists().omap_rm([ref_key(owner)])
-            await self.pool(tier).operate(chunk_oid(fp), op)
+            await self.pool(tier).operate(holder_oid(fp), op)
 
     async def release(self, manifest: Manifest, concurrency: int = 64) -> None:
         """Drop every reference of a manifest (after its index entry is gone)."""
@@ -298,16 +367,22 @@ class ChunkStore:
         await asyncio.gather(*(drop(t, fp) for t, fp in sorted(manifest.chunk_refs())))
 
     # --- reads ----------------------------------------------------------------
-    async def read_blob(self, tier: str, fp: bytes, size_hint: int = 0) -> bytes:
-        """The chunk object's bytes; ``size_hint`` (from the manifest) sizes the read.
+    async def read_blob(
+        self, tier: str, fp: bytes, size_hint: int = 0, at: PackedAt | None = None
+    ) -> bytes:
+        """The chunk's stored bytes; ``size_hint`` (from the manifest) sizes the read.
 
-        A read of unknown length makes the backend reserve a large buffer; the
-        manifest knows the size. The hint can be short: a chunk collected and
-        stored again by another writer may be encoded differently, so when the
-        header says there is more, the rest is read too.
+        A packed chunk is one ranged read of its pack (packs never change). For
+        a chunk object, a read of unknown length makes the backend reserve a
+        large buffer; the manifest knows the size. The hint can be short: a
+        chunk collected and stored again by another writer may be encoded
+        differently, so when the header says there is more, the rest is read too.
         """
-        pool, oid = self.pool(tier), chunk_oid(fp)
+        pool = self.pool(tier)
         try:
+            if at is not None:
+                return await pool.read(holder_oid(at.pack), at.offset, at.stored_len)
+            oid = chunk_oid(fp)
             if size_hint <= HEADER_SIZE:
                 return await pool.read(oid)
             blob = await pool.read(oid, 0, size_hint)
@@ -326,14 +401,42 @@ class ChunkStore:
         *,
         verify_identity: bool = False,
         size_hint: int = 0,
+        at: PackedAt | None = None,
     ) -> bytes:
-        """Raw bytes of a chunk, checksum verified (``ChunkCorrupt`` is counted).
+        """Raw bytes of a chunk (in a pack when ``at`` says where), checksum
+        verified (``ChunkCorrupt`` is counted).
 
         Through the process's chunk cache when there is one (chunks never
         change, so a cached chunk is never stale); fsck's identity check
         always reads the backend.
         """
-        return await self._read(tier, fp, cpu, verify_identity, size_hint, as_base=False)
+        return await self._read(tier, fp, cpu, verify_identity, size_hint, at, as_base=False)
+
+    async def read_entry(self, entry: ManifestEntry, cpu: CpuPool) -> bytes:
+        """The raw bytes of a manifest entry's chunk.
+
+        A packed chunk that is corrupt (or whose pack is gone) is read from the
+        pack the fingerprint index names instead, if that is another one: the
+        same bytes stored again by a later upload heal every object that
+        shares them, as a chunk object stored again does.
+        """
+        tier, fp, at = entry.tier, entry.fingerprint, packed_at(entry)
+        try:
+            return await self.read_chunk(tier, fp, cpu, size_hint=entry.stored_len, at=at)
+        except (ChunkCorrupt, ChunkMissing):
+            other = await self.elsewhere(tier, fp, at)
+            if other is None:
+                raise
+        return await self.read_chunk(tier, fp, cpu, at=other)
+
+    async def elsewhere(self, tier: str, fp: bytes, at: PackedAt | None) -> PackedAt | None:
+        """Where the index says a packed chunk also is, if not at ``at``."""
+        if at is None:
+            return None
+        hit = (await self.index(tier).lookup([fp])).get(fp)
+        if hit is None or hit[0] in (at.pack, b""):
+            return None
+        return PackedAt(hit[0], hit[1].offset, hit[1].stored_len)
 
     async def _read(
         self,
@@ -342,14 +445,16 @@ class ChunkStore:
         cpu: CpuPool,
         verify_identity: bool,
         size_hint: int,
+        at: PackedAt | None,
         *,
         as_base: bool,
     ) -> bytes:
+        def load() -> Awaitable[bytes]:
+            return self._read_verified(tier, fp, cpu, verify_identity, size_hint, at, as_base)
+
         if self.cache is not None and not verify_identity:
-            return await self.cache.get_or_load(
-                (tier, fp), lambda: self._read_verified(tier, fp, cpu, False, size_hint, as_base)
-            )
-        return await self._read_verified(tier, fp, cpu, verify_identity, size_hint, as_base)
+            return await self.cache.get_or_load((tier, fp), load)
+        return await load()
 
     async def _read_verified(
         self,
@@ -357,10 +462,11 @@ class ChunkStore:
         fp: bytes,
         cpu: CpuPool,
         verify_identity: bool,
-        size_hint: int = 0,
-        as_base: bool = False,
+        size_hint: int,
+        at: PackedAt | None,
+        as_base: bool,
     ) -> bytes:
-        blob = await self.read_blob(tier, fp, size_hint)
+        blob = await self.read_blob(tier, fp, size_hint, at)
         try:
             head = parse_header(blob, fp)
             zdict = await self._dictionary_for(tier, head)
@@ -384,7 +490,15 @@ class ChunkStore:
             return None
         if as_base:  # writers never store a delta against a delta
             raise ChunkCorrupt(fp, "a delta chunk used as the base of another")
-        return await self._read(tier, base, cpu, False, 0, as_base=True)
+        link = await self.delta_link(tier, fp)  # where the base is (deltas are never packed)
+        at = link.at if link is not None and link.base == base else None
+        try:
+            return await self._read(tier, base, cpu, False, 0, at, as_base=True)
+        except (ChunkCorrupt, ChunkMissing):
+            other = await self.elsewhere(tier, base, at)  # as read_entry does
+            if other is None:
+                raise
+        return await self._read(tier, base, cpu, False, 0, other, as_base=True)
 
     async def _dictionary_for(self, tier: str, head: ChunkHeader):
         if head.codec is not Codec.ZSTD_DICT:
@@ -393,8 +507,9 @@ class ChunkStore:
 
     async def ref_state(self, tier: str, fp: bytes) -> RefState:
         """gen, whether any reference exists, and the zero mark — in one omap read."""
-        # Keys sort base < gen < plain < ref.* < zero_since: four settle all of them.
-        items = dict(await self.pool(tier).omap_list(chunk_oid(fp), max_items=4))
+        # Keys sort base < gen < plain < ref.* < table < zero_since: four settle
+        # all of them (a chunk object has no table, a pack no base or plain).
+        items = dict(await self.pool(tier).omap_list(holder_oid(fp), max_items=4))
         zero = items.get(ZERO_KEY)
         return RefState(
             gen=items.get(GEN_KEY),
@@ -402,6 +517,7 @@ class ChunkStore:
             zero_mark=ZeroMark.decode(zero) if zero is not None else None,
             zero_raw=zero,
             delta=DeltaLink.decode(items.get(BASE_KEY)),
+            table=items.get(TABLE_KEY),
         )
 
     async def delta_link(self, tier: str, fp: bytes) -> DeltaLink | None:
@@ -417,7 +533,7 @@ class ChunkStore:
         out: dict[str, float] = {}
         after = ""
         while True:
-            page = await self.pool(tier).omap_list(chunk_oid(fp), after, REF_PREFIX, 1000)
+            page = await self.pool(tier).omap_list(holder_oid(fp), after, REF_PREFIX, 1000)
             for key, value in page:
                 out[key[len(REF_PREFIX) :]] = _float(value)
             if len(page) < 1000:
@@ -426,7 +542,7 @@ class ChunkStore:
 
     async def some_owners(self, tier: str, fp: bytes, limit: int = 8) -> list[str]:
         """Up to ``limit`` owners of references to a chunk (one omap read)."""
-        page = await self.pool(tier).omap_list(chunk_oid(fp), "", REF_PREFIX, limit)
+        page = await self.pool(tier).omap_list(holder_oid(fp), "", REF_PREFIX, limit)
         return [key[len(REF_PREFIX) :] for key, _ in page]
 
     async def list_chunks(self, tier: str, fp_prefix: str = "") -> AsyncIterator[bytes]:
@@ -434,6 +550,22 @@ class ChunkStore:
         async for oid in self.pool(tier).list_objects(CHUNK_PREFIX + fp_prefix):
             with contextlib.suppress(ValueError):
                 yield bytes.fromhex(oid[len(CHUNK_PREFIX) :])
+
+    async def list_packs(self, tier: str, prefix: str = "") -> AsyncIterator[bytes]:
+        """The id of every pack in a tier (optionally of one hex prefix)."""
+        async for oid in self.pool(tier).list_objects(PACK_PREFIX + prefix):
+            with contextlib.suppress(ValueError):
+                key = bytes.fromhex(oid[len(PACK_PREFIX) :])
+                if is_pack(key):
+                    yield key
+
+    async def list_holders(self, tier: str, prefix: str = "") -> AsyncIterator[bytes]:
+        """Every reference holder of a tier (optionally of one hex prefix): chunk
+        objects' fingerprints, then pack ids."""
+        async for fp in self.list_chunks(tier, prefix):
+            yield fp
+        async for pack in self.list_packs(tier, prefix):
+            yield pack
 
     def _now(self) -> bytes:
         return f"{self.clock():.6f}".encode()

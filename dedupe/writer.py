@@ -14,8 +14,11 @@ manifest, then the caller's index entry)::
     # caller: store encode_manifest(manifest), then commit the index entry
 
 Memory per writer: the chunker tail (< max_size), the piece being fed and the
-chunks cut from it, and at most ``write_window`` chunks being stored. CPU work
-(cutting, hashing, compressing: one job per piece) runs in the shared ``CpuPool``.
+chunks cut from it, and at most ``write_window`` chunks being stored; with packs
+(``dedupe.pack_writer``) also up to ``pack_bytes`` of encoded chunks staged for
+one batched index lookup and up to ``pack_bytes`` in the pack being built. CPU
+work (cutting, hashing, compressing: one job per piece) runs in the shared
+``CpuPool``.
 
 Given a ``ManifestSource``, a new chunk that follows a duplicate may be stored
 as a delta against the chunk it replaced (``dedupe.delta`` chooses the base).
@@ -26,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 
 from dedupe import failpoints
 from dedupe.chunk_format import Codec, EncodedChunk, encode_chunk, encode_delta
@@ -34,7 +38,8 @@ from dedupe.config import DedupeConfig
 from dedupe.delta import Anchor, BasePlanner, ManifestSource
 from dedupe.errors import DedupeError
 from dedupe.manifest import Manifest, ManifestEntry
-from dedupe.store import ChunkStore
+from dedupe.pack_writer import PackWriter
+from dedupe.store import ChunkStore, packed_at
 from dedupe.workers import CpuPool
 
 log = logging.getLogger("atonix.dedupe")
@@ -73,6 +78,11 @@ class DedupeWriter:
             if manifests is not None and config.delta_chunks
             else None
         )
+        self._packs = (
+            PackWriter(store, self.tier, owner, config.pack_bytes) if config.pack_bytes else None
+        )
+        self._staged: list[tuple[EncodedChunk, bytes | None, bool]] = []  # see _submit_all
+        self._staged_bytes = 0
         self._failed: BaseException | None = None
         self._finished = False
         self._stopped = False
@@ -88,18 +98,20 @@ class DedupeWriter:
         if not self._chunker.wants_cut(len(piece)):
             self._chunker.feed(piece)  # only buffers: no chunk can be final yet
             return
-        for encoded in await self._encode(self._chunker.feed, piece):
-            await self._submit(*encoded)
+        await self._submit_all(await self._encode(self._chunker.feed, piece))
 
     async def finish(self) -> Manifest:
         """Store the last chunks; the manifest once every chunk is referenced."""
         self._raise_if_failed()
-        for encoded in await self._encode(self._chunker.finish):
-            await self._submit(*encoded)
+        await self._submit_all(await self._encode(self._chunker.finish), last=True)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._raise_if_failed()
+        if self._packs is not None:
+            await self._packs.finish()
         await failpoints.hit("writer.before_finish")
+        if any(e is None for e in self._entries):
+            raise DedupeError("a chunk was never stored")  # e.g. its task was cancelled
         self._finished = True
         return Manifest(self.owner, [e for e in self._entries if e is not None])
 
@@ -123,13 +135,21 @@ class DedupeWriter:
         self._stopped = True
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._packs is not None:
+            await self._packs.settle()
 
     async def abort(self) -> None:
         """Stop, then drop every reference this writer took (chunks go to GC)."""
         await self.cancel()
         # Every fingerprint we tried: an interrupted add may have landed, and
         # dropping a reference that is not there is harmless.
-        tried = [ManifestEntry(fp, 0, Codec.RAW, self.tier) for fp in self._referenced]
+        tried = [
+            ManifestEntry(fp, 0, Codec.RAW, self.tier)
+            for fp, stored in self._referenced.items()
+            if not _in_pack(stored)
+        ]
+        packs = self._packs.tried if self._packs is not None else ()
+        tried += [ManifestEntry(bytes(32), 0, Codec.RAW, self.tier, pack=p) for p in packs]
         await self.store.release(Manifest(self.owner, tried))
 
     # --- internals --------------------------------------------------------------
@@ -156,6 +176,26 @@ class DedupeWriter:
             ]  # fmt: skip
 
         return await self.cpu.run(job)
+
+    async def _submit_all(
+        self, encoded: list[tuple[EncodedChunk, bytes | None, bool]], last: bool = False
+    ) -> None:
+        """Store encoded chunks. With packs, chunks are held until about a pack's
+        worth (or the last) is cut, then looked up together: one index read per
+        shard per pack's worth of body, not per piece."""
+        if self._packs is None:
+            for chunk in encoded:
+                await self._submit(*chunk)
+            return
+        self._staged += encoded
+        self._staged_bytes += sum(enc.raw_len for enc, _, _ in encoded)
+        if self._staged_bytes < self.config.pack_bytes and not last:
+            return
+        staged, self._staged, self._staged_bytes = self._staged, [], 0
+        fps = [enc.fingerprint for enc, _, _ in staged]
+        await self._packs.prefetch([fp for fp in fps if fp not in self._referenced])
+        for chunk in staged:
+            await self._submit(*chunk)
 
     async def _submit(self, enc: EncodedChunk, raw: bytes | None, sample: bool) -> None:
         await self._window.acquire()
@@ -210,14 +250,21 @@ class DedupeWriter:
         else:
             stored = await asyncio.shield(pending)
             if self._planner is not None:
-                self._planner.settle(index, Anchor(fp, offset))
-        self._entries[index] = ManifestEntry(fp, enc.raw_len, stored[0], self.tier, stored[1])
+                self._planner.settle(index, Anchor(fp, offset, stored.holder))
+        self._entries[index] = stored
+
+    def _entry(self, enc: EncodedChunk, pack: bytes = b"", offset: int = 0) -> ManifestEntry:
+        return ManifestEntry(
+            enc.fingerprint, enc.raw_len, enc.codec, self.tier, enc.stored_len, b"", pack, offset
+        )
 
     async def _put(
         self, index: int, offset: int, enc: EncodedChunk, raw: bytes | None
-    ) -> tuple[bool, tuple[Codec, int]]:
-        """Store or reference one chunk: (created, (codec, stored size) as written)."""
-        planner, plain = self._planner, (enc.codec, enc.stored_len)
+    ) -> tuple[bool, ManifestEntry]:
+        """Store or reference one chunk: (created, its manifest entry as written)."""
+        if self._packs is not None:
+            return await self._put_packed(index, offset, enc, raw)
+        planner, plain = self._planner, self._entry(enc)
         if planner is None or raw is None or not planner.active:
             # Nothing to align with: create first, as for any unique upload.
             created = await self.store.put(self.tier, enc, self.owner, ref_first=self._ref_first)
@@ -227,17 +274,56 @@ class DedupeWriter:
         if await self.store.try_add_ref(self.tier, enc.fingerprint, self.owner):
             planner.settle(index, Anchor(enc.fingerprint, offset))
             return False, plain
-        found = await self._delta_for(index, offset, enc, raw)
-        if found is not None:
-            delta, base = found
-            created = await self.store.put_delta(self.tier, delta, base, self.owner)
-            if created is not None:
-                return created, (delta.codec, delta.stored_len)
+        delta = await self._put_delta(index, offset, enc, raw)
+        if delta is not None:
+            return delta
         return await self.store.put(self.tier, enc, self.owner), plain
+
+    async def _put_packed(
+        self, index: int, offset: int, enc: EncodedChunk, raw: bytes | None
+    ) -> tuple[bool, ManifestEntry]:
+        """The pack path: the index says where the chunk is, else it goes in a new pack."""
+        assert self._packs is not None
+        planner, fp = self._planner, enc.fingerprint
+        hit = await self._packs.find(fp)  # in a pack, or (pack b"") an object of its own
+        if hit is not None and not await self._packs.reference(hit[0] or fp):
+            hit = None  # the pack was collected: store the chunk anew
+        if hit is not None:
+            pack, slot = hit
+            if planner is not None:
+                planner.settle(index, Anchor(fp, offset, pack))
+            entry = ManifestEntry(fp, slot.length, slot.codec, self.tier, slot.stored_len)
+            return False, replace(entry, pack=pack, offset=slot.offset)
+        if planner is not None and raw is not None and planner.active:
+            delta = await self._put_delta(index, offset, enc, raw)
+            if delta is not None:
+                if delta[0]:  # created: later uploads find it through the index
+                    await self._packs.index_object(delta[1])
+                return delta
+        elif planner is not None:
+            planner.settle(index, None)
+        pack, slot = await self._packs.append(enc)
+        return True, self._entry(enc, pack, slot.offset)
+
+    async def _put_delta(
+        self, index: int, offset: int, enc: EncodedChunk, raw: bytes
+    ) -> tuple[bool, ManifestEntry] | None:
+        """Store the chunk as a delta object against the planner's base, if that
+        base is worth it and still there; None to store it whole."""
+        found = await self._delta_for(index, offset, enc, raw)
+        if found is None:
+            return None
+        delta, base = found
+        created = await self.store.put_delta(
+            self.tier, delta, base.fingerprint, self.owner, packed_at(base)
+        )
+        if created is None:
+            return None
+        return created, self._entry(delta)
 
     async def _delta_for(
         self, index: int, offset: int, enc: EncodedChunk, raw: bytes
-    ) -> tuple[EncodedChunk, bytes] | None:
+    ) -> tuple[EncodedChunk, ManifestEntry] | None:
         """(``raw`` as a delta, its base) against the base the planner proposes, if
         that is worth it. Optional work: any failure here stores the chunk whole."""
         assert self._planner is not None
@@ -245,9 +331,11 @@ class DedupeWriter:
             base = await self._planner.propose(index, offset, enc.raw_len)
             if base is None or base.fingerprint == enc.fingerprint:
                 return None
+            # Where the delta's link will say (no fallback to another copy).
             base_raw = await self.store.read_chunk(
-                self.tier, base.fingerprint, self.cpu, size_hint=base.stored_len
-            )
+                self.tier, base.fingerprint, self.cpu, size_hint=base.stored_len,
+                at=packed_at(base),
+            )  # fmt: skip
         except Exception:  # e.g. a base collected meanwhile, a manifest gone, a backend error
             log.debug("no delta for chunk %d of %s", index, self.owner, exc_info=True)
             return None
@@ -256,7 +344,7 @@ class DedupeWriter:
         )
         if delta.stored_len > enc.stored_len * (1.0 - self.config.min_saving):
             return None
-        return delta, base.fingerprint
+        return delta, base
 
     def _raise_if_failed(self, release: bool = False) -> None:
         if self._failed is not None:
@@ -265,3 +353,11 @@ class DedupeWriter:
             raise self._failed
         if self._finished:
             raise DedupeError("writer already finished")
+
+
+def _in_pack(stored: asyncio.Future) -> bool:
+    """Whether a chunk's store call settled with a packed entry (its pack's
+    reference is dropped as a pack; no chunk object to drop)."""
+    if not stored.done() or stored.cancelled() or stored.exception() is not None:
+        return False
+    return bool(stored.result().pack)

@@ -54,6 +54,10 @@ class EngineSettings:
     compression_min_saving: float = 0.03
     # Store edited chunks as deltas against the chunks they replace (dedupe.delta).
     delta_chunks: bool = True
+    # New chunks in packs of about this many bytes (dedupe.packs; 0 = one object per
+    # chunk); the collector compacts packs whose live share falls below pack_min_live.
+    pack_bytes: int = 4 * 1024 * 1024
+    pack_min_live: float = 0.5
     # Config-file policies per bucket name (a policy set with the admin CLI wins).
     bucket_dedupe: dict[str, BucketDedupe] = field(default_factory=dict)
 
@@ -63,6 +67,8 @@ class EngineSettings:
             zstd_level=self.compression_level,
             min_saving=self.compression_min_saving,
             delta_chunks=self.delta_chunks,
+            pack_bytes=self.pack_bytes,
+            pack_min_live=self.pack_min_live,
             gc_grace_seconds=self.gc_grace_seconds,
         )
 

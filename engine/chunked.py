@@ -39,7 +39,7 @@ from dedupe import (
 )
 from engine import layout
 from engine.records import MANIFESTS, BucketDedupe, Segment
-from storage import ObjectNotFound, Pool
+from storage import GuardFailed, ObjectNotFound, Pool, WriteOp
 
 log = logging.getLogger("atonix.dedupe")
 
@@ -125,6 +125,33 @@ class ChunkedPayloads:
         except (ObjectNotFound, ManifestCorrupt):
             return None
 
+    async def rewrite_manifest(self, old: Manifest, new: Manifest) -> bool:
+        """``dedupe.compaction.ManifestStore``: the pack compactor moves a manifest to a new
+        pack, guarded on the stored manifest being ``old`` (not released, not
+        moved by another gateway meanwhile). Other gateways' cached copies name
+        the old pack: once it is gone their reads fail over to the stored
+        manifest (``_read_stripe``)."""
+        oid = layout.manifest_object(old.owner)
+        try:
+            version = (await self.meta.stat(oid)).version
+            if await self.meta.read(oid) != encode_manifest(old):
+                return False
+            encoded = encode_manifest(new)
+            await self.meta.operate(oid, WriteOp().assert_version(version).write_full(encoded))
+        except (ObjectNotFound, GuardFailed):
+            return False
+        if self.store.cache is not None:
+            self.store.cache.replace(("manifest", old.owner), encoded)
+        return True
+
+    async def stored_manifest(self, owner: str) -> Manifest | None:
+        """``dedupe.compaction.ManifestStore``: the manifest as stored now (never
+        a cached copy), None if there is none."""
+        try:
+            return await self.load(owner)
+        except (ObjectNotFound, ManifestCorrupt):
+            return None
+
     async def read(self, seg: Segment, start: int, end: int) -> AsyncIterator[bytes]:
         """Bytes [start, end) of one chunked segment, verified chunk by chunk."""
         for n in range(start // seg.stripe_size, seg.stripes):
@@ -137,17 +164,44 @@ class ChunkedPayloads:
                 self.observer.integrity_error()
                 raise
             lo, hi = max(start - base, 0), min(end - base, manifest.size)
+            async for piece in self._read_stripe(manifest, lo, hi):
+                yield piece
+
+    async def _read_stripe(self, manifest: Manifest, lo: int, hi: int) -> AsyncIterator[bytes]:
+        """Bytes [lo, hi) of one manifest. A chunk that fails to read may be the
+        cached manifest's fault: the pack compactor moved the manifest and the
+        old pack is gone. Then the stored manifest is read and the rest of the
+        range comes from it."""
+        done, retried = lo, False
+        while True:
             pieces = read_range(
-                self.store, manifest, lo, hi, cpu=self.cpu, read_ahead=self.config.read_ahead
+                self.store, manifest, done, hi, cpu=self.cpu, read_ahead=self.config.read_ahead
             )
             try:
                 async for piece in pieces:
+                    done += len(piece)
                     yield piece
+                return
             except (ChunkCorrupt, ChunkMissing):
-                self.observer.integrity_error()
-                raise
+                fresh = None if retried else await self._moved(manifest)
+                if fresh is None:
+                    self.observer.integrity_error()
+                    raise
+                manifest, retried = fresh, True
             finally:
                 await pieces.aclose()
+
+    async def _moved(self, cached: Manifest) -> Manifest | None:
+        """The stored manifest if it differs from the cached copy (else None)."""
+        try:
+            stored = await self.meta.read(layout.manifest_object(cached.owner))
+        except ObjectNotFound:
+            return None
+        if stored == encode_manifest(cached):
+            return None
+        if self.store.cache is not None:
+            self.store.cache.replace(("manifest", cached.owner), stored)
+        return decode_manifest(stored)
 
     async def release(self, seg: Segment) -> None:
         """Drop the segment's references, then its manifests (idempotent)."""

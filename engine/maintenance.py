@@ -25,8 +25,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from dedupe import ChunkCollector, FsckReport, GcReport, Manifest, fsck
-from dedupe.gc import REMOVED
-from dedupe.store import CHUNK_PREFIX, chunk_oid
+from dedupe.compaction import COMPACTED, PackCompactor
+from dedupe.gc import LIVE, REMOVED, ChunkObjectIndexer
+from dedupe.packs import CHUNK_PREFIX, PACK_PREFIX, holder_oid, is_pack
 from engine import layout
 from engine.assembly import ObjectEngine
 from engine.records import BucketRecord, ObjectEntry, Segment
@@ -203,13 +204,28 @@ async def collect_garbage(engine: ObjectEngine, grace_seconds: float | None = No
     grace = engine.chunks.config.gc_grace_seconds if grace_seconds is None else grace_seconds
     collector = ChunkCollector(store, grace_seconds=grace)
     result = GcResult(GcReport())
+    # Packs mostly dead move their live chunks first: the old ones then have no
+    # references and this same pass starts their grace period.
+    compactor = PackCompactor(store, engine.chunks, min_live=engine.chunks.config.pack_min_live)
+    compacted = await compactor.compact()
+    if compacted.counts.get(COMPACTED):
+        result.report.counts["packs_compacted"] = compacted.counts[COMPACTED]
+    # Chunk objects from before packs go into the fingerprint index as the pass
+    # meets them, so new uploads deduplicate against them too.
+    indexer = ChunkObjectIndexer(store) if engine.chunks.config.pack_bytes else None
     for tier in store.tiers:
-        async for fp in store.list_chunks(tier):
+        async for fp in store.list_holders(tier):  # chunk objects and packs
             size = await _size_if_due(engine, tier, fp, grace)
             outcome = await collector.examine(tier, fp)
             result.report.add(outcome)
             if outcome == REMOVED:
                 result.reclaimed_bytes += size
+            elif outcome == LIVE and indexer is not None and not is_pack(fp):
+                await indexer.offer(tier, fp)
+    if indexer is not None:
+        await indexer.flush()
+        if indexer.indexed:
+            result.report.counts["chunk_objects_indexed"] = indexer.indexed
     stale = engine.chunks.config.stale_ref_seconds
     live = await live_stripe_prefixes(engine)
     _, removed, removed_bytes = await orphan_stripes(engine, live, stale, remove=True)
@@ -229,7 +245,7 @@ async def _size_if_due(engine: ObjectEngine, tier: str, fp: bytes, grace: float)
         mark = state.zero_mark
         if state.has_refs or mark is None or store.clock() - mark.since < grace:
             return 0
-        return (await store.pool(tier).stat(chunk_oid(fp))).size
+        return (await store.pool(tier).stat(holder_oid(fp))).size
     except ObjectNotFound:
         return 0
 
@@ -271,10 +287,11 @@ async def bucket_stats(engine: ObjectEngine, record: BucketRecord) -> SpaceStats
 
 
 async def chunk_pool_bytes(engine: ObjectEngine) -> tuple[int, int]:
-    """(chunk objects, their bytes) in the chunk pool: what dedupe really stores."""
+    """(chunk objects and packs, their bytes) in the chunk pool: what dedupe really stores."""
     count = total = 0
-    async for oid in engine.chunk_pool.list_objects(CHUNK_PREFIX):
-        with contextlib.suppress(ObjectNotFound):
-            total += (await engine.chunk_pool.stat(oid)).size
-            count += 1
+    for prefix in (CHUNK_PREFIX, PACK_PREFIX):
+        async for oid in engine.chunk_pool.list_objects(prefix):
+            with contextlib.suppress(ObjectNotFound):
+                total += (await engine.chunk_pool.stat(oid)).size
+                count += 1
     return count, total

@@ -17,7 +17,7 @@ from tests.support.gateway_process import CLI, backend_args
 from tests.test_crash_http import _repair_and_check_clean
 from tests.test_dedupe_engine import DedupeGateway
 
-POINTS = ["store.after_add_ref@7", "clone.after_manifest@3"]
+POINTS = ["store.after_add_ref@2", "clone.after_manifest@3"]
 
 
 def _killed(d: DedupeGateway, point: str, *args: str) -> None:

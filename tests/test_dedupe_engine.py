@@ -26,8 +26,8 @@ from botocore.exceptions import (
 )
 from urllib3.exceptions import ProtocolError
 
-from dedupe import Manifest, decode_manifest
-from dedupe.store import chunk_oid
+from dedupe import Manifest, ManifestEntry, decode_manifest
+from dedupe.packs import holder_oid
 from engine import layout
 from storage.factory import open_backend
 from tests.conftest import backend_options, require_backend
@@ -85,8 +85,10 @@ class DedupeGateway:
         return asyncio.run(run())
 
     def chunk_ids(self) -> set[str]:
+        """Chunk objects and packs (what holds chunk data and references)."""
+
         async def work(chunks, _data, _meta):
-            return {oid async for oid in chunks.list_objects("c.")}
+            return {oid async for oid in chunks.list_objects() if oid[:2] in ("c.", "k.")}
 
         return self.pools(work)
 
@@ -103,11 +105,15 @@ class DedupeGateway:
 
         return self.pools(work)
 
-    def corrupt(self, fp: bytes) -> None:
+    def corrupt(self, entry: ManifestEntry) -> None:
+        """Flip the last byte of a chunk, in its own object or in its pack."""
+
         async def work(chunks, _data, _meta):
-            blob = bytearray(await chunks.read(chunk_oid(fp)))
-            blob[-1] ^= 0xFF
-            await chunks.write_full(chunk_oid(fp), bytes(blob))
+            oid = holder_oid(entry.holder)
+            last = entry.offset + entry.stored_len - 1 if entry.pack else -1
+            blob = bytearray(await chunks.read(oid))
+            blob[last] ^= 0xFF
+            await chunks.write_full(oid, bytes(blob))
 
         self.pools(work)
 
@@ -334,7 +340,7 @@ def test_corrupt_chunk_is_reported_and_never_served(dgw, s3):
         [manifest] = [m for oid, m in dgw.manifests().items() if oid not in before]
         at = 0 if key == "early" else len(manifest.entries) // 2
         victims[key] = manifest.entries[at].fingerprint
-        dgw.corrupt(victims[key])
+        dgw.corrupt(manifest.entries[at])
     report = dgw.cli("fsck", check=False)
     assert not report["clean"], (report, victims)
     assert sorted(c[1] for c in report["corrupt"]) == sorted(fp.hex() for fp in victims.values())
@@ -364,6 +370,7 @@ def test_corrupt_chunk_is_reported_and_never_served(dgw, s3):
 
 CRASH_POINTS = [
     "writer.chunk_stored",  # some chunks and references stored
+    "pack.after_write",  # a pack written with its reference, not in the index yet
     "engine.before_manifest",  # every chunk referenced, no manifest
     "engine.before_index",  # manifest written, no index entry
     "engine.before_manifest_remove",  # overwrite committed, references partly dropped
@@ -422,3 +429,27 @@ def test_burst_of_gets_reads_each_cold_chunk_once(dgw, s3, bucket):
     assert dgw.metric("atonix_cache_misses_total") - misses == chunks + 1
     assert dgw.metric("atonix_cache_hits_total") - hits == 7 * (len(manifest.entries) + 1)
     assert dgw.metric("atonix_cache_bytes") > 0
+
+
+def test_gc_compacts_a_pack_a_small_object_keeps_alive(dgw, s3):
+    name = "compact-" + uuid.uuid4().hex[:10]
+    s3.create_bucket(Bucket=name)
+    big = os.urandom(3 * MiB)  # incompressible: one pack of about 3 MiB
+    before = dgw.manifests().keys()
+    s3.put_object(Bucket=name, Key="big", Body=big)
+    [m_big] = [m for oid, m in dgw.manifests().items() if oid not in before]
+    [pack] = {e.pack for e in m_big.entries}
+    small = big[: m_big.ends[3]]  # its first four chunks: stored nowhere else
+    s3.put_object(Bucket=name, Key="small", Body=small)
+    s3.delete_object(Bucket=name, Key="big")
+    assert holder_oid(pack) in dgw.chunk_ids()  # the small object keeps the whole pack
+    assert _get(s3, name, "small") == small  # the gateway caches its manifest
+    outcomes = dgw.cli("gc", "--grace", "0")["outcomes"]
+    assert outcomes.get("packs_compacted", 0) >= 1, outcomes
+    dgw.gc_until_stable()
+    assert holder_oid(pack) not in dgw.chunk_ids()
+    assert _get(s3, name, "small") == small  # the cached manifest names the removed pack
+    report = dgw.cli("fsck")
+    assert report["clean"] and report["orphans"] == 0, report
+    s3.delete_object(Bucket=name, Key="small")
+    s3.delete_bucket(Bucket=name)

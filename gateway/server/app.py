@@ -55,6 +55,8 @@ def make_engine(settings: Settings, metrics: GatewayMetrics | None = None) -> En
             ),
             compression_min_saving=settings.compression_min_saving,
             delta_chunks=settings.delta_chunks,
+            pack_bytes=settings.pack_bytes,
+            pack_min_live=settings.pack_min_live,
             release_inline_bytes=settings.release_inline_bytes,
             release_adopt_seconds=settings.release_adopt_seconds,
             bucket_dedupe={

@@ -50,6 +50,11 @@ class Settings:
     compression_min_saving: float = 0.03
     # Edited chunks as zstd deltas against the chunks they replace (docs/design-dedupe.md 3a).
     delta_chunks: bool = True
+    # New chunks in packs of about this many bytes, one write each (docs/design-dedupe.md
+    # 11); 0 = one object per chunk, as before packs. Packs below pack_min_live are
+    # compacted by the collector.
+    pack_bytes: int = 4 * 1024 * 1024
+    pack_min_live: float = 0.5
     # Overwritten or deleted payloads above this size are released in the
     # background through a durable queue (the request does not wait for it).
     release_inline_bytes: int = 64 * 1024 * 1024

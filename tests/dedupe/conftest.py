@@ -24,12 +24,14 @@ from dedupe import (
     failpoints,
     read_all,
 )
-from storage import ObjectNotFound, Pool, WriteOp
+from storage import GuardFailed, ObjectNotFound, Pool, WriteOp
 from tests.contract.conftest import backend, pool  # noqa: F401  (fixtures)
 
 # Small chunks so that tests with a few hundred KiB exercise many chunks.
 SMALL = ChunkingConfig(min_size=1024, avg_size=3072, max_size=16384)
-SMALL_CONFIG = DedupeConfig(chunking=SMALL, write_window=4, read_ahead=2)
+SMALL_CONFIG = DedupeConfig(chunking=SMALL, write_window=4, read_ahead=2, pack_bytes=0)
+# The same with packs small enough that one upload fills several.
+SMALL_PACKED = DedupeConfig(chunking=SMALL, write_window=4, read_ahead=2, pack_bytes=24 * 1024)
 
 
 @pytest.fixture
@@ -73,12 +75,14 @@ class Objects:
 
     INDEX = "index"
 
-    def __init__(self, store: ChunkStore, meta: Pool, cpu: CpuPool) -> None:
-        self.store, self.meta, self.cpu = store, meta, cpu
+    def __init__(
+        self, store: ChunkStore, meta: Pool, cpu: CpuPool, config: DedupeConfig = SMALL_CONFIG
+    ) -> None:
+        self.store, self.meta, self.cpu, self.config = store, meta, cpu, config
 
     async def put(self, key: str, data: bytes) -> Manifest:
         writer = DedupeWriter(
-            self.store, uuid.uuid4().hex, config=SMALL_CONFIG, cpu=self.cpu, manifests=self
+            self.store, uuid.uuid4().hex, config=self.config, cpu=self.cpu, manifests=self
         )
         try:
             async for piece in pieces(data):
@@ -117,6 +121,23 @@ class Objects:
         except ObjectNotFound:
             return None
 
+    async def stored_manifest(self, owner: str) -> Manifest | None:
+        return await self.load_manifest(owner)  # nothing cached here
+
+    async def rewrite_manifest(self, old: Manifest, new: Manifest) -> bool:
+        """``dedupe.compaction.ManifestStore``, as the engine implements it."""
+        oid = "m." + old.owner
+        try:
+            version = (await self.meta.stat(oid)).version
+            if await self.meta.read(oid) != encode_manifest(old):
+                return False
+            await self.meta.operate(
+                oid, WriteOp().assert_version(version).write_full(encode_manifest(new))
+            )
+        except (ObjectNotFound, GuardFailed):
+            return False
+        return True
+
     async def live(self) -> list[Manifest]:
         try:
             entries = await self.meta.omap_list(self.INDEX, max_items=100000)
@@ -139,3 +160,9 @@ class Objects:
 @pytest.fixture
 def objects(store, meta_pool, cpu) -> Objects:
     return Objects(store, meta_pool, cpu)
+
+
+@pytest.fixture
+def packed_objects(store, meta_pool, cpu) -> Objects:
+    """``Objects`` whose uploads put new chunks in packs (several per upload)."""
+    return Objects(store, meta_pool, cpu, SMALL_PACKED)

@@ -11,10 +11,13 @@ leftovers.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
 from dedupe import ChunkCollector, FailpointHit, failpoints, fsck
+from dedupe.compaction import PackCompactor
+from tests.dedupe.conftest import SMALL_PACKED, Objects
 
 rng = random.Random(99)
 SHARED = rng.randbytes(60_000)
@@ -103,3 +106,70 @@ async def test_failpoint_hits_are_counted_and_disarmed():
         await failpoints.hit("r.s")
     failpoints.disarm()
     await failpoints.hit("p.q")
+
+
+# The same crashes with packs: between a pack's write and its index entries, a
+# pack written and the next not, a shared pack's reference taken, the collector
+# between removing a pack and its index entries.
+PACK_PUT_STEPS = [
+    ("pack.before_write", 0),
+    ("pack.before_write", 1),
+    ("pack.after_write", 0),
+    ("pack.after_write", 1),
+    ("store.after_add_ref", 0),
+    ("writer.before_finish", 0),
+    ("test.before_manifest", 0),
+    ("test.before_index", 0),
+    ("test.before_release", 0),
+    ("store.after_drop_ref", 1),
+]
+
+
+@pytest.mark.parametrize(
+    ("step", "skip"), PACK_PUT_STEPS, ids=[f"{s}+{n}" for s, n in PACK_PUT_STEPS]
+)
+async def test_crash_during_packed_overwrite(store, packed_objects, cpu, step, skip):
+    objects = packed_objects
+    await put_acknowledged(objects)
+    with failpoints.armed(step, skip=skip, times=1), pytest.raises(FailpointHit):
+        await objects.put("b", B2)
+    await recover(store, objects, cpu)
+    assert await objects.get("a") == A
+    committed = step in ("test.before_release", "store.after_drop_ref")
+    assert await objects.get("b") == (B2 if committed else B)
+    await objects.put("b", B)
+    assert await objects.get("b") == B
+    assert (await fsck(store, await objects.live(), cpu=cpu)).stale_index == 0
+
+
+@pytest.mark.parametrize("step", ["gc.before_remove", "gc.before_index_forget"])
+async def test_crash_while_collecting_packs_loses_nothing(store, packed_objects, cpu, step):
+    objects = packed_objects
+    await put_acknowledged(objects)
+    await objects.delete("b")
+    gc = ChunkCollector(store, grace_seconds=0)
+    await gc.collect()
+    with failpoints.armed(step, times=1), pytest.raises(FailpointHit):
+        await gc.collect()
+    await recover(store, objects, cpu)
+    assert await objects.get("a") == A
+    assert (await fsck(store, await objects.live(), cpu=cpu)).stale_index == 0
+    await objects.put("b", B)  # B's chunks again: stored anew, not referenced from the index
+    assert await objects.get("b") == B
+
+
+@pytest.mark.parametrize(
+    "step", ["compact.after_write", "compact.after_index", "compact.after_manifest"]
+)
+async def test_crash_while_compacting_a_pack_loses_nothing(store, meta_pool, cpu, step):
+    # Deltas off: a pack holding a delta's base is never compacted.
+    objects = Objects(store, meta_pool, cpu, replace(SMALL_PACKED, delta_chunks=False))
+    await put_acknowledged(objects)
+    await objects.delete("a")  # A's last pack: a little of SHARED (B's), mostly dead
+    with failpoints.armed(step, times=1), pytest.raises(FailpointHit):
+        await PackCompactor(store, objects).compact()
+    await recover(store, objects, cpu)
+    assert await objects.get("b") == B
+    await PackCompactor(store, objects).compact()  # finishes the job
+    await recover(store, objects, cpu)
+    assert await objects.get("b") == B
