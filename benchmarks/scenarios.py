@@ -80,13 +80,18 @@ def _path_of(url: str, endpoint: str) -> str:
 _PREPARED: set[tuple[str, str, str, int]] = set()  # (endpoint, bucket, first key, count)
 
 
+def ensure_bucket(target: Target, bucket: str) -> None:
+    s3 = client_for(target)
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=bucket)
+
+
 def prepare(target: Target, bucket: str, keys: list[str], sizes: list[int]) -> None:
     done = (target.endpoint, bucket, keys[0] if keys else "", len(keys))
     if done in _PREPARED:  # a second phase over the same keys
         return
     s3 = client_for(target)
-    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
-        s3.create_bucket(Bucket=bucket)
+    ensure_bucket(target, bucket)
     payloads = {size: os.urandom(size) for size in set(sizes)}
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda ks: s3.put_object(Bucket=bucket, Key=ks[0], Body=payloads[ks[1]]),
@@ -109,6 +114,7 @@ def _requests_for(target, bucket, scenario, phase, rng) -> tuple[list, list[byte
             return [("GET", presign(target, bucket, "GET", k), 0) for k in keys], []
         # Each key gets its own body (distinct objects, as real uploads are): one
         # body for every PUT would make all clients write the very same chunks.
+        ensure_bucket(target, bucket)  # a PUT-only scenario has no GET phase to create it
         put_keys = [k + ".put" for k in keys]
         return ([("PUT", presign(target, bucket, "PUT", k), i + 1)
                  for i, k in enumerate(put_keys)],

@@ -123,14 +123,19 @@ def checksum(raw: bytes) -> bytes:
 
 
 def encode_chunk(
-    raw: bytes, level: int = 3, min_saving: float = 0.03, zdict: ZstdDict | None = None
+    raw: bytes,
+    level: int = 3,
+    min_saving: float = 0.03,
+    zdict: ZstdDict | None = None,
+    fp: bytes | None = None,
 ) -> EncodedChunk:
     """Fingerprint, checksum and (when it pays) compress one chunk.
 
     zstd's output (with the tier's trained dictionary when there is one) is kept
     only if it saves at least ``min_saving`` of the raw size; otherwise the chunk
-    is stored raw. Runs in a worker thread: hashlib, xxhash and zstandard all
-    release the GIL on large buffers.
+    is stored raw. ``fp``: the fingerprint when the caller computed it already.
+    Runs in a worker thread: hashlib, xxhash and zstandard all release the GIL
+    on large buffers.
     """
     packed = _compressor(level, zdict).compress(raw)
     dict_id = 0
@@ -144,7 +149,7 @@ def encode_chunk(
         MAGIC, FORMAT_VERSION, codec, Cipher.NONE, 0, len(raw), len(payload), dict_id, 0,
         checksum(raw), _NO_NONCE, _NO_TAG, _RESERVED,
     )  # fmt: skip
-    return EncodedChunk(fingerprint(raw), len(raw), codec, header + payload)
+    return EncodedChunk(fp or fingerprint(raw), len(raw), codec, header + payload)
 
 
 def encode_delta(raw: bytes, base_fp: bytes, base_raw: bytes, level: int = 3) -> EncodedChunk:

@@ -53,6 +53,10 @@ class PackWriter:
             found = await self.store.index(self.tier).lookup(todo)
             self._known.update((fp, found.get(fp)) for fp in todo)
 
+    def indexed(self, fp: bytes) -> bool:
+        """Whether the prefetched answer for ``fp`` names a place."""
+        return self._known.get(fp) is not None
+
     async def find(self, fp: bytes) -> Hit | None:
         """Where the index says a chunk is."""
         if fp in self._known:

@@ -32,7 +32,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 from dedupe import failpoints
-from dedupe.chunk_format import Codec, EncodedChunk, encode_chunk, encode_delta
+from dedupe.chunk_format import (
+    Codec,
+    EncodedChunk,
+    ZstdDict,
+    encode_chunk,
+    encode_delta,
+    fingerprint,
+)
 from dedupe.chunker import StreamChunker
 from dedupe.config import DedupeConfig
 from dedupe.delta import Anchor, BasePlanner, ManifestSource
@@ -81,7 +88,7 @@ class DedupeWriter:
         self._packs = (
             PackWriter(store, self.tier, owner, config.pack_bytes) if config.pack_bytes else None
         )
-        self._staged: list[tuple[EncodedChunk, bytes | None, bool]] = []  # see _submit_all
+        self._staged: list[tuple[bytes, bytes]] = []  # (raw, fingerprint): see _stage
         self._staged_bytes = 0
         self._failed: BaseException | None = None
         self._finished = False
@@ -98,12 +105,18 @@ class DedupeWriter:
         if not self._chunker.wants_cut(len(piece)):
             self._chunker.feed(piece)  # only buffers: no chunk can be final yet
             return
-        await self._submit_all(await self._encode(self._chunker.feed, piece))
+        if self._packs is not None:
+            await self._stage(await self.cpu.run(_cut_and_hash, self._chunker.feed, piece))
+        else:
+            await self._submit_all(await self._encode(self._chunker.feed, piece))
 
     async def finish(self) -> Manifest:
         """Store the last chunks; the manifest once every chunk is referenced."""
         self._raise_if_failed()
-        await self._submit_all(await self._encode(self._chunker.finish), last=True)
+        if self._packs is not None:
+            await self._stage(await self.cpu.run(_cut_and_hash, self._chunker.finish), last=True)
+        else:
+            await self._submit_all(await self._encode(self._chunker.finish))
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._raise_if_failed()
@@ -161,11 +174,8 @@ class DedupeWriter:
         Each result is (chunk, its raw bytes, whether the tier's dictionary wants
         them as a sample); raw bytes are kept only for a sample or a delta.
         """
-        cfg, dicts = self.config, self.store.dictionaries
-        zdict, sample = None, False
-        if cfg.use_dictionary:
-            await dicts.settle(self.tier)
-            zdict, sample = dicts.known(self.tier), dicts.wants_samples(self.tier)
+        cfg = self.config
+        zdict, sample = await self._dictionary()
         keep = sample or self._planner is not None
 
         def job() -> list[tuple[EncodedChunk, bytes | None, bool]]:
@@ -177,25 +187,55 @@ class DedupeWriter:
 
         return await self.cpu.run(job)
 
-    async def _submit_all(
-        self, encoded: list[tuple[EncodedChunk, bytes | None, bool]], last: bool = False
-    ) -> None:
-        """Store encoded chunks. With packs, chunks are held until about a pack's
-        worth (or the last) is cut, then looked up together: one index read per
-        shard per pack's worth of body, not per piece."""
-        if self._packs is None:
-            for chunk in encoded:
-                await self._submit(*chunk)
-            return
-        self._staged += encoded
-        self._staged_bytes += sum(enc.raw_len for enc, _, _ in encoded)
+    async def _dictionary(self) -> tuple[ZstdDict | None, bool]:
+        """The tier's zstd dictionary (if any) and whether it wants samples."""
+        dicts = self.store.dictionaries
+        if not self.config.use_dictionary:
+            return None, False
+        await dicts.settle(self.tier)
+        return dicts.known(self.tier), dicts.wants_samples(self.tier)
+
+    async def _submit_all(self, encoded: list[tuple[EncodedChunk, bytes | None, bool]]) -> None:
+        for chunk in encoded:
+            await self._submit(*chunk)
+
+    async def _stage(self, cuts: list[tuple[bytes, bytes]], last: bool = False) -> None:
+        """With packs: hold (raw, fingerprint) pairs until about a pack's worth (or
+        the last) is cut, look them up together (one index read per shard, not
+        per piece), compress only the chunks the index does not know, then store.
+        A chunk the index names goes on unencoded (``_unencoded``) and is
+        compressed only if its pack turns out to be gone."""
+        assert self._packs is not None
+        self._staged += cuts
+        self._staged_bytes += sum(len(raw) for raw, _ in cuts)
         if self._staged_bytes < self.config.pack_bytes and not last:
             return
         staged, self._staged, self._staged_bytes = self._staged, [], 0
-        fps = [enc.fingerprint for enc, _, _ in staged]
-        await self._packs.prefetch([fp for fp in fps if fp not in self._referenced])
-        for chunk in staged:
-            await self._submit(*chunk)
+        fps = [fp for _, fp in staged if fp not in self._referenced]
+        await self._packs.prefetch(fps)
+        new = {
+            fp: raw
+            for raw, fp in staged
+            if fp not in self._referenced and not self._packs.indexed(fp)
+        }
+        cfg = self.config
+        zdict, sample = await self._dictionary()
+
+        def job() -> dict[bytes, EncodedChunk]:
+            return {
+                fp: encode_chunk(raw, cfg.zstd_level, cfg.min_saving, zdict, fp)
+                for fp, raw in new.items()
+            }
+
+        encoded = await self.cpu.run(job) if new else {}
+        for raw, fp in staged:
+            enc = encoded.get(fp) or _unencoded(fp, raw)
+            await self._submit(enc, raw, sample and fp in encoded)
+
+    async def _encode_one(self, raw: bytes, fp: bytes) -> EncodedChunk:
+        zdict, _ = await self._dictionary()
+        cfg = self.config
+        return await self.cpu.run(encode_chunk, raw, cfg.zstd_level, cfg.min_saving, zdict, fp)
 
     async def _submit(self, enc: EncodedChunk, raw: bytes | None, sample: bool) -> None:
         await self._window.acquire()
@@ -288,6 +328,9 @@ class DedupeWriter:
         hit = await self._packs.find(fp)  # in a pack, or (pack b"") an object of its own
         if hit is not None and not await self._packs.reference(hit[0] or fp):
             hit = None  # the pack was collected: store the chunk anew
+        if hit is None and not enc.blob:  # the index named it, but its pack is gone
+            assert raw is not None
+            enc = await self._encode_one(raw, fp)
         if hit is not None:
             pack, slot = hit
             if planner is not None:
@@ -361,3 +404,13 @@ def _in_pack(stored: asyncio.Future) -> bool:
     if not stored.done() or stored.cancelled() or stored.exception() is not None:
         return False
     return bool(stored.result().pack)
+
+
+def _cut_and_hash(cut: Callable[..., list[bytes]], *args: bytes) -> list[tuple[bytes, bytes]]:
+    """(raw, fingerprint) of each chunk cut: a CpuPool job (hashlib releases the GIL)."""
+    return [(raw, fingerprint(raw)) for raw in cut(*args)]
+
+
+def _unencoded(fp: bytes, raw: bytes) -> EncodedChunk:
+    """A chunk the index names: identity and size only, compressed if ever needed."""
+    return EncodedChunk(fp, len(raw), Codec.RAW, b"")
