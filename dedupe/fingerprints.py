@@ -103,36 +103,9 @@ class FingerprintIndex:
         await asyncio.gather(*(one(s, m) for s, m in _by_shard(table).items()))
 
     async def forget(self, pack: bytes, slots: Iterable[PackSlot]) -> int:
-        """Remove the entries that still name ``pack`` for these chunks; how many went.
-
-        One guarded write per shard; when another writer has replaced an entry
-        meanwhile the guard fails and that shard goes key by key.
-        """
-        table = {s.fingerprint: s for s in slots}
-        removed = 0
-
-        async def guarded(shard: str, members: list[bytes]) -> bool:
-            op = WriteOp().assert_exists()
-            for fp in members:
-                op.omap_cmp(fp.hex(), encode_hit(pack, table[fp]))
-            op.omap_rm([fp.hex() for fp in members])
-            try:
-                await self.pool.operate(shard, op)
-            except (GuardFailed, ObjectNotFound):
-                return False
-            return True
-
-        async def one(shard: str, members: list[bytes]) -> None:
-            nonlocal removed
-            if await guarded(shard, members):
-                removed += len(members)
-                return
-            for fp in members if len(members) > 1 else []:
-                if await guarded(shard, [fp]):
-                    removed += 1
-
-        await asyncio.gather(*(one(s, m) for s, m in _by_shard(table).items()))
-        return removed
+        """Remove the entries that still name ``pack`` for these chunks; how many went."""
+        expected = {s.fingerprint: encode_hit(pack, s) for s in slots}
+        return await self._replace_where(expected, None)
 
     async def forget_object(self, fp: bytes) -> None:
         """Remove the entry naming ``fp``'s own object (after the collector removed
@@ -153,13 +126,27 @@ class FingerprintIndex:
     ) -> None:
         """Re-point entries that still name ``old`` at ``new`` (compaction); entries
         another writer replaced meanwhile are left as they are."""
-        pairs = {a.fingerprint: (a, b) for a, b in zip(old_slots, new_slots, strict=True)}
+        pairs = list(zip(old_slots, new_slots, strict=True))
+        expected = {a.fingerprint: encode_hit(old, a) for a, _ in pairs}
+        await self._replace_where(expected, {b.fingerprint: encode_hit(new, b) for _, b in pairs})
+
+    async def _replace_where(
+        self, expected: dict[bytes, bytes], values: dict[bytes, bytes] | None
+    ) -> int:
+        """Set (or with ``values`` None, remove) each entry whose value is still the
+        expected one; how many changed. One guarded write per shard; when another
+        writer has replaced an entry meanwhile the guard fails and that shard
+        goes key by key."""
+        changed = 0
 
         async def guarded(shard: str, members: list[bytes]) -> bool:
             op = WriteOp().assert_exists()
             for fp in members:
-                op.omap_cmp(fp.hex(), encode_hit(old, pairs[fp][0]))
-            op.omap_set({fp.hex(): encode_hit(new, pairs[fp][1]) for fp in members})
+                op.omap_cmp(fp.hex(), expected[fp])
+            if values is None:
+                op.omap_rm([fp.hex() for fp in members])
+            else:
+                op.omap_set({fp.hex(): values[fp] for fp in members})
             try:
                 await self.pool.operate(shard, op)
             except (GuardFailed, ObjectNotFound):
@@ -167,11 +154,15 @@ class FingerprintIndex:
             return True
 
         async def one(shard: str, members: list[bytes]) -> None:
-            if not await guarded(shard, members) and len(members) > 1:
-                for fp in members:
-                    await guarded(shard, [fp])
+            nonlocal changed
+            if await guarded(shard, members):
+                changed += len(members)
+                return
+            for fp in members if len(members) > 1 else []:
+                changed += await guarded(shard, [fp])
 
-        await asyncio.gather(*(one(s, m) for s, m in _by_shard(pairs).items()))
+        await asyncio.gather(*(one(s, m) for s, m in _by_shard(expected).items()))
+        return changed
 
     async def entries(self) -> list[tuple[str, bytes, bytes]]:
         """Every entry: (shard, fp, value); for fsck."""

@@ -17,7 +17,7 @@ import pytest
 
 from dedupe import ChunkCollector, FailpointHit, failpoints, fsck
 from dedupe.compaction import PackCompactor
-from tests.dedupe.conftest import SMALL_PACKED, Objects
+from tests.dedupe.conftest import SMALL_CONFIG, SMALL_PACKED, Objects
 
 rng = random.Random(99)
 SHARED = rng.randbytes(60_000)
@@ -58,8 +58,33 @@ async def put_acknowledged(objects):
     await objects.put("b", B)
 
 
-@pytest.mark.parametrize(("step", "skip"), PUT_STEPS, ids=[f"{s}+{n}" for s, n in PUT_STEPS])
-async def test_crash_during_overwrite(store, objects, cpu, step, skip):
+# The same crashes with packs: between a pack's write and its index entries, a
+# pack written and the next not, a shared pack's reference taken, the collector
+# between removing a pack and its index entries.
+PACK_PUT_STEPS = [
+    ("pack.before_write", 0),
+    ("pack.before_write", 1),
+    ("pack.after_write", 0),
+    ("pack.after_write", 1),
+    ("store.after_add_ref", 0),
+    ("writer.before_finish", 0),
+    ("test.before_manifest", 0),
+    ("test.before_index", 0),
+    ("test.before_release", 0),
+    ("store.after_drop_ref", 1),
+]
+
+
+OVERWRITES = [("chunks", s, n) for s, n in PUT_STEPS] + [
+    ("packs", s, n) for s, n in PACK_PUT_STEPS
+]
+
+
+@pytest.mark.parametrize(
+    ("layout", "step", "skip"), OVERWRITES, ids=[f"{lay}-{s}+{n}" for lay, s, n in OVERWRITES]
+)
+async def test_crash_during_overwrite(store, meta_pool, cpu, layout, step, skip):
+    objects = Objects(store, meta_pool, cpu, SMALL_CONFIG if layout == "chunks" else SMALL_PACKED)
     await put_acknowledged(objects)
     with failpoints.armed(step, skip=skip, times=1), pytest.raises(FailpointHit):
         await objects.put("b", B2)
@@ -70,6 +95,7 @@ async def test_crash_during_overwrite(store, objects, cpu, step, skip):
     # The store keeps working: overwrite again and read back.
     await objects.put("b", B)
     assert await objects.get("b") == B
+    assert (await fsck(store, await objects.live(), cpu=cpu)).stale_index == 0
 
 
 @pytest.mark.parametrize(("step", "skip"), DELETE_STEPS, ids=[s for s, _ in DELETE_STEPS])
@@ -106,40 +132,6 @@ async def test_failpoint_hits_are_counted_and_disarmed():
         await failpoints.hit("r.s")
     failpoints.disarm()
     await failpoints.hit("p.q")
-
-
-# The same crashes with packs: between a pack's write and its index entries, a
-# pack written and the next not, a shared pack's reference taken, the collector
-# between removing a pack and its index entries.
-PACK_PUT_STEPS = [
-    ("pack.before_write", 0),
-    ("pack.before_write", 1),
-    ("pack.after_write", 0),
-    ("pack.after_write", 1),
-    ("store.after_add_ref", 0),
-    ("writer.before_finish", 0),
-    ("test.before_manifest", 0),
-    ("test.before_index", 0),
-    ("test.before_release", 0),
-    ("store.after_drop_ref", 1),
-]
-
-
-@pytest.mark.parametrize(
-    ("step", "skip"), PACK_PUT_STEPS, ids=[f"{s}+{n}" for s, n in PACK_PUT_STEPS]
-)
-async def test_crash_during_packed_overwrite(store, packed_objects, cpu, step, skip):
-    objects = packed_objects
-    await put_acknowledged(objects)
-    with failpoints.armed(step, skip=skip, times=1), pytest.raises(FailpointHit):
-        await objects.put("b", B2)
-    await recover(store, objects, cpu)
-    assert await objects.get("a") == A
-    committed = step in ("test.before_release", "store.after_drop_ref")
-    assert await objects.get("b") == (B2 if committed else B)
-    await objects.put("b", B)
-    assert await objects.get("b") == B
-    assert (await fsck(store, await objects.live(), cpu=cpu)).stale_index == 0
 
 
 @pytest.mark.parametrize("step", ["gc.before_remove", "gc.before_index_forget"])
