@@ -1,11 +1,10 @@
 """One upload's side of chunk packs: batched index lookups, one reference per pack,
 and the new chunks gathered into packs.
 
-The writer looks up the chunks cut from one piece of the body together (one
-omap read per index shard they touch), then its chunk tasks run concurrently.
-A chunk found in a pack costs at most one reference add *per pack* for the
-whole upload. A new chunk is appended to
-the pack being built; a full pack is written with one create (its chunk table
+The writer looks up about a pack's worth of chunks together (one omap read
+per index shard), then its chunk tasks run concurrently. A chunk found in a
+pack costs at most one reference add *per pack* for the whole upload. A new
+chunk is appended to the pack being built; a full pack is written with one create (its chunk table
 and this upload's reference included), then named in the index.
 
 Write order: pack (data and reference) -> index entries -> (the caller's)
@@ -41,8 +40,7 @@ class PackWriter:
         self._writing: set[asyncio.Task] = set()
 
     async def prefetch(self, fps: list[bytes]) -> None:
-        """Look up the chunks of one piece of the body together: one read per index
-        shard they touch.
+        """Look up a batch of chunks together: one read per index shard they touch.
 
         (No process-wide cache of answers: fsck's repair removes the entry of a
         corrupt chunk so that the next upload stores it again, and a cached

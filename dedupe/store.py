@@ -420,14 +420,29 @@ class ChunkStore:
         same bytes stored again by a later upload heal every object that
         shares them, as a chunk object stored again does.
         """
-        tier, fp, at = entry.tier, entry.fingerprint, packed_at(entry)
+        at = packed_at(entry)
+        return await self._read_healing(
+            entry.tier, entry.fingerprint, cpu, entry.stored_len, at, as_base=False
+        )
+
+    async def _read_healing(
+        self,
+        tier: str,
+        fp: bytes,
+        cpu: CpuPool,
+        size_hint: int,
+        at: PackedAt | None,
+        *,
+        as_base: bool,
+    ) -> bytes:
+        """``_read`` at ``at``, or where the index names another copy if that fails."""
         try:
-            return await self.read_chunk(tier, fp, cpu, size_hint=entry.stored_len, at=at)
+            return await self._read(tier, fp, cpu, False, size_hint, at, as_base=as_base)
         except (ChunkCorrupt, ChunkMissing):
             other = await self.elsewhere(tier, fp, at)
             if other is None:
                 raise
-        return await self.read_chunk(tier, fp, cpu, at=other)
+        return await self._read(tier, fp, cpu, False, 0, other, as_base=as_base)
 
     async def elsewhere(self, tier: str, fp: bytes, at: PackedAt | None) -> PackedAt | None:
         """Where the index says a packed chunk also is, if not at ``at``."""
@@ -492,13 +507,7 @@ class ChunkStore:
             raise ChunkCorrupt(fp, "a delta chunk used as the base of another")
         link = await self.delta_link(tier, fp)  # where the base is (deltas are never packed)
         at = link.at if link is not None and link.base == base else None
-        try:
-            return await self._read(tier, base, cpu, False, 0, at, as_base=True)
-        except (ChunkCorrupt, ChunkMissing):
-            other = await self.elsewhere(tier, base, at)  # as read_entry does
-            if other is None:
-                raise
-        return await self._read(tier, base, cpu, False, 0, other, as_base=True)
+        return await self._read_healing(tier, base, cpu, 0, at, as_base=True)
 
     async def _dictionary_for(self, tier: str, head: ChunkHeader):
         if head.codec is not Codec.ZSTD_DICT:

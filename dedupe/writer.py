@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
 
 from dedupe import failpoints
 from dedupe.chunk_format import (
@@ -211,13 +210,9 @@ class DedupeWriter:
         if self._staged_bytes < self.config.pack_bytes and not last:
             return
         staged, self._staged, self._staged_bytes = self._staged, [], 0
-        fps = [fp for _, fp in staged if fp not in self._referenced]
-        await self._packs.prefetch(fps)
-        new = {
-            fp: raw
-            for raw, fp in staged
-            if fp not in self._referenced and not self._packs.indexed(fp)
-        }
+        unseen = [(raw, fp) for raw, fp in staged if fp not in self._referenced]
+        await self._packs.prefetch([fp for _, fp in unseen])
+        new = {fp: raw for raw, fp in unseen if not self._packs.indexed(fp)}
         cfg = self.config
         zdict, sample = await self._dictionary()
 
@@ -335,8 +330,9 @@ class DedupeWriter:
             pack, slot = hit
             if planner is not None:
                 planner.settle(index, Anchor(fp, offset, pack))
-            entry = ManifestEntry(fp, slot.length, slot.codec, self.tier, slot.stored_len)
-            return False, replace(entry, pack=pack, offset=slot.offset)
+            return False, ManifestEntry(
+                fp, slot.length, slot.codec, self.tier, slot.stored_len, b"", pack, slot.offset
+            )
         if planner is not None and raw is not None and planner.active:
             delta = await self._put_delta(index, offset, enc, raw)
             if delta is not None:
