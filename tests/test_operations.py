@@ -42,9 +42,13 @@ def test_signed_get_health_is_a_bucket(gateway, s3):
         s3.delete_bucket(Bucket="health")
 
 
-def test_json_access_log_and_workers(tmp_path):
+def test_json_access_log_and_workers(tmp_path, monkeypatch):
     options = backend_options("local", tmp_path)
     create_test_user(options)
+    scratch = tmp_path / "scratch"  # where the supervisor makes its shared metrics directory
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     gw = GatewayProcess(options, tmp_path / "gw.log", workers=2,
                         extra_args=["--log-format", "json"]).start()
     try:
@@ -56,8 +60,10 @@ def test_json_access_log_and_workers(tmp_path):
         puts = [ln for ln in text.splitlines()
                 if ln.startswith('atonix_s3_requests_total{operation="PutObject",status="200"}')]
         assert sum(float(ln.split()[-1]) for ln in puts) == 20  # merged across both workers
+        assert [p.name[:12] for p in scratch.iterdir()] == ["atonix-prom-"]
     finally:
         gw.stop()
+    assert list(scratch.iterdir()) == []  # removed when the workers stopped
     records = []
     for line in (tmp_path / "gw.log").read_text().splitlines():
         if line.startswith("{"):

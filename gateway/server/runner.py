@@ -10,6 +10,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import tempfile
 
@@ -61,7 +62,10 @@ def run(settings: Settings) -> None:
         serve_worker(settings)
         return
     # Merged /metrics across workers needs a shared directory set before import-time use.
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="atonix-prom-"))
+    own_metrics_dir = None
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        own_metrics_dir = tempfile.mkdtemp(prefix="atonix-prom-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_metrics_dir
     ctx = multiprocessing.get_context("spawn")
     procs = []
     for _ in range(settings.workers):
@@ -78,3 +82,6 @@ def run(settings: Settings) -> None:
     signal.signal(signal.SIGINT, forward)
     for p in procs:
         p.join()
+    if own_metrics_dir is not None:
+        # Counters of stopped workers are of no use to the next run; don't leave them in /tmp.
+        shutil.rmtree(own_metrics_dir, ignore_errors=True)
