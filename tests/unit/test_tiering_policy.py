@@ -1,0 +1,162 @@
+"""The tiering policy core: the YAML file's validation (file, line, field) and
+``Policy.place`` over a table of objects and instants. No I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from tiering.policy import DAY, ObjectFacts, UnknownStorageClass, default_policy
+from tiering.policy_file import PolicyError, load_policy, parse_policy
+
+POLICY = """\
+tiers:
+  hot:  {zstd_level: 3, cost_per_gb_month: 0.023}
+  warm: {pool: atonix.warm, zstd_level: 19, cost_per_gb_month: 0.0125}
+  cold: {endpoint: "http://127.0.0.1:9000", bucket: cold, flavour: archive,
+         cost_per_gb_month: 0.004}
+rules:
+  - {name: keep-index-hot, match: {prefix: "index/"}, pin: hot}
+  - {name: frozen, match: {bucket: "frozen-*"}, exclude: true}
+  - name: logs
+    match: {bucket: "logs*", tags: {team: web}, min_size: 1KiB, content_type: "text/*"}
+    transitions: [{days: 30, to: warm}, {days_since_read: 180, to: cold}]
+    noncurrent: [{days: 7, to: cold}]
+    promote: {reads: 3, within: 1d}
+  - name: everything-else
+    transitions: [{days: 90, to: warm}]
+mover: {mb_per_s: 32, ops_per_s: 100}
+"""
+
+T0 = 1_700_000_000.0
+
+
+def facts(**kw) -> ObjectFacts:
+    base = dict(
+        bucket="logs-a", key="2024/app.log", size=4096, tier="hot", written=T0,
+        content_type="text/plain", tags={"team": "web"},
+    )
+    base.update(kw)
+    return ObjectFacts(**base)
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return parse_policy(POLICY, "t.yaml")
+
+
+def test_the_file_reads_into_tiers_rules_and_throttle(policy):
+    assert [t.name for t in policy.tiers] == ["hot", "warm", "cold"]
+    assert policy.tier("warm").zstd_level == 19 and policy.tier("warm").pool == "atonix.warm"
+    assert policy.tier("cold").flavour == "archive"
+    assert [r.name for r in policy.rules] == ["keep-index-hot", "frozen", "logs", "everything-else"]
+    logs = policy.rules[2]
+    assert logs.match.min_size == 1024 and logs.promote.within_s == DAY
+    assert (policy.throttle.mb_per_s, policy.throttle.ops_per_s) == (32, 100)
+
+
+@pytest.mark.parametrize(
+    ("case", "at_days", "expect"),
+    [
+        # (facts overrides, days after the write, (tier, rule, next tier, next at in days))
+        ({}, 1, ("hot", "logs", "warm", 30)),
+        ({}, 30, ("warm", "logs", "cold", 180)),  # never read: read clock starts at the write
+        ({"last_read": T0 + 100 * DAY}, 200, ("warm", "logs", "cold", 280)),
+        ({}, 181, ("cold", "logs", None, None)),  # the coldest transition that holds wins
+        ({"tier": "cold"}, 31, ("cold", "logs", None, None)),  # never back up by transition
+        ({"recent_reads": 3, "tier": "warm"}, 40, ("hot", "logs", None, None)),  # promoted
+        ({"recent_reads": 3}, 40, ("hot", "logs", None, None)),  # kept hot, not demoted
+        ({"recent_reads": 2}, 40, ("warm", "logs", "cold", 180)),
+        ({"noncurrent_since": T0 + 10 * DAY}, 12, ("hot", "logs", "cold", 17)),
+        ({"noncurrent_since": T0 + 10 * DAY}, 17, ("cold", "logs", None, None)),
+        ({"key": "index/a"}, 400, ("hot", "keep-index-hot", None, None)),
+        ({"key": "index/a", "tier": "cold"}, 1, ("hot", "keep-index-hot", None, None)),
+        ({"bucket": "frozen-x", "tier": "warm"}, 400, ("warm", "frozen", None, None)),
+        ({"tags": {"team": "db"}}, 100, ("warm", "everything-else", None, None)),  # tag differs
+        ({"size": 100}, 100, ("warm", "everything-else", None, None)),  # below min_size
+        ({"content_type": "image/png"}, 10, ("hot", "everything-else", "warm", 90)),
+    ],
+)
+def test_placement(policy, case, at_days, expect):
+    f = facts(**case)
+    got = policy.place(f, T0 + at_days * DAY)
+    tier, rule, next_tier, next_days = expect
+    assert (got.tier, got.rule, got.next_tier) == (tier, rule, next_tier), got.reason
+    assert got.next_at == (None if next_days is None else T0 + next_days * DAY)
+    assert got.moves(f) == (tier != f.tier)
+    assert got.reason
+
+
+def test_no_rule_keeps_data_where_it_was_written():
+    got = default_policy().place(facts(tier="warm"), T0 + 1000 * DAY)
+    assert (got.tier, got.rule) == ("warm", None)
+
+
+@pytest.mark.parametrize(
+    ("storage_class", "tier"),
+    [("STANDARD", "hot"), ("INTELLIGENT_TIERING", "hot"), ("REDUCED_REDUNDANCY", "hot"),
+     ("STANDARD_IA", "warm"), ("ONEZONE_IA", "warm"), ("GLACIER", "cold"),
+     ("DEEP_ARCHIVE", "cold")],
+)
+def test_storage_classes_map_to_tiers(policy, storage_class, tier):
+    assert policy.tier_for_class(storage_class).name == tier
+
+
+def test_classes_without_a_tier_are_refused(policy):
+    with pytest.raises(UnknownStorageClass, match="GLACIER_IR"):
+        policy.tier_for_class("GLACIER_IR")  # only an archive cold tier here
+    with pytest.raises(UnknownStorageClass):
+        policy.tier_for_class("SUPERFAST")
+    default = default_policy()
+    assert default.tier_for_class("STANDARD_IA").name == "warm"
+    for cold in ("GLACIER", "GLACIER_IR", "DEEP_ARCHIVE"):
+        with pytest.raises(UnknownStorageClass):
+            default.tier_for_class(cold)
+
+
+def test_tiers_report_their_storage_class(policy):
+    assert [t.storage_class for t in policy.tiers] == ["STANDARD", "STANDARD_IA", "GLACIER"]
+
+
+BAD = [
+    ("tiers: {hot: {}}\nrules:\n  - {name: a, pin: tepid}\n", 3, "rules[0].pin", "unknown tier"),
+    ("tiers: {hot: {}}\nmover: {mb_per_sec: 3}\n", 2, "mover", "unknown field 'mb_per_sec'"),
+    ("tiers:\n  hot: {}\n  cold: {bucket: b}\n", 3, "tiers.cold.endpoint", "needs endpoint"),
+    ("tiers:\n  warm: {}\n  hot: {}\n", 2, "tiers", "hot tier"),
+    ("tiers:\n  hot: {}\n  cold: {endpoint: e, bucket: b}\n  warm: {}\n", 2, "tiers",
+     "hottest first"),
+    ("tiers: {hot: {zstd_level: 40}}\n", 1, "tiers.hot.zstd_level", "from 1 to 22"),
+    ("tiers: {hot: {}}\nrules:\n  - {name: a}\n  - {name: a}\n", 4, "rules[1].name",
+     "second rule"),
+    ("tiers: {hot: {}}\nrules:\n  - name: a\n    match: {min_size: lots}\n", 4,
+     "rules[0].match.min_size", "expected a size"),
+    ("tiers: {hot: {}}\nrules:\n  - name: a\n    promote: {reads: 2, within: soon}\n", 4,
+     "rules[0].promote.within", "duration"),
+    ("tiers: {hot: {}}\nrules:\n  - name: a\n    pin: hot\n    transitions: []\n", 3,
+     "rules[0]", "stand alone"),
+    ("tiers: {hot: {}}\nrules:\n  - name: a\n    transitions: [{to: hot}]\n", 4,
+     "rules[0].transitions[0]", "exactly one of days"),
+    ("tiers: {hot: {}, warm: {endpoint: x}}\n", 1, "tiers.warm", "only cold tiers"),
+    ("tiers: {Hot!: {}}\n", 1, "tiers", "tier name"),
+    ("rules: []\n", 1, "tiers", "needs a tiers section"),
+    ("tiers: [hot]\n", 1, "tiers", "mapping"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "field", "message"), BAD)
+def test_invalid_policies_name_file_line_and_field(text, line, field, message):
+    with pytest.raises(PolicyError) as e:
+        parse_policy(text, "p.yaml")
+    assert str(e.value).startswith(f"p.yaml:{line}: {field}: "), str(e.value)
+    assert message in str(e.value)
+
+
+def test_broken_yaml_and_missing_files(tmp_path):
+    with pytest.raises(PolicyError, match=r"^p.yaml:2: not valid YAML"):
+        parse_policy("tiers:\n  hot: {a: [}\n", "p.yaml")
+    with pytest.raises(PolicyError, match="the policy is empty"):
+        parse_policy("", "p.yaml")
+    with pytest.raises(PolicyError, match="cannot read the policy"):
+        load_policy(tmp_path / "absent.yaml")
+    path = tmp_path / "tiering.yaml"
+    path.write_text(POLICY)
+    assert load_policy(path).source == str(path)
