@@ -54,6 +54,8 @@ class DedupeConfig:
     # The collector's pass rewrites a pack whose chunks still in use take less
     # than this share of it (dedupe.compaction).
     pack_min_live: float = 0.5
+    # The tier new chunks are written to (None: the store's default, the hot tier).
+    tier: str | None = None
     # Chunks one reader fetches ahead of the one it is yielding.
     read_ahead: int = 4
     # A chunk with no references is removed only after it stayed so this long:

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 
 from dedupe.chunk_format import Codec
 from dedupe.packs import PACK_ID_LEN, PackSlot
-from storage import GuardFailed, ObjectNotFound, Pool, WriteOp
+from storage import GuardFailed, ObjectNotFound, Pool, PoolNotFound, WriteOp
 
 SHARD_PREFIX = "fx."
 _VALUE = struct.Struct(f"<{PACK_ID_LEN}sIIIB")
@@ -170,7 +170,7 @@ class FingerprintIndex:
         for digit in "0123456789abcdef":
             shard, after = SHARD_PREFIX + digit, ""
             while True:
-                with contextlib.suppress(ObjectNotFound):
+                with contextlib.suppress(ObjectNotFound, PoolNotFound):  # pool: tier unused
                     page = await self.pool.omap_list(shard, after, "", 1000)
                     for key, value in page:
                         with contextlib.suppress(ValueError):

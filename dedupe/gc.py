@@ -100,7 +100,7 @@ class ChunkCollector:
             op = WriteOp().assert_exists().omap_cmp(GEN_KEY, state.gen)
             op.omap_set({ZERO_KEY: ZeroMark(now, state.gen).encode()})
             return MARKED if await self._guarded(tier, fp, op) else RACED
-        if now - mark.since < self.grace:
+        if mark.waited(now) < self.grace:
             return WAITING
         await failpoints.hit("gc.before_remove")
         op = WriteOp().assert_exists().omap_cmp(GEN_KEY, state.gen)

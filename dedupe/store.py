@@ -71,7 +71,7 @@ from dedupe.packs import (
     is_pack,
 )
 from dedupe.workers import CpuPool
-from storage import GuardFailed, ObjectExists, ObjectNotFound, Pool, WriteOp
+from storage import GuardFailed, ObjectExists, ObjectNotFound, Pool, PoolNotFound, WriteOp
 
 BASE_KEY = "base"
 GEN_KEY = "gen"
@@ -164,6 +164,11 @@ class ZeroMark:
 
     def encode(self) -> bytes:
         return f"{self.since:.6f} ".encode() + self.gen
+
+    def waited(self, now: float) -> float:
+        """Seconds since the mark; ``since`` is stored rounded to the microsecond, so a
+        mark set at ``now`` may read back a fraction in the future: that counts as 0."""
+        return max(now - self.since, 0.0) if now - self.since > -1e-6 else now - self.since
 
     @staticmethod
     def decode(value: bytes) -> ZeroMark | None:
@@ -556,13 +561,13 @@ class ChunkStore:
 
     async def list_chunks(self, tier: str, fp_prefix: str = "") -> AsyncIterator[bytes]:
         """Fingerprints of every chunk object in a tier (optionally one hex prefix)."""
-        async for oid in self.pool(tier).list_objects(CHUNK_PREFIX + fp_prefix):
+        async for oid in self._list(tier, CHUNK_PREFIX + fp_prefix):
             with contextlib.suppress(ValueError):
                 yield bytes.fromhex(oid[len(CHUNK_PREFIX) :])
 
     async def list_packs(self, tier: str, prefix: str = "") -> AsyncIterator[bytes]:
         """The id of every pack in a tier (optionally of one hex prefix)."""
-        async for oid in self.pool(tier).list_objects(PACK_PREFIX + prefix):
+        async for oid in self._list(tier, PACK_PREFIX + prefix):
             with contextlib.suppress(ValueError):
                 key = bytes.fromhex(oid[len(PACK_PREFIX) :])
                 if is_pack(key):
@@ -575,6 +580,14 @@ class ChunkStore:
             yield fp
         async for pack in self.list_packs(tier, prefix):
             yield pack
+
+    async def _list(self, tier: str, prefix: str) -> AsyncIterator[str]:
+        # A tier's pool is created by its first write: until then it holds nothing.
+        try:
+            async for oid in self.pool(tier).list_objects(prefix):
+                yield oid
+        except PoolNotFound:
+            return
 
     def _now(self) -> bytes:
         return f"{self.clock():.6f}".encode()

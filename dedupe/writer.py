@@ -68,7 +68,7 @@ class DedupeWriter:
         self.owner = owner
         self.config = config
         self.cpu = cpu
-        self.tier = tier or store.default_tier
+        self.tier = tier or config.tier or store.default_tier
         self.size = 0
         self._chunker = StreamChunker(config.chunking)
         self._entries: list[ManifestEntry | None] = []

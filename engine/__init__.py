@@ -43,7 +43,7 @@ from engine.access.principal import Principal, PrincipalKind
 from engine.assembly import EngineSettings
 from engine.authorized_bucket import AuthorizedBucket
 from engine.chunked import DataPathObserver
-from engine.clock import Clock, ManualClock, SystemClock
+from engine.clock import Clock, ManualClock, OffsetClock, SystemClock
 from engine.conditions import ANY_ETAG, DeleteCondition, WriteCondition, bare_etag, etag_matches
 from engine.copy import CopyPlan
 from engine.errors import (
@@ -70,6 +70,7 @@ from engine.errors import (
     InvalidRange,
     InvalidRequestForBucket,
     InvalidRestore,
+    InvalidStorageClass,
     KeyTooLong,
     NoncurrentVersionChange,
     NoSuchBucket,
@@ -78,6 +79,8 @@ from engine.errors import (
     NoSuchUser,
     NoSuchVersion,
     PreconditionFailed,
+    TransitionFailed,
+    UnknownTier,
     UserExists,
 )
 from engine.facade import Engine
@@ -108,6 +111,8 @@ from engine.operations import Operation, Permission
 from engine.point_in_time import RestoreChange, RestoreReport
 from engine.records import BucketDedupe, BucketRecord, ObjectEntry, Segment
 from engine.service_records import ServiceRecords
+from engine.tiers import DEFAULT_TIERS, STORAGE_CLASS_HEADER, TIER_HEADER, TierSettings
+from engine.transitions import TransitionResult
 from engine.upload_records import (
     MAX_PART_NUMBER,
     MAX_PART_SIZE,
@@ -131,6 +136,7 @@ __all__ = [
     "BUCKET_ACL_ITEM",
     "COMPLIANCE",
     "CORS_ITEM",
+    "DEFAULT_TIERS",
     "ENABLED",
     "FULL_CONTROL",
     "GOVERNANCE",
@@ -146,7 +152,9 @@ __all__ = [
     "PRIVATE",
     "READ",
     "READ_ACP",
+    "STORAGE_CLASS_HEADER",
     "SUSPENDED",
+    "TIER_HEADER",
     "UNTIL_HEADER",
     "VERSIONING_CONFIG",
     "WRITE",
@@ -190,6 +198,7 @@ __all__ = [
     "InvalidRequestForBucket",
     "InvalidRestore",
     "InvalidRetention",
+    "InvalidStorageClass",
     "InvalidVersionId",
     "KeyTooLong",
     "Lease",
@@ -210,6 +219,7 @@ __all__ = [
     "ObjectLockNotEnabled",
     "ObjectLocked",
     "ObjectReader",
+    "OffsetClock",
     "Operation",
     "PartBody",
     "PartOpener",
@@ -227,6 +237,10 @@ __all__ = [
     "ServiceRecords",
     "SpaceStats",
     "SystemClock",
+    "TierSettings",
+    "TransitionFailed",
+    "TransitionResult",
+    "UnknownTier",
     "UploadInfo",
     "UploadMeta",
     "UploadSnapshot",

@@ -21,6 +21,8 @@ from engine.payload import PayloadStore
 from engine.point_in_time import PointInTimeRestore
 from engine.records import BucketDedupe
 from engine.release_queue import ADOPT_SECONDS, DEFAULT_INLINE_BYTES, ReleaseQueue
+from engine.tiers import DEFAULT_TIERS, TierMap, TierSettings
+from engine.transitions import TierMover
 from storage import Backend
 
 
@@ -60,6 +62,8 @@ class EngineSettings:
     pack_min_live: float = 0.5
     # Config-file policies per bucket name (a policy set with the admin CLI wins).
     bucket_dedupe: dict[str, BucketDedupe] = field(default_factory=dict)
+    # Chunk tiers, hottest first (engine.tiers; the tiering policy sets them).
+    tiers: tuple[TierSettings, ...] = DEFAULT_TIERS
 
     def dedupe_config(self) -> DedupeConfig:
         return DedupeConfig(
@@ -97,7 +101,9 @@ class ObjectEngine:
         prefix = self.settings.pool_prefix
         self.meta = backend.pool(layout.pool_name(prefix, layout.META_POOL))
         self.data = backend.pool(layout.pool_name(prefix, layout.DATA_POOL))
-        self.chunk_pool = backend.pool(layout.pool_name(prefix, layout.CHUNKS_POOL))
+        self.tiers = TierMap(self.settings.tiers, prefix, backend.create_pool)
+        chunk_pools = {name: backend.pool(pool) for name, pool in self.tiers.pools().items()}
+        self.chunk_pool = next(iter(chunk_pools.values()))  # the hot tier's
         self.cpu = CpuPool()
         observer = observer or DataPathObserver()
         cache = None
@@ -105,7 +111,7 @@ class ObjectEngine:
             cache = ChunkCache(self.settings.cache_bytes, on_access=observer.cache_access)
         self.chunks = ChunkedPayloads(
             self.meta,
-            ChunkStore({"default": self.chunk_pool}, cache=cache, clock=self.clock.time),
+            ChunkStore(chunk_pools, cache=cache, clock=self.clock.time),
             self.cpu,
             self.settings.dedupe_config(),
             span=self.settings.manifest_span,
@@ -135,6 +141,7 @@ class ObjectEngine:
             dedupe=self.settings.dedupe,
             bucket_defaults=self.settings.bucket_dedupe,
             clock=self.clock,
+            tiers=self.tiers,
         )
         self.uploads = UploadService(
             self.buckets,
@@ -150,6 +157,7 @@ class ObjectEngine:
         self.identities = IdentityStore(self.meta, self.clock)
         self.mfa = MfaDevices(self.meta, self.clock)
         self.cloner = PayloadCloner(self.objects)
+        self.mover = TierMover(self.objects, self.tiers)
         self.restores = PointInTimeRestore(self.objects, self.cloner)
 
     async def prepare(self) -> None:

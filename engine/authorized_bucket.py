@@ -32,6 +32,7 @@ from engine.object_lock import (
 from engine.objects import ObjectReader, PutRequest
 from engine.operations import Operation, Permission
 from engine.records import BucketRecord, ObjectEntry
+from engine.transitions import TransitionResult
 from engine.upload_records import PartRecord, UploadInfo
 from engine.uploads_registry import UploadsPage, UploadsQuery
 from engine.version_listing import VersionsPage
@@ -107,6 +108,24 @@ class AuthorizedBucket:
     async def put(self, key: str, request: PutRequest) -> ObjectEntry:
         self.grant.permits(*_WRITES)
         return await self._services.objects.put(self.record, key, request)
+
+    async def transition(
+        self, key: str, tier: str, version_id: str | None = None
+    ) -> TransitionResult:
+        """Move the data of ``key`` (or one version) to ``tier``: the tiering service's
+        step (engine.transitions). Owner only."""
+        self.grant.permits()
+        services = self._services
+        return await services.mover.move(
+            self.record, self.record.bucket_id, key, tier, version_id
+        )
+
+    async def placement(self, key: str, version_id: str | None = None) -> dict[str, int]:
+        """Where the data of ``key`` (or one version) is, in bytes per tier, read from
+        its manifests (``inline`` and ``stripes`` for data outside the chunk tiers)."""
+        self.grant.permits(*_LISTS)
+        entry = await self._services.objects.head(self.record, key, version_id)
+        return await self._services.mover.where(entry)
 
     async def update(
         self,

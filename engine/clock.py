@@ -41,6 +41,18 @@ class SystemClock:
         await asyncio.sleep(seconds)
 
 
+class OffsetClock(SystemClock):
+    """The system clock shifted by ``offset`` seconds: a process started with
+    ``ATONIX_CLOCK_OFFSET`` lives that far in the future (tests age data by days
+    across processes: a gateway, the CLI's tier apply)."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+
 class ManualClock:
     """A clock that moves only when told: ``advance`` ages everything at once.
 

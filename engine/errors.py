@@ -142,3 +142,15 @@ class InvalidRequestForBucket(EngineError):
 
 class InvalidRestore(EngineError):
     """A restore that cannot be done as asked (a time in the future, an unversioned bucket)."""
+
+
+class InvalidStorageClass(EngineError):
+    """A storage class S3 does not define, or one no tier of the deployment serves."""
+
+
+class TransitionFailed(EngineError):
+    """A tier move's copy did not read back the same: nothing was switched."""
+
+
+class UnknownTier(EngineError):
+    """A tier name the deployment's tiers do not have."""

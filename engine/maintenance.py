@@ -243,7 +243,7 @@ async def _size_if_due(engine: ObjectEngine, tier: str, fp: bytes, grace: float)
     try:
         state = await store.ref_state(tier, fp)
         mark = state.zero_mark
-        if state.has_refs or mark is None or store.clock() - mark.since < grace:
+        if state.has_refs or mark is None or mark.waited(store.clock()) < grace:
             return 0
         return (await store.pool(tier).stat(holder_oid(fp))).size
     except ObjectNotFound:

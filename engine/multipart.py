@@ -41,6 +41,7 @@ from engine.names import validate_key
 from engine.objects import ObjectReader, ObjectService
 from engine.payload import PayloadWriter
 from engine.records import BucketRecord, ObjectEntry, Segment
+from engine.tiers import placed_headers
 from engine.upload_records import (
     MAX_PART_SIZE,
     Manifest,
@@ -139,6 +140,8 @@ class UploadService:
 
     async def create(self, bucket: BucketRef, key: str, new: NewUpload) -> UploadInfo:
         validate_key(key)
+        tier = self.objects.tiers.for_class(new.storage_class)
+        headers = placed_headers(new.headers, self.objects.tiers, tier, new.storage_class)
         record = await self.buckets.get(bucket)
         for attempt in range(2):
             if attempt:
@@ -152,7 +155,7 @@ class UploadService:
                 info,
                 new.content_type or "binary/octet-stream",
                 dict(new.user_meta),
-                dict(new.headers),
+                headers,
                 dict(new.tags),
             )
             await self.store.create(record.bucket_id, meta)
@@ -178,12 +181,13 @@ class UploadService:
             raise NoSuchUpload(UploadId=upload_id)
         part = open_body(snap.meta.info)
         prefix = part_data_prefix(snap.bucket_id, upload_id, number)
+        tier = self.objects.tiers.placed(snap.meta.headers)
         writer = PayloadWriter(
             self.data,
             prefix,
             inline_limit=0,
             stripe_size=self.stripe_size,
-            chunked=self.objects.chunked_factory(bucket, prefix),
+            chunked=self.objects.chunked_factory(bucket, prefix, tier),
         )
         await writer.consume(_at_most(part.body, MAX_PART_SIZE), part.size, part.content_md5)
         record = PartRecord(

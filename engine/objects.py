@@ -18,6 +18,7 @@ the current entry and the write are one guarded operation.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from engine.names import validate_key
 from engine.object_lock import apply_lock
 from engine.payload import ChunkedFactory, PayloadStore, PayloadWriter
 from engine.records import BucketDedupe, BucketRecord, ObjectEntry
+from engine.tiers import DEFAULT_TIERS, STANDARD, TierMap, TierSettings, placed_headers
 from engine.version_listing import VersionsPage
 from engine.versioning import Commit, Versioning, is_version, visible
 
@@ -57,6 +59,7 @@ class PutRequest:
     # Called once the body is consumed: checksums computed over it ({"CRC32": base64}).
     checksums: Callable[[], dict[str, str]] | None = None
     condition: WriteCondition | None = None  # checked atomically with the commit
+    storage_class: str | None = None  # x-amz-storage-class: picks the tier (engine.tiers)
 
 
 @dataclass(slots=True)
@@ -101,8 +104,10 @@ class ObjectService:
         dedupe: bool = True,
         bucket_defaults: dict[str, BucketDedupe] | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        tiers: TierMap | None = None,
     ) -> None:
         self.clock = clock
+        self.tiers = tiers or TierMap(DEFAULT_TIERS, "atonix")
         self.versioning = Versioning(buckets, index, clock)
         self.buckets = buckets
         self.index = index
@@ -131,6 +136,7 @@ class ObjectService:
 
     async def put(self, bucket: BucketRef, key: str, req: PutRequest) -> ObjectEntry:
         validate_key(key)
+        tier = self.tiers.for_class(req.storage_class)
         record = await self.buckets.get(bucket)
         if req.condition is not None:
             # Fail fast, before reading the body; the commit checks again, atomically.
@@ -141,7 +147,7 @@ class ObjectService:
             prefix,
             inline_limit=self.inline_limit,
             stripe_size=self.stripe_size,
-            chunked=self.chunked_factory(bucket, prefix),
+            chunked=self.chunked_factory(bucket, prefix, tier),
         )
         await writer.consume(req.body, req.size, req.content_md5)
         entry = ObjectEntry(
@@ -150,7 +156,9 @@ class ObjectService:
             mtime=self.clock.time(),
             content_type=req.content_type or "binary/octet-stream",
             user_meta=req.user_meta or {},
-            headers=req.headers or {},
+            headers=placed_headers(
+                req.headers or {}, self.tiers, tier, req.storage_class or STANDARD
+            ),
             segments=[writer.segment] if writer.segment is not None else [],
             checksums=req.checksums() if req.checksums is not None else {},
             tags=dict(req.tags or {}),
@@ -196,8 +204,11 @@ class ObjectService:
         )
         return Commit(entry, old, list(old.segments) if old is not None else [])
 
-    def chunked_factory(self, bucket: BucketRef, data_prefix: str) -> ChunkedFactory | None:
-        """How a body past the inline limit gets a dedupe writer (None: stripes).
+    def chunked_factory(
+        self, bucket: BucketRef, data_prefix: str, tier: TierSettings | None = None
+    ) -> ChunkedFactory | None:
+        """How a body past the inline limit gets a dedupe writer (None: stripes),
+        writing its chunks to ``tier`` (default: the hot tier).
 
         The bucket's policy (``cfg.dedupe``) is read only then, so inline PUTs
         pay nothing for it.
@@ -211,7 +222,13 @@ class ObjectService:
             policy = await self.buckets.dedupe_policy(bucket, default)
             if not policy.enabled:
                 return None
-            return ChunkedWriter(chunked, data_prefix, chunked.config_for(policy))
+            config = chunked.config_for(policy)
+            if tier is not None and tier is not self.tiers.hot:
+                # The bucket's own compression setting wins over the tier's level.
+                level = tier.zstd_level if policy.compression_level is None else config.zstd_level
+                store_name = await self.tiers.ready(tier)
+                config = dataclasses.replace(config, tier=store_name, zstd_level=level)
+            return ChunkedWriter(chunked, data_prefix, config)
 
         return make
 
@@ -261,6 +278,20 @@ class ObjectService:
                 continue
             return new
         raise ConcurrentUpdate(Key=key)
+
+    async def update_version(
+        self,
+        bucket: BucketRef,
+        key: str,
+        version_id: str,
+        change: Callable[[ObjectEntry], ObjectEntry],
+    ) -> ObjectEntry:
+        """Replace version ``version_id`` of ``key`` with ``change(it)`` where it is,
+        current or not (guarded like ``update``)."""
+        validate_key(key)
+        return await self._with_bucket(
+            bucket, lambda rec: self.versioning.update_version(rec, key, version_id, change)
+        )
 
     async def _swap(
         self, bucket: BucketRef, key: str, current: ObjectEntry, new: ObjectEntry

@@ -106,6 +106,8 @@ class Operation(StrEnum):
     PUT_OBJECT_RETENTION = "PutObjectRetention"
     GET_OBJECT_TORRENT = "GetObjectTorrent"
     RESTORE_OBJECT = "RestoreObject"
+    # Not an S3 request: the tiering service moving an object's data between tiers.
+    TRANSITION_OBJECT = "TransitionObject"
     SELECT_OBJECT_CONTENT = "SelectObjectContent"
     OPTIONS_OBJECT = "OptionsObject"
     # Multipart uploads.
@@ -120,6 +122,11 @@ class Operation(StrEnum):
     def needs(self) -> Permission:
         """What a caller who does not own the bucket must be granted."""
         return _NEEDS.get(self, Permission.OWNER)
+
+    @property
+    def from_requests(self) -> bool:
+        """Whether an S3 request names it (not so: a service's own step)."""
+        return self is not Operation.TRANSITION_OBJECT
 
     @property
     def is_preflight(self) -> bool:

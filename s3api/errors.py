@@ -236,4 +236,6 @@ _ENGINE_TO_S3: dict[type[Exception], S3ErrorCode] = {
     engine.InvalidRequestForBucket: S3ErrorCode.InvalidRequest,
     engine.InvalidBucketState: S3ErrorCode.InvalidBucketState,
     engine.InvalidRestore: S3ErrorCode.InvalidArgument,
+    engine.InvalidStorageClass: S3ErrorCode.InvalidStorageClass,
+    engine.UnknownTier: S3ErrorCode.InvalidArgument,
 }

@@ -62,6 +62,11 @@ def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+def storage_class(entry: ObjectEntry) -> str:
+    """The class an object reports (the engine stores it only when not STANDARD)."""
+    return entry.headers.get("x-amz-storage-class", "STANDARD")
+
+
 def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The headers kept with an object; ``aws-chunked`` (the request's framing, not the
     object's encoding) is dropped from Content-Encoding, and with it an emptied header."""

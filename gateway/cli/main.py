@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.cli import backup, datapath, restore, users
+from gateway.cli import backup, datapath, restore, tier, users
 from gateway.cli.options import add_backend_options, settings_from
 from gateway.cli.session import CommandFailed
 
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     datapath.add_parsers(sub, add_backend_options)
     restore.add_parser(sub, add_backend_options)
     backup.add_parser(sub, add_backend_options)
+    tier.add_parser(sub, add_backend_options)
 
     bench = sub.add_parser("bench", add_help=False,
                            help="run the benchmark suite (see atonix-cli bench --help)")

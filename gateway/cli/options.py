@@ -8,7 +8,7 @@ from gateway.server.config import Settings, load_settings
 
 _SETTING_OPTIONS = (
     "backend", "data_dir", "ceph_conf", "pool_prefix", "listen", "workers",
-    "domains", "region", "log_level", "log_format", "access_log",
+    "domains", "region", "log_level", "log_format", "access_log", "tiering",
 )
 
 
@@ -19,6 +19,8 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data-dir", help="embedded backend data directory (default ./atonix-data)")
     g.add_argument("--ceph-conf", help="ceph.conf of the cluster (rados backend)")
     g.add_argument("--pool-prefix", help="prefix of the RADOS pools (default atonix)")
+    g.add_argument("--tiering", metavar="FILE",
+                   help="tiering policy (tiering.yaml); default: tiers hot and warm, no rules")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -13,13 +13,14 @@ from aiohttp import web
 from backup.schedule import BackupScheduler, parse_schedules
 from backup.targets import Endpoint, open_target
 from dedupe import ChunkingConfig, failpoints
-from engine import BucketDedupe, Engine, EngineSettings, Principal
+from engine import BucketDedupe, Clock, Engine, EngineSettings, OffsetClock, Principal, SystemClock
 from gateway.server.config import Settings
 from gateway.server.metrics import GatewayMetrics
 from s3api.app import S3Frontend
 from s3api.context import S3Settings
 from storage.factory import open_backend
 from storage.instrumented import InstrumentedBackend
+from tiering.service import engine_tiers
 
 log = logging.getLogger("atonix.server")
 
@@ -59,13 +60,21 @@ def make_engine(settings: Settings, metrics: GatewayMetrics | None = None) -> En
             pack_min_live=settings.pack_min_live,
             release_inline_bytes=settings.release_inline_bytes,
             release_adopt_seconds=settings.release_adopt_seconds,
+            tiers=engine_tiers(settings.tiering_policy()),
             bucket_dedupe={
                 name: BucketDedupe(bool(doc.get("enabled", True)), doc.get("compression_level"))
                 for name, doc in settings.bucket_dedupe.items()
             },
         ),
         observer=metrics,
+        clock=process_clock(),
     )
+
+
+def process_clock() -> Clock:
+    """The system clock, or (ATONIX_CLOCK_OFFSET=SECONDS, for tests) one shifted ahead."""
+    offset = float(os.environ.get("ATONIX_CLOCK_OFFSET") or 0)
+    return OffsetClock(offset) if offset else SystemClock()
 
 
 def start_collector(engine: Engine, interval: float) -> asyncio.Task | None:

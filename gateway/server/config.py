@@ -10,6 +10,8 @@ from typing import Any
 import yaml
 
 from backup.schedule import parse_schedules
+from tiering.policy import Policy, default_policy
+from tiering.policy_file import load_policy
 
 DEFAULT_DATA_DIR = os.environ.get("ATONIX_DATA_DIR", "./atonix-data")
 
@@ -68,6 +70,9 @@ class Settings:
     backups: list[dict[str, Any]] = field(default_factory=list)
     backup_endpoint: dict[str, Any] = field(default_factory=dict)
     backup_check_seconds: float = 60.0
+    # The tiering policy file (tiering.yaml: tiers, rules, the mover's throttle);
+    # without one, tiers hot and warm and no rules (tiering.policy.default_policy).
+    tiering: str | None = None
 
     @property
     def host(self) -> str:
@@ -87,6 +92,10 @@ class Settings:
         if self.workers < 1:
             raise ValueError("--workers must be at least 1")
         parse_schedules(self.backups)  # a mistyped schedule fails at start, not at 02:30
+        self.tiering_policy()  # so does an invalid policy (its error names file and line)
+
+    def tiering_policy(self) -> Policy:
+        return load_policy(self.tiering) if self.tiering else default_policy()
 
 
 def load_settings(config_file: str | None, overrides: dict[str, Any]) -> Settings:

@@ -133,6 +133,8 @@ class _CopyRequest:
             tags=dict(entry.tags) if self.tagging_directive == COPY else self.new_tags,
             checksums=lambda: verifier.results,
             condition=write_condition(self.headers),
+            # The copy's class is what this request asks (STANDARD if nothing), as on AWS.
+            storage_class=self.headers.get("x-amz-storage-class"),
         )
         if self.metadata_directive == REPLACE:
             put.content_type = self.headers.get("Content-Type")

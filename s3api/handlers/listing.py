@@ -9,6 +9,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from engine import AuthorizedBucket, ListPage, Operation
+from s3api import headers as h
 from s3api import xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
@@ -58,12 +59,12 @@ def _contents(
     """The page's Contents and CommonPrefixes, rendered in bulk (a page is up to a
     thousand entries: one f-string each, values escaped only when they need it)."""
     owner_xml = xml.render_fragment("Owner", owner) if owner is not None else ""
-    escape, timestamp = xml.escape, xml.timestamp
+    escape, timestamp, storage_class = xml.escape, xml.timestamp, h.storage_class
     parts = [
         f"<Contents><Key>{escape(encode(key))}</Key>"
         f"<LastModified>{timestamp(entry.mtime)}</LastModified>"
         f"<ETag>{escape(entry.etag)}</ETag><Size>{entry.size}</Size>"
-        f"<StorageClass>STANDARD</StorageClass>{owner_xml}</Contents>"
+        f"<StorageClass>{storage_class(entry)}</StorageClass>{owner_xml}</Contents>"
         for key, entry in page.entries
     ]
     parts += [

@@ -19,12 +19,11 @@ from s3api import checksums, xml
 from s3api.context import RequestContext
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.handlers.access import authorized_bucket
-from s3api.headers import version_headers, version_id
+from s3api.headers import storage_class, version_headers, version_id
 from s3api.responses import xml_response
 
 HEADER = "x-amz-object-attributes"
 ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
-STORAGE_CLASS = "STANDARD"
 MAX_PARTS = 1000
 
 
@@ -93,7 +92,7 @@ def attributes_document(
         "ETag": entry.etag.strip('"'),
         "Checksum": _checksum(entry),
         "ObjectParts": _parts(entry, headers or {}),
-        "StorageClass": STORAGE_CLASS,
+        "StorageClass": storage_class(entry),
         "ObjectSize": entry.size,
     }
     return xml.render(

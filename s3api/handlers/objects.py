@@ -61,6 +61,7 @@ async def put_object(ctx: RequestContext) -> web.StreamResponse:
             tags=tags,
             checksums=lambda: body.checksums,
             condition=condition,
+            storage_class=headers.get("x-amz-storage-class"),
         ),
     )
     return empty(

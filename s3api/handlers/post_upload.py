@@ -262,6 +262,7 @@ async def post_object(ctx: RequestContext) -> web.StreamResponse:
             content_md5=_content_md5(fields),
             tags=tags,
             checksums=lambda: verifier.results,
+            storage_class=fields.get("x-amz-storage-class"),
         ),
     )
     response = _answer(ctx, fields, bucket.name, fields["key"], entry.etag)

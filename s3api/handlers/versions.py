@@ -27,7 +27,7 @@ from s3api.errors import S3Error, S3ErrorCode
 from s3api.handlers.access import authorized_bucket, person
 from s3api.handlers.bucket_config import read_config_body, read_owned_config
 from s3api.handlers.listing import _encoder, _max_keys
-from s3api.headers import NULL_VERSION, version_id
+from s3api.headers import NULL_VERSION, storage_class, version_id
 from s3api.responses import empty, xml_response
 
 
@@ -60,7 +60,7 @@ def _version(key: str, entry: ObjectEntry, latest: bool, encode, owner) -> xml.N
             *common,
             ("ETag", entry.etag),
             ("Size", entry.size),
-            ("StorageClass", "STANDARD"),
+            ("StorageClass", storage_class(entry)),
             ("Owner", owner),
         ],
     )

@@ -1,0 +1,147 @@
+"""Storage tiers of the chunk store: the pool each tier's chunks live in, how hard
+they are compressed, and which S3 storage classes are written to each.
+
+The engine knows tiers only as places: which tier an object *belongs* on is
+the tiering service's business (``tiering.policy``), which tells the engine
+through ``EngineSettings.tiers`` and moves objects with
+``AuthorizedBucket.transition``. The first tier is the hot one: its chunks
+live in the deployment's chunk pool, and manifests name it ``default`` (the
+name every manifest had before tiers), whatever the policy calls it.
+
+An entry records the class the client asked for in ``x-amz-storage-class``
+(absent for STANDARD, as S3 reports it) and the tier its payload is on in
+``x-atonix-tier`` (absent for the hot tier), so listings and plans read
+placements from the index alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from engine import layout
+from engine.errors import InvalidStorageClass, UnknownTier
+
+HOT_STORE_NAME = "default"
+STORAGE_CLASS_HEADER = "x-amz-storage-class"
+TIER_HEADER = "x-atonix-tier"
+STANDARD = "STANDARD"
+INTELLIGENT_TIERING = "INTELLIGENT_TIERING"
+# Every class S3 defines; a class outside this set is refused whatever the tiers.
+S3_STORAGE_CLASSES = frozenset({
+    "STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
+    "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR", "OUTPOSTS", "SNOW", "EXPRESS_ONEZONE",
+})
+
+
+@dataclass(frozen=True)
+class TierSettings:
+    name: str
+    pool: str = ""  # not hot: its pool (empty: <prefix>.chunks.<name>); hot: <prefix>.chunks
+    zstd_level: int = 3
+    storage_classes: tuple[str, ...] = ()  # what a write asking for one lands here
+    reported_class: str = STANDARD  # what an object moved here reports
+
+
+DEFAULT_TIERS = (
+    TierSettings("hot", storage_classes=(STANDARD, "REDUCED_REDUNDANCY", INTELLIGENT_TIERING)),
+    TierSettings(
+        "warm", zstd_level=19, storage_classes=("STANDARD_IA", "ONEZONE_IA"),
+        reported_class="STANDARD_IA",
+    ),
+)
+
+
+class TierMap:
+    """The tiers of one deployment, by policy name and by the name manifests use."""
+
+    def __init__(
+        self,
+        tiers: tuple[TierSettings, ...],
+        pool_prefix: str,
+        create_pool: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        if not tiers:
+            raise ValueError("at least the hot tier is needed")
+        self.tiers = tiers
+        self._create_pool = create_pool
+        self._ready: set[str] = set()
+        self.hot = tiers[0]
+        self._prefix = pool_prefix
+        self._by_name = {t.name: t for t in tiers}
+        self._by_class = {c: t for t in reversed(tiers) for c in t.storage_classes}
+
+    def tier(self, name: str) -> TierSettings:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise UnknownTier(
+                f"no tier {name!r} (tiers: {', '.join(self._by_name)})", Tier=name
+            ) from None
+
+    def for_class(self, storage_class: str | None) -> TierSettings:
+        """The tier a write asking for ``storage_class`` lands on."""
+        wanted = storage_class or STANDARD
+        if wanted not in S3_STORAGE_CLASSES:
+            raise InvalidStorageClass("The storage class you specified is not valid")
+        found = self._by_class.get(wanted)
+        if found is None:
+            raise InvalidStorageClass(
+                f"The storage class {wanted} is not served by this deployment's tiers"
+            )
+        return found
+
+    def placed(self, headers: Mapping[str, str]) -> TierSettings:
+        """The tier an entry's headers place it on (the hot tier if that tier is gone)."""
+        return self._by_name.get(headers.get(TIER_HEADER, ""), self.hot)
+
+    def store_name(self, tier: TierSettings) -> str:
+        """The name manifests and the chunk store use for ``tier``."""
+        return HOT_STORE_NAME if tier is self.hot else tier.name
+
+    def name_of(self, store_name: str) -> str:
+        """The policy's name for a tier as manifests name it (unknown names pass)."""
+        return self.hot.name if store_name == HOT_STORE_NAME else store_name
+
+    async def ready(self, tier: TierSettings) -> str:
+        """The store name of ``tier``, its pool created if need be (the hot tier's is
+        made with the deployment; another tier's on its first write, once per process)."""
+        name = self.store_name(tier)
+        if tier is not self.hot and name not in self._ready and self._create_pool is not None:
+            await self._create_pool(self.pools()[name])  # idempotent, safe to race
+            self._ready.add(name)
+        return name
+
+    def pools(self) -> Mapping[str, str]:
+        """Store name -> pool name, hot first."""
+        out = {}
+        for t in self.tiers:
+            # The hot tier is the deployment's chunk pool, created with it.
+            default = layout.pool_name(self._prefix, layout.CHUNKS_POOL)
+            out[self.store_name(t)] = default if t is self.hot else t.pool or f"{default}.{t.name}"
+        return out
+
+
+def placed_headers(
+    headers: Mapping[str, str], tiers: TierMap, tier: TierSettings, storage_class: str | None
+) -> dict[str, str]:
+    """An entry's headers saying it is on ``tier``, asked for as ``storage_class``
+    (None: what the tier reports, unless the object was written INTELLIGENT_TIERING)."""
+    out = {k: v for k, v in headers.items() if k not in (STORAGE_CLASS_HEADER, TIER_HEADER)}
+    if storage_class is None:
+        asked = headers.get(STORAGE_CLASS_HEADER)
+        storage_class = asked if asked == INTELLIGENT_TIERING else tier.reported_class
+    if storage_class != STANDARD:
+        out[STORAGE_CLASS_HEADER] = storage_class
+    if tier is not tiers.hot:
+        out[TIER_HEADER] = tier.name
+    return out
+
+
+def entry_tier(headers: Mapping[str, str], tiers: TierMap) -> str:
+    """The policy name of the tier an entry's payload is on."""
+    return headers.get(TIER_HEADER, tiers.hot.name)
+
+
+def storage_class_of(headers: Mapping[str, str]) -> str:
+    return headers.get(STORAGE_CLASS_HEADER, STANDARD)

@@ -1,0 +1,151 @@
+"""Moving one object version's data to another tier (the tiering mover's one step).
+
+The bytes are read from where they are and written again through the dedupe
+writer of the target tier (its pool, its zstd level; chunks the target tier
+already holds are referenced, not stored twice) under a *new* data prefix,
+so the new manifests have new owner ids and no cache can serve a stale one.
+The copy is then read back from the target tier and compared, digest for
+digest, with what was read from the source. Only then is the entry switched,
+with a guarded write that holds only if the entry still names the payload
+that was copied; the old payload is released after the switch.
+
+Crash safety is that of a put: data, then manifests, then the entry, then
+the release. A crash before the switch leaves a payload nothing names (its
+references and manifests are dropped by the collector once stale, as after a
+crashed upload); after it, the old payload is garbage that the release queue
+or the collector reclaims. Either way the object reads whole at every step.
+
+Inline objects (their bytes in the entry) and payloads of buckets that opted
+out of dedupe (raw stripes in the data pool) keep their bytes where they are;
+only their recorded tier and storage class change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass
+
+import xxhash
+
+from dedupe import failpoints
+from engine import layout
+from engine.buckets import BucketRef
+from engine.errors import ConcurrentUpdate, TransitionFailed
+from engine.objects import ObjectService
+from engine.records import ObjectEntry, Segment
+from engine.tiers import TierMap, TierSettings, placed_headers
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionResult:
+    entry: ObjectEntry  # as it is after the move
+    source: str  # the tier it was on
+    moved_bytes: int  # bytes rewritten into the target tier (0: nothing to move)
+
+
+class TierMover:
+    def __init__(self, objects: ObjectService, tiers: TierMap) -> None:
+        self.objects = objects
+        self.tiers = tiers
+        self.payloads = objects.payloads
+
+    async def move(
+        self, bucket: BucketRef, bucket_id: str, key: str, tier_name: str, version_id: str | None
+    ) -> TransitionResult:
+        tier = self.tiers.tier(tier_name)
+        entry = await self.objects.head(bucket, key, version_id)
+        source = self.tiers.placed(entry.headers).name
+        if source == tier.name:
+            return TransitionResult(entry, source, 0)
+        segments, moved = await self._copy(bucket, bucket_id, entry, tier)
+        replaced = [s for s in entry.segments if s not in segments]
+
+        def change(current: ObjectEntry) -> ObjectEntry:
+            if not _same_payload(current, entry):
+                raise ConcurrentUpdate("The object changed while it was being moved", Key=key)
+            headers = placed_headers(current.headers, self.tiers, tier, None)
+            return dataclasses.replace(current, segments=segments, headers=headers)
+
+        try:
+            await failpoints.hit("transition.before_switch")
+            if entry.version_id is None:
+                done = await self.objects.update(bucket, key, change)
+            else:  # current or not, even under a delete marker
+                done = await self.objects.update_version(bucket, key, entry.version_id, change)
+        except BaseException:
+            await self.payloads.remove([s for s in segments if s not in entry.segments])
+            raise
+        await failpoints.hit("transition.after_switch")
+        await self.payloads.release(replaced)
+        return TransitionResult(done, source, moved)
+
+    async def _copy(
+        self, bucket: BucketRef, bucket_id: str, entry: ObjectEntry, tier: TierSettings
+    ) -> tuple[list[Segment], int]:
+        """The entry's segments with every chunked one rewritten into ``tier``."""
+        out: list[Segment] = []
+        moved = 0
+        try:
+            for seg in entry.segments:
+                copy = None
+                if seg.is_chunked:
+                    copy = await self._copy_segment(bucket, bucket_id, seg, tier)
+                out.append(copy or seg)
+                moved += seg.size if copy is not None else 0
+        except BaseException:
+            await self.payloads.remove([s for s in out if s not in entry.segments])
+            raise
+        return out, moved
+
+    async def _copy_segment(
+        self, bucket: BucketRef, bucket_id: str, seg: Segment, tier: TierSettings
+    ) -> Segment | None:
+        prefix = f"{bucket_id}.{uuid.uuid4().hex}"
+        factory = self.objects.chunked_factory(bucket, prefix, tier)
+        writer = await factory() if factory is not None else None
+        if writer is None:  # the bucket stores without dedupe now: leave it be
+            return None
+        source = xxhash.xxh3_128()
+        try:
+            async for piece in self.payloads.read([seg], 0, seg.size):
+                source.update(piece)
+                await writer.write(piece)
+            copy = await writer.finish()
+        except BaseException:
+            await writer.discard()
+            raise
+        try:
+            await failpoints.hit("transition.after_copy")
+            target = xxhash.xxh3_128()
+            async for piece in self.payloads.read([copy], 0, copy.size):
+                target.update(piece)
+            if target.digest() != source.digest() or copy.size != seg.size:
+                raise TransitionFailed("the copy in the target tier reads back different")
+        except BaseException:
+            await self.payloads.remove([copy])
+            raise
+        return copy
+
+
+    async def where(self, entry: ObjectEntry) -> dict[str, int]:
+        """Bytes of the entry's data per place, read from its manifests: tier names,
+        ``inline`` (in the index entry) and ``stripes`` (the data pool, no dedupe)."""
+        out: dict[str, int] = {}
+        if entry.is_inline:
+            out["inline"] = entry.size
+        chunked = self.payloads.chunked
+        for seg in entry.segments:
+            if not seg.is_chunked or chunked is None:
+                out["stripes"] = out.get("stripes", 0) + seg.size
+                continue
+            for n in range(seg.stripes):
+                manifest = await chunked.load(layout.stripe_oid(seg.data_prefix, n))
+                for e in manifest.entries:
+                    name = self.tiers.name_of(e.tier)
+                    out[name] = out.get(name, 0) + e.length
+        return out
+
+
+def _same_payload(a: ObjectEntry, b: ObjectEntry) -> bool:
+    return a.etag == b.etag and a.mtime == b.mtime and a.segments == b.segments

@@ -1,0 +1,301 @@
+"""The tiering service: plan, apply, explain and status, over the engine's interface.
+
+Every command walks the same thing: each object version of the buckets asked
+for, its facts (size, age, tags, where its data is now) and what
+``Policy.place`` says about them. ``plan`` counts what would move and what
+it would cost per month before and after; ``apply`` moves it, one
+``AuthorizedBucket.transition`` at a time, throttled, under one lease per
+bucket so two movers never work on one bucket; ``explain`` shows one object's
+facts, its placement and the bytes per tier its manifests name; ``status``
+counts objects and bytes per tier.
+
+Scope today: tiers on the deployment's own backend (hot and warm). A cold
+tier in the policy is validated and planned, but moves to it are reported
+as ``not served`` until the cold tier exists. Last-read times are not
+tracked yet: ``days_since_read`` counts from the write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from engine import (
+    TIER_HEADER,
+    Engine,
+    LeaseLost,
+    ObjectEntry,
+    Operation,
+    Principal,
+    TierSettings,
+)
+from tiering.policy import COLD, HOT, WARM, ObjectFacts, Placement, Policy
+from tiering.throttle import Throttle
+
+GIB = 1024**3
+_CLASSES = {
+    HOT: ("STANDARD", "REDUCED_REDUNDANCY", "INTELLIGENT_TIERING"),
+    WARM: ("STANDARD_IA", "ONEZONE_IA"),
+}
+
+
+def engine_tiers(policy: Policy) -> tuple[TierSettings, ...]:
+    """The policy's tiers the engine holds data on (hot and warm; cold is planned only)."""
+    return tuple(
+        TierSettings(
+            t.name,
+            pool=t.pool,
+            zstd_level=t.zstd_level,
+            storage_classes=_CLASSES[t.kind],
+            reported_class=t.storage_class,
+        )
+        for t in policy.tiers
+        if t.kind != COLD
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    bucket: str
+    key: str
+    entry: ObjectEntry
+    noncurrent_since: float | None  # None: the current version
+
+    @property
+    def version_id(self) -> str | None:
+        return self.entry.version_id
+
+
+@dataclass
+class PlanReport:
+    scanned: int = 0
+    # "rule: from -> to" -> [objects, bytes]
+    moves: dict[str, list[int]] = field(default_factory=dict)
+    not_served: dict[str, list[int]] = field(default_factory=dict)  # target tier not built
+    bytes_before: dict[str, int] = field(default_factory=dict)
+    bytes_after: dict[str, int] = field(default_factory=dict)
+    monthly_cost_before: float = 0.0
+    monthly_cost_after: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "scanned": self.scanned,
+            "moves": {k: {"objects": v[0], "bytes": v[1]} for k, v in sorted(self.moves.items())},
+            "not_served": {
+                k: {"objects": v[0], "bytes": v[1]} for k, v in sorted(self.not_served.items())
+            },
+            "bytes_before": self.bytes_before,
+            "bytes_after": self.bytes_after,
+            "monthly_cost_before": round(self.monthly_cost_before, 6),
+            "monthly_cost_after": round(self.monthly_cost_after, 6),
+        }
+
+
+@dataclass
+class ApplyReport:
+    scanned: int = 0
+    moved_objects: int = 0
+    moved_bytes: int = 0  # bytes rewritten into their new tier
+    changed_only: int = 0  # inline or striped: only the recorded tier changed
+    failed: list[str] = field(default_factory=list)  # "bucket/key: why"
+    skipped_not_served: int = 0
+
+
+class TieringService:
+    def __init__(
+        self, engine: Engine, principal: Principal, policy: Policy, served: set[str]
+    ) -> None:
+        """``served``: the tiers the engine can hold data on (the rest are planned only)."""
+        self.engine = engine
+        self.principal = principal
+        self.policy = policy
+        self.served = served
+
+    # -- walking ----------------------------------------------------------------
+
+    async def bucket_names(self, only: list[str] | None = None) -> list[str]:
+        if only:
+            return list(only)
+        names: list[str] = []
+        after = ""
+        while True:
+            page, more = await self.engine.list_buckets(self.principal, start_after=after)
+            names += [b.name for b in page]
+            if not more or not page:
+                return names
+            after = page[-1].name
+
+    async def versions(self, bucket: str, prefix: str = "") -> AsyncIterator[Version]:
+        """Every version of every key (delete markers left out), newest first per key;
+        a noncurrent version's clock starts when the next newer one was written."""
+        listing = await self.engine.bucket(self.principal, bucket, Operation.LIST_OBJECT_VERSIONS)
+        key_marker = version_marker = ""
+        while True:
+            page = await listing.list_versions(
+                prefix=prefix, key_marker=key_marker, version_marker=version_marker
+            )
+            newer: tuple[str, float] | None = None
+            for key, entry, latest in page.versions:
+                since = None
+                if not latest and newer is not None and newer[0] == key:
+                    since = newer[1]
+                newer = (key, entry.mtime)
+                if not entry.delete_marker:
+                    yield Version(bucket, key, entry, since)
+            if not page.is_truncated or page.next_key is None:
+                return
+            key_marker, version_marker = page.next_key, page.next_order or ""
+
+    def facts(self, v: Version) -> ObjectFacts:
+        e = v.entry
+        return ObjectFacts(
+            bucket=v.bucket,
+            key=v.key,
+            size=e.size,
+            tier=e.headers.get(TIER_HEADER, self.policy.hottest.name),
+            written=e.mtime,
+            content_type=e.content_type,
+            tags=dict(e.tags),
+            noncurrent_since=v.noncurrent_since,
+            storage_class=e.headers.get("x-amz-storage-class", "STANDARD"),
+        )
+
+    # -- commands ---------------------------------------------------------------
+
+    async def plan(self, buckets: list[str] | None = None) -> PlanReport:
+        report = PlanReport()
+        now = self.engine.clock.time()
+        for name in await self.bucket_names(buckets):
+            async for v in self.versions(name):
+                facts = self.facts(v)
+                placement = self.policy.place(facts, now)
+                report.scanned += 1
+                _add(report.bytes_before, facts.tier, facts.size)
+                target = facts.tier
+                if placement.moves(facts):
+                    label = f"{placement.rule}: {facts.tier} -> {placement.tier}"
+                    if placement.tier in self.served:
+                        _count(report.moves, label, facts.size)
+                        target = placement.tier
+                    else:
+                        _count(report.not_served, label, facts.size)
+                _add(report.bytes_after, target, facts.size)
+        report.monthly_cost_before = self._cost(report.bytes_before)
+        report.monthly_cost_after = self._cost(report.bytes_after)
+        return report
+
+    async def apply(
+        self,
+        buckets: list[str] | None = None,
+        progress: Callable[[int], None] = lambda nbytes: None,
+    ) -> ApplyReport:
+        report = ApplyReport()
+        throttle = Throttle(self.policy.throttle, self.engine.clock)
+        for name in await self.bucket_names(buckets):
+            lease = self.engine.lease(self.principal, f"tier-mover.{name}")
+            if not await lease.try_acquire():
+                report.failed.append(f"{name}: another mover holds the bucket's lease")
+                continue
+            try:
+                await lease.hold(lambda n=name: self._apply_bucket(n, report, throttle, progress))
+            except LeaseLost:
+                report.failed.append(f"{name}: lost the bucket's lease; stopped")
+            finally:
+                await lease.release()
+        return report
+
+    async def _apply_bucket(
+        self, name: str, report: ApplyReport, throttle: Throttle, progress: Callable[[int], None]
+    ) -> None:
+        mover = await self.engine.bucket(self.principal, name, Operation.TRANSITION_OBJECT)
+        async for v in self.versions(name):
+            report.scanned += 1
+            facts = self.facts(v)
+            placement = self.policy.place(facts, self.engine.clock.time())
+            if not placement.moves(facts):
+                continue
+            if placement.tier not in self.served:
+                report.skipped_not_served += 1
+                continue
+            await throttle.take(facts.size)
+            try:
+                result = await mover.transition(v.key, placement.tier, v.version_id)
+            except Exception as exc:  # one object's failure must not stop the rest
+                report.failed.append(f"{name}/{v.key}: {type(exc).__name__}: {exc}")
+                continue
+            report.moved_objects += 1
+            report.moved_bytes += result.moved_bytes
+            report.changed_only += result.moved_bytes == 0
+            progress(facts.size)
+
+    async def explain(self, bucket: str, key: str, version_id: str | None = None) -> dict:
+        reader = await self.engine.bucket(self.principal, bucket, Operation.HEAD_OBJECT, key=key)
+        found = None
+        async for v in self.versions(bucket, prefix=key):
+            wanted = v.version_id == version_id if version_id else v.noncurrent_since is None
+            if v.key == key and wanted:
+                found = v
+                break
+        if found is None:  # let the engine answer NoSuchKey / NoSuchVersion
+            await reader.head(key, version_id)
+            raise LookupError(f"{bucket}/{key} has no such version")
+        facts = self.facts(found)
+        now = self.engine.clock.time()
+        placement = self.policy.place(facts, now)
+        return {
+            "bucket": bucket,
+            "key": key,
+            "version_id": found.version_id,
+            "size": facts.size,
+            "storage_class": facts.storage_class,
+            "tier": facts.tier,
+            "data": await reader.placement(key, found.version_id),
+            "current": found.noncurrent_since is None,
+            "policy": self.policy.source,
+            **_placement(placement, facts, self.served),
+        }
+
+    async def status(self, buckets: list[str] | None = None) -> dict[str, dict[str, dict]]:
+        out: dict[str, dict[str, dict]] = {}
+        for name in await self.bucket_names(buckets):
+            tiers: dict[str, dict] = {}
+            async for v in self.versions(name):
+                facts = self.facts(v)
+                slot = tiers.setdefault(facts.tier, {"objects": 0, "bytes": 0})
+                slot["objects"] += 1
+                slot["bytes"] += facts.size
+            out[name] = tiers
+        return out
+
+    def _cost(self, bytes_by_tier: dict[str, int]) -> float:
+        total = 0.0
+        for name, nbytes in bytes_by_tier.items():
+            rank = self.policy.rank(name)
+            price = self.policy.tiers[rank].cost_per_gb_month if rank >= 0 else 0.0
+            total += nbytes / GIB * price
+        return total
+
+
+def _placement(p: Placement, facts: ObjectFacts, served: set[str]) -> dict:
+    out = {
+        "belongs_on": p.tier,
+        "rule": p.rule,
+        "why": p.reason,
+        "moves_now": p.moves(facts) and p.tier in served,
+        "next": None,
+    }
+    if p.moves(facts) and p.tier not in served:
+        out["why"] += f" (tier {p.tier} is not served by this deployment yet)"
+    if p.next_tier is not None:
+        out["next"] = {"tier": p.next_tier, "at": p.next_at}
+    return out
+
+
+def _add(into: dict[str, int], key: str, n: int) -> None:
+    into[key] = into.get(key, 0) + n
+
+
+def _count(into: dict[str, list[int]], key: str, size: int) -> None:
+    slot = into.setdefault(key, [0, 0])
+    slot[0] += 1
+    slot[1] += size
