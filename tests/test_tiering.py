@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 from tests.conftest import backend_options
@@ -188,3 +190,42 @@ def test_multipart_and_copy_write_to_the_tier_of_their_class(deployment):
     whole = b"".join(parts)
     for key in ("mp", "plain", "ia"):
         assert s3.get_object(Bucket="classes", Key=key)["Body"].read() == whole
+
+
+def test_the_gateways_move_data_by_themselves(deployment, tmp_path, monkeypatch):
+    options, gw = deployment
+    s3 = gw.client()
+    s3.create_bucket(Bucket="auto")
+    bodies = {"a": os.urandom(MiB), "b": os.urandom(2 * MiB)}
+    for key, body in bodies.items():
+        s3.put_object(Bucket="auto", Key=key, Body=body)
+    gw.stop()
+    # The same deployment 40 days on, with the mover passing every half second (its
+    # clock is ahead, so signed requests from here would be refused as skewed).
+    config = tmp_path / "mover.yaml"
+    config.write_text("tier_interval_seconds: 0.5\n")
+    monkeypatch.setenv("ATONIX_CLOCK_OFFSET", str(40 * DAY))
+    later = GatewayProcess(options, tmp_path / "later.log", extra_args=["--config", str(config)])
+    later.start()
+    try:
+        deadline = time.monotonic() + 60
+        while "warm" not in tier(options, "status", "auto")["auto"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        status = tier(options, "status", "auto")
+        assert status == {"auto": {"warm": {"objects": 2, "bytes": 3 * MiB}}}
+        samples = dict(
+            line.rsplit(" ", 1)
+            for line in requests.get(later.endpoint + "/metrics", timeout=10).text.splitlines()
+            if line.startswith("atonix_tier_move")
+        )
+        assert float(samples['atonix_tier_moves_total{from="hot",to="warm"}']) == 2
+        assert float(samples["atonix_tier_move_bytes_total"]) == 3 * MiB
+    finally:
+        later.stop()
+    monkeypatch.delenv("ATONIX_CLOCK_OFFSET")
+    gw.start()
+    s3 = gw.client()
+    assert classes(s3, "auto") == {"a": "STANDARD_IA", "b": "STANDARD_IA"}
+    for key, body in bodies.items():
+        assert s3.get_object(Bucket="auto", Key=key)["Body"].read() == body

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from engine import (
     TIER_HEADER,
@@ -91,6 +92,23 @@ class PlanReport:
         }
 
 
+class TieringObserver(Protocol):
+    """What metrics learn of the mover (the gateway's GatewayMetrics implements it)."""
+
+    def tier_moved(self, source: str, target: str, nbytes: int) -> None: ...
+
+    def tier_totals(self, totals: dict[str, tuple[int, int]]) -> None:
+        """Objects and bytes per tier after a pass over every bucket."""
+
+
+class _Quiet:
+    def tier_moved(self, source: str, target: str, nbytes: int) -> None:
+        pass
+
+    def tier_totals(self, totals: dict[str, tuple[int, int]]) -> None:
+        pass
+
+
 @dataclass
 class ApplyReport:
     scanned: int = 0
@@ -99,17 +117,24 @@ class ApplyReport:
     changed_only: int = 0  # inline or striped: only the recorded tier changed
     failed: list[str] = field(default_factory=list)  # "bucket/key: why"
     skipped_not_served: int = 0
+    totals: dict[str, list[int]] = field(default_factory=dict)  # tier -> [objects, bytes]
 
 
 class TieringService:
     def __init__(
-        self, engine: Engine, principal: Principal, policy: Policy, served: set[str]
+        self,
+        engine: Engine,
+        principal: Principal,
+        policy: Policy,
+        served: set[str],
+        observer: TieringObserver | None = None,
     ) -> None:
         """``served``: the tiers the engine can hold data on (the rest are planned only)."""
         self.engine = engine
         self.principal = principal
         self.policy = policy
         self.served = served
+        self.observer = observer or _Quiet()
 
     # -- walking ----------------------------------------------------------------
 
@@ -202,6 +227,8 @@ class TieringService:
                 report.failed.append(f"{name}: lost the bucket's lease; stopped")
             finally:
                 await lease.release()
+        if not buckets and not report.failed:
+            self.observer.tier_totals({t: (n, b) for t, (n, b) in report.totals.items()})
         return report
 
     async def _apply_bucket(
@@ -212,21 +239,23 @@ class TieringService:
             report.scanned += 1
             facts = self.facts(v)
             placement = self.policy.place(facts, self.engine.clock.time())
-            if not placement.moves(facts):
-                continue
-            if placement.tier not in self.served:
+            where = facts.tier
+            if placement.moves(facts) and placement.tier not in self.served:
                 report.skipped_not_served += 1
-                continue
-            await throttle.take(facts.size)
-            try:
-                result = await mover.transition(v.key, placement.tier, v.version_id)
-            except Exception as exc:  # one object's failure must not stop the rest
-                report.failed.append(f"{name}/{v.key}: {type(exc).__name__}: {exc}")
-                continue
-            report.moved_objects += 1
-            report.moved_bytes += result.moved_bytes
-            report.changed_only += result.moved_bytes == 0
-            progress(facts.size)
+            elif placement.moves(facts):
+                await throttle.take(facts.size)
+                try:
+                    result = await mover.transition(v.key, placement.tier, v.version_id)
+                except Exception as exc:  # one object's failure must not stop the rest
+                    report.failed.append(f"{name}/{v.key}: {type(exc).__name__}: {exc}")
+                else:
+                    where = placement.tier
+                    report.moved_objects += 1
+                    report.moved_bytes += result.moved_bytes
+                    report.changed_only += result.moved_bytes == 0
+                    self.observer.tier_moved(facts.tier, where, result.moved_bytes)
+                    progress(facts.size)
+            _count(report.totals, where, facts.size)
 
     async def explain(self, bucket: str, key: str, version_id: str | None = None) -> dict:
         reader = await self.engine.bucket(self.principal, bucket, Operation.HEAD_OBJECT, key=key)

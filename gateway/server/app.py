@@ -20,6 +20,7 @@ from s3api.app import S3Frontend
 from s3api.context import S3Settings
 from storage.factory import open_backend
 from storage.instrumented import InstrumentedBackend
+from tiering.background import start_mover
 from tiering.service import engine_tiers
 
 log = logging.getLogger("atonix.server")
@@ -28,6 +29,7 @@ ENGINE_KEY = web.AppKey("engine", Engine)
 # Who the process's own background work acts as (the engine allows services everything).
 COLLECTOR = Principal.service("chunk-gc")
 BACKUPS = Principal.service("backup-scheduler")
+TIER_MOVER = Principal.service("tier-mover")
 METRICS_KEY = web.AppKey("metrics", GatewayMetrics)
 
 
@@ -161,7 +163,16 @@ def build_app(settings: Settings) -> web.Application:
         await engine.start()
         collector = start_collector(engine, settings.gc_interval_seconds)
         backups = start_backups(engine, settings, metrics)
+        policy = settings.tiering_policy()
+        mover = start_mover(
+            engine, TIER_MOVER, policy, {t.name for t in engine_tiers(policy)}, metrics,
+            settings.tier_interval_seconds,
+        )
         yield
+        if mover is not None:
+            mover.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await mover
         if backups is not None:
             backups.cancel()
             with contextlib.suppress(asyncio.CancelledError):

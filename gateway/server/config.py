@@ -73,6 +73,8 @@ class Settings:
     # The tiering policy file (tiering.yaml: tiers, rules, the mover's throttle);
     # without one, tiers hot and warm and no rules (tiering.policy.default_policy).
     tiering: str | None = None
+    # Seconds between the background mover's passes (0 = none; `tier apply` still works).
+    tier_interval_seconds: float = 3600.0
 
     @property
     def host(self) -> str:

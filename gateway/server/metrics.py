@@ -99,6 +99,22 @@ class GatewayMetrics:
             "atonix_hot_cache_invalidations", "Keys this gateway published as changed to all "
             "gateways", registry=r,
         )
+        # Set by the gateway that ran the tier mover's last full pass.
+        self.tier_objects = Gauge(
+            "atonix_tier_objects", "Object versions per tier (last mover pass)", ["tier"],
+            registry=r, multiprocess_mode="mostrecent",
+        )
+        self.tier_bytes = Gauge(
+            "atonix_tier_bytes", "Logical bytes per tier (last mover pass)", ["tier"],
+            registry=r, multiprocess_mode="mostrecent",
+        )
+        self.tier_moves = Counter(
+            "atonix_tier_moves", "Object versions moved between tiers", ["from", "to"],
+            registry=r,
+        )
+        self.tier_move_bytes = Counter(
+            "atonix_tier_move_bytes", "Bytes rewritten into their new tier by moves", registry=r,
+        )
 
     def ingested(self, logical: int, stored: int, saved: int) -> None:
         self.dedupe_logical.inc(logical)
@@ -152,6 +168,15 @@ class GatewayMetrics:
 
     def last_success(self, bucket: str, when: float) -> None:
         self.backup_last_success.labels(bucket).set(when)
+
+    def tier_moved(self, source: str, target: str, nbytes: int) -> None:
+        self.tier_moves.labels(source, target).inc()
+        self.tier_move_bytes.inc(nbytes)
+
+    def tier_totals(self, totals: dict[str, tuple[int, int]]) -> None:
+        for tier, (objects, nbytes) in totals.items():
+            self.tier_objects.labels(tier).set(objects)
+            self.tier_bytes.labels(tier).set(nbytes)
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format; with several workers, the merged view of all of them."""
