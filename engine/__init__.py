@@ -87,6 +87,7 @@ from engine.facade import Engine
 from engine.iam import ADMIN_UID, AccessKey, User
 from engine.index import ListPage
 from engine.lease import Lease, LeaseLost
+from engine.lifecycle import LIFECYCLE_ITEM, LifecycleRule, decode_rules, encode_rules
 from engine.maintenance import FsckResult, GcResult, SpaceStats
 from engine.mfa import MfaDevices, totp_code
 from engine.multipart import NewUpload, ObjectChecksums, PartBody, PartOpener, PartsPage
@@ -141,6 +142,7 @@ __all__ = [
     "FULL_CONTROL",
     "GOVERNANCE",
     "HOLD_HEADER",
+    "LIFECYCLE_ITEM",
     "LOCK_CONFIG",
     "MAX_PART_NUMBER",
     "MAX_PART_SIZE",
@@ -203,6 +205,7 @@ __all__ = [
     "KeyTooLong",
     "Lease",
     "LeaseLost",
+    "LifecycleRule",
     "ListPage",
     "LockConfig",
     "ManualClock",
@@ -255,8 +258,10 @@ __all__ = [
     "canned_for_grants",
     "check_version_id",
     "decode_grants",
+    "decode_rules",
     "effective_acl",
     "encode_grants",
+    "encode_rules",
     "etag_matches",
     "legal_hold_of",
     "normalize_etag",

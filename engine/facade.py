@@ -277,6 +277,10 @@ class Engine:
 
     # -- identities ------------------------------------------------------------------
 
+    def check_storage_class(self, storage_class: str) -> None:
+        """InvalidStorageClass unless one of the deployment's tiers serves the class."""
+        self._services.tiers.for_class(storage_class)
+
     async def access_key(self, access_key: str) -> AccessKey | None:
         """The key a request claims, to verify its signature with (None if unknown)."""
         return await self._services.identities.lookup_key(access_key)

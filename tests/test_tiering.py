@@ -229,3 +229,77 @@ def test_the_gateways_move_data_by_themselves(deployment, tmp_path, monkeypatch)
     assert classes(s3, "auto") == {"a": "STANDARD_IA", "b": "STANDARD_IA"}
     for key, body in bodies.items():
         assert s3.get_object(Bucket="auto", Key=key)["Body"].read() == body
+
+
+LIFECYCLE = {
+    "Rules": [
+        {
+            "ID": "age-logs",
+            "Filter": {"Prefix": "logs/"},
+            "Status": "Enabled",
+            "Transitions": [{"Days": 30, "StorageClass": "STANDARD_IA"}],
+            "Expiration": {"Days": 90},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 10},
+        },
+        {
+            "ID": "uploads",
+            "Filter": {"Prefix": ""},
+            "Status": "Enabled",
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+        },
+    ]
+}
+
+
+def test_lifecycle_configurations_through_boto3_run_on_the_mover(deployment):
+    options, gw = deployment
+    s3 = gw.client()
+    s3.create_bucket(Bucket="life")
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_lifecycle_configuration(Bucket="life")
+    assert e.value.response["Error"]["Code"] == "NoSuchLifecycleConfiguration"
+    glacier = {"Rules": [{"ID": "g", "Filter": {}, "Status": "Enabled",
+                          "Transitions": [{"Days": 1, "StorageClass": "GLACIER"}]}]}
+    with pytest.raises(ClientError) as e:  # no cold tier here: no rule that could never run
+        s3.put_bucket_lifecycle_configuration(Bucket="life", LifecycleConfiguration=glacier)
+    assert e.value.response["Error"]["Code"] == "InvalidStorageClass"
+    s3.put_bucket_lifecycle_configuration(Bucket="life", LifecycleConfiguration=LIFECYCLE)
+    got = s3.get_bucket_lifecycle_configuration(Bucket="life")["Rules"]
+    assert [r["ID"] for r in got] == ["age-logs", "uploads"]
+    assert got[0]["Transitions"] == [{"Days": 30, "StorageClass": "STANDARD_IA"}]
+    assert got[1]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+
+    s3.put_bucket_versioning(Bucket="life", VersioningConfiguration={"Status": "Enabled"})
+    old, new, other = os.urandom(MiB), os.urandom(MiB), os.urandom(MiB)
+    s3.put_object(Bucket="life", Key="logs/a", Body=old)
+    s3.put_object(Bucket="life", Key="logs/a", Body=new)
+    s3.put_object(Bucket="life", Key="data/b", Body=other)
+    upload = s3.create_multipart_upload(Bucket="life", Key="big")["UploadId"]
+
+    plan = tier(options, "plan", "life", days=40)
+    assert plan["moves"] == {  # the bucket's rule for logs/, the policy file's for the rest
+        "lifecycle age-logs: hot -> warm": {"objects": 1, "bytes": MiB},
+        "age: hot -> warm": {"objects": 1, "bytes": MiB},
+    }
+    assert plan["expirations"] == {"lifecycle age-logs: expire": {"objects": 1, "bytes": MiB}}
+    applied = tier(options, "apply", "life", days=40)
+    assert (applied["moved_objects"], applied["expired"], applied["aborted_uploads"]) == (2, 1, 1)
+    assert applied["failed"] == []
+    versions = s3.list_object_versions(Bucket="life", Prefix="logs/").get("Versions", [])
+    assert [(v["IsLatest"], v["StorageClass"]) for v in versions] == [(True, "STANDARD_IA")]
+    assert s3.get_object(Bucket="life", Key="logs/a")["Body"].read() == new
+    assert s3.head_object(Bucket="life", Key="data/b")["StorageClass"] == "STANDARD_IA"
+    assert s3.list_multipart_uploads(Bucket="life").get("Uploads", []) == []
+    with pytest.raises(ClientError):
+        s3.abort_multipart_upload(Bucket="life", Key="big", UploadId=upload)
+
+    applied = tier(options, "apply", "life", days=100)  # the current version expires too
+    assert applied["expired"] == 1
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="life", Key="logs/a")
+    assert e.value.response["Error"]["Code"] == "NoSuchKey"  # a delete marker, as on AWS
+    assert s3.get_object(Bucket="life", Key="data/b")["Body"].read() == other
+
+    s3.delete_bucket_lifecycle(Bucket="life")
+    with pytest.raises(ClientError):
+        s3.get_bucket_lifecycle_configuration(Bucket="life")

@@ -127,6 +127,13 @@ class Rule:
     promote: Promotion | None = None
     pin: str = ""
     exclude: bool = False
+    # Expiration (from S3 lifecycle rules): the current version is deleted this many
+    # days after its write, or from an instant; noncurrent versions this many days
+    # after they were superseded, keeping the newest ``keep_noncurrent`` of them.
+    expire_days: float | None = None
+    expire_at: float | None = None
+    expire_noncurrent_days: float | None = None
+    keep_noncurrent: int = 0
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,7 @@ class ObjectFacts:
     last_read: float | None = None
     recent_reads: int = 0  # reads within the rule's promotion window
     noncurrent_since: float | None = None  # None: the current version
+    noncurrent_rank: int = 0  # 0: the newest noncurrent version of its key
     storage_class: str = "STANDARD"  # as the client asked
 
 
@@ -159,6 +167,7 @@ class Placement:
     reason: str
     next_tier: str | None = None  # where it would go next if nothing else happens
     next_at: float | None = None  # and when (epoch seconds)
+    expire: bool = False  # the version is to be deleted (an expiration rule is due)
 
     def moves(self, facts: ObjectFacts) -> bool:
         return self.tier != facts.tier
@@ -209,6 +218,9 @@ class Policy:
             return Placement(facts.tier, rule.name, "excluded from tiering by the rule")
         if rule.pin:
             return Placement(rule.pin, rule.name, f"pinned to {rule.pin}")
+        expired = _expiry(rule, facts, now)
+        if expired is not None:
+            return Placement(facts.tier, rule.name, expired, expire=True)
         if facts.noncurrent_since is not None:
             return self._by_transitions(facts, now, rule, rule.noncurrent, facts.noncurrent_since)
         promotion = rule.promote
@@ -246,6 +258,22 @@ class Policy:
             return Placement(target, rule.name, reason)
         at, nxt = upcoming[0]
         return Placement(target, rule.name, reason, nxt.to, at)
+
+
+def _expiry(rule: Rule, facts: ObjectFacts, now: float) -> str | None:
+    """Why the version has expired under ``rule``, or None if it has not."""
+    if facts.noncurrent_since is None:
+        if rule.expire_days is not None and now >= facts.written + rule.expire_days * DAY:
+            return f"expired: {_days(rule.expire_days)} since written"
+        if rule.expire_at is not None and now >= rule.expire_at:
+            return "expired: its rule's expiration date has passed"
+        return None
+    days = rule.expire_noncurrent_days
+    if days is None or facts.noncurrent_rank < rule.keep_noncurrent:
+        return None
+    if now >= facts.noncurrent_since + days * DAY:
+        return f"expired: {_days(days)} since it stopped being current"
+    return None
 
 
 def _describe(t: Transition) -> str:

@@ -22,15 +22,21 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from engine import (
+    LIFECYCLE_ITEM,
     TIER_HEADER,
+    AuthorizedBucket,
     Engine,
     LeaseLost,
+    LifecycleRule,
     ObjectEntry,
     Operation,
     Principal,
     TierSettings,
+    UploadsQuery,
+    decode_rules,
 )
-from tiering.policy import COLD, HOT, WARM, ObjectFacts, Placement, Policy
+from tiering.lifecycle_rules import abort_after_days, lifecycle_policy
+from tiering.policy import COLD, DAY, HOT, WARM, ObjectFacts, Placement, Policy
 from tiering.throttle import Throttle
 
 GIB = 1024**3
@@ -61,6 +67,7 @@ class Version:
     key: str
     entry: ObjectEntry
     noncurrent_since: float | None  # None: the current version
+    noncurrent_rank: int = 0  # 0: the newest noncurrent version of its key
 
     @property
     def version_id(self) -> str | None:
@@ -73,6 +80,7 @@ class PlanReport:
     # "rule: from -> to" -> [objects, bytes]
     moves: dict[str, list[int]] = field(default_factory=dict)
     not_served: dict[str, list[int]] = field(default_factory=dict)  # target tier not built
+    expirations: dict[str, list[int]] = field(default_factory=dict)  # "rule: expire"
     bytes_before: dict[str, int] = field(default_factory=dict)
     bytes_after: dict[str, int] = field(default_factory=dict)
     monthly_cost_before: float = 0.0
@@ -84,6 +92,9 @@ class PlanReport:
             "moves": {k: {"objects": v[0], "bytes": v[1]} for k, v in sorted(self.moves.items())},
             "not_served": {
                 k: {"objects": v[0], "bytes": v[1]} for k, v in sorted(self.not_served.items())
+            },
+            "expirations": {
+                k: {"objects": v[0], "bytes": v[1]} for k, v in sorted(self.expirations.items())
             },
             "bytes_before": self.bytes_before,
             "bytes_after": self.bytes_after,
@@ -117,6 +128,8 @@ class ApplyReport:
     changed_only: int = 0  # inline or striped: only the recorded tier changed
     failed: list[str] = field(default_factory=list)  # "bucket/key: why"
     skipped_not_served: int = 0
+    expired: int = 0  # versions deleted by expiration rules
+    aborted_uploads: int = 0
     totals: dict[str, list[int]] = field(default_factory=dict)  # tier -> [objects, bytes]
 
 
@@ -155,18 +168,22 @@ class TieringService:
         a noncurrent version's clock starts when the next newer one was written."""
         listing = await self.engine.bucket(self.principal, bucket, Operation.LIST_OBJECT_VERSIONS)
         key_marker = version_marker = ""
+        newer: tuple[str, float] | None = None  # the key and write time of the version before
+        rank = -1
         while True:
             page = await listing.list_versions(
                 prefix=prefix, key_marker=key_marker, version_marker=version_marker
             )
-            newer: tuple[str, float] | None = None
             for key, entry, latest in page.versions:
                 since = None
                 if not latest and newer is not None and newer[0] == key:
                     since = newer[1]
+                    rank += 1
+                elif latest or newer is None or newer[0] != key:
+                    rank = -1  # the next noncurrent version of this key is the newest
                 newer = (key, entry.mtime)
                 if not entry.delete_marker:
-                    yield Version(bucket, key, entry, since)
+                    yield Version(bucket, key, entry, since, max(rank, 0))
             if not page.is_truncated or page.next_key is None:
                 return
             key_marker, version_marker = page.next_key, page.next_order or ""
@@ -182,6 +199,7 @@ class TieringService:
             content_type=e.content_type,
             tags=dict(e.tags),
             noncurrent_since=v.noncurrent_since,
+            noncurrent_rank=v.noncurrent_rank,
             storage_class=e.headers.get("x-amz-storage-class", "STANDARD"),
         )
 
@@ -191,12 +209,16 @@ class TieringService:
         report = PlanReport()
         now = self.engine.clock.time()
         for name in await self.bucket_names(buckets):
+            policy, _ = await self.bucket_policy(name)
             async for v in self.versions(name):
                 facts = self.facts(v)
-                placement = self.policy.place(facts, now)
+                placement = policy.place(facts, now)
                 report.scanned += 1
                 _add(report.bytes_before, facts.tier, facts.size)
                 target = facts.tier
+                if placement.expire:
+                    _count(report.expirations, f"{placement.rule}: expire", facts.size)
+                    continue
                 if placement.moves(facts):
                     label = f"{placement.rule}: {facts.tier} -> {placement.tier}"
                     if placement.tier in self.served:
@@ -235,11 +257,16 @@ class TieringService:
         self, name: str, report: ApplyReport, throttle: Throttle, progress: Callable[[int], None]
     ) -> None:
         mover = await self.engine.bucket(self.principal, name, Operation.TRANSITION_OBJECT)
+        policy, lifecycle = await self.bucket_policy(name)
+        await self._abort_uploads(mover, lifecycle, report)
         async for v in self.versions(name):
             report.scanned += 1
             facts = self.facts(v)
-            placement = self.policy.place(facts, self.engine.clock.time())
+            placement = policy.place(facts, self.engine.clock.time())
             where = facts.tier
+            if placement.expire:
+                await self._expire(mover, v, report)
+                continue
             if placement.moves(facts) and placement.tier not in self.served:
                 report.skipped_not_served += 1
             elif placement.moves(facts):
@@ -257,6 +284,42 @@ class TieringService:
                     progress(facts.size)
             _count(report.totals, where, facts.size)
 
+    async def _expire(self, bucket: AuthorizedBucket, v: Version, report: ApplyReport) -> None:
+        """Delete an expired version: the current one as a DELETE would (a delete marker
+        when versioned), a noncurrent one for good. Object lock still decides."""
+        try:
+            await bucket.delete(v.key, version_id=None if v.noncurrent_since is None
+                                else v.version_id)
+        except Exception as exc:
+            report.failed.append(f"{v.bucket}/{v.key}: {type(exc).__name__}: {exc}")
+        else:
+            report.expired += 1
+
+    async def _abort_uploads(
+        self, bucket: AuthorizedBucket, rules: list[LifecycleRule], report: ApplyReport
+    ) -> None:
+        now = self.engine.clock.time()
+        for prefix, days in abort_after_days(rules):
+            query = UploadsQuery(prefix=prefix)
+            while True:
+                page = await bucket.list_uploads(query)
+                for up in page.uploads:
+                    if now >= up.initiated + days * DAY:
+                        await bucket.abort_upload(up.key, up.upload_id)
+                        report.aborted_uploads += 1
+                if not page.is_truncated:
+                    break
+                query.key_marker = page.next_key_marker or ""
+                query.upload_id_marker = page.next_upload_id_marker or ""
+
+    async def bucket_policy(self, bucket: str) -> tuple[Policy, list[LifecycleRule]]:
+        """The policy as it applies to ``bucket``: its lifecycle rules first."""
+        _, raw = await self.engine.read_bucket_config(
+            self.principal, bucket, LIFECYCLE_ITEM, Operation.GET_BUCKET_LIFECYCLE
+        )
+        rules = decode_rules(raw) if raw else []
+        return lifecycle_policy(self.policy, bucket, rules), rules
+
     async def explain(self, bucket: str, key: str, version_id: str | None = None) -> dict:
         reader = await self.engine.bucket(self.principal, bucket, Operation.HEAD_OBJECT, key=key)
         found = None
@@ -270,7 +333,8 @@ class TieringService:
             raise LookupError(f"{bucket}/{key} has no such version")
         facts = self.facts(found)
         now = self.engine.clock.time()
-        placement = self.policy.place(facts, now)
+        policy, _ = await self.bucket_policy(bucket)
+        placement = policy.place(facts, now)
         return {
             "bucket": bucket,
             "key": key,

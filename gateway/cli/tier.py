@@ -73,6 +73,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         "moved_bytes": report.moved_bytes,
         "changed_only": report.changed_only,
         "skipped_not_served": report.skipped_not_served,
+        "expired": report.expired,
+        "aborted_uploads": report.aborted_uploads,
         "failed": report.failed,
     }, indent=2))
     return 1 if report.failed else 0

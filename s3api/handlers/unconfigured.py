@@ -21,7 +21,6 @@ from s3api.responses import empty, xml_response
 _MISSING: dict[Operation, S3ErrorCode] = {
     Operation.GET_BUCKET_POLICY: S3ErrorCode.NoSuchBucketPolicy,
     Operation.GET_BUCKET_POLICY_STATUS: S3ErrorCode.NoSuchBucketPolicy,
-    Operation.GET_BUCKET_LIFECYCLE: S3ErrorCode.NoSuchLifecycleConfiguration,
     Operation.GET_BUCKET_WEBSITE: S3ErrorCode.NoSuchWebsiteConfiguration,
     Operation.GET_BUCKET_ENCRYPTION: S3ErrorCode.ServerSideEncryptionConfigurationNotFoundError,
     Operation.GET_BUCKET_REPLICATION: S3ErrorCode.ReplicationConfigurationNotFoundError,
@@ -42,7 +41,6 @@ _EMPTY: dict[Operation, tuple[str, list]] = {
 # Deleting a configuration that cannot exist succeeds, as on AWS.
 _DELETES = (
     Operation.DELETE_BUCKET_POLICY,
-    Operation.DELETE_BUCKET_LIFECYCLE,
     Operation.DELETE_BUCKET_WEBSITE,
     Operation.DELETE_BUCKET_ENCRYPTION,
     Operation.DELETE_BUCKET_REPLICATION,

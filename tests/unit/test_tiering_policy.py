@@ -160,3 +160,33 @@ def test_broken_yaml_and_missing_files(tmp_path):
     path = tmp_path / "tiering.yaml"
     path.write_text(POLICY)
     assert load_policy(path).source == str(path)
+
+
+def test_lifecycle_rules_come_first_for_their_bucket_only(policy):
+    from engine import LifecycleRule
+    from tiering.lifecycle_rules import abort_after_days, lifecycle_policy
+
+    rules = [
+        LifecycleRule("ia", prefix="2024/", transitions=((30, "STANDARD_IA"),),
+                      expiration_days=400, noncurrent_expiration_days=10,
+                      newer_noncurrent_versions=1),
+        LifecycleRule("uploads", abort_incomplete_days=7),  # no object action: not a rule
+        LifecycleRule("off", enabled=False, expiration_days=1),
+        # No tier serves GLACIER_IR here: the transition drops, and with it the rule.
+        LifecycleRule("cold", transitions=((60, "GLACIER_IR"),)),
+    ]
+    mine = lifecycle_policy(policy, "logs-a", rules)
+    assert mine.rules[0].name == "lifecycle ia"
+    assert mine.rules[1:] == policy.rules
+    got = mine.place(facts(), T0 + 31 * DAY)
+    assert (got.tier, got.rule) == ("warm", "lifecycle ia")
+    assert mine.place(facts(), T0 + 401 * DAY).expire
+    other = mine.place(facts(bucket="logs-b"), T0 + 401 * DAY)
+    assert other.rule == "logs" and not other.expire  # another bucket: the file's rules
+    newest = facts(noncurrent_since=T0 + DAY, noncurrent_rank=0)
+    older = facts(noncurrent_since=T0 + DAY, noncurrent_rank=1)
+    assert not mine.place(newest, T0 + 20 * DAY).expire  # one newer noncurrent kept
+    assert mine.place(older, T0 + 20 * DAY).expire
+    assert not mine.place(older, T0 + 5 * DAY).expire
+    assert abort_after_days(rules) == [("", 7.0)]
+    assert lifecycle_policy(policy, "x", [rules[1], rules[2]]) is policy
