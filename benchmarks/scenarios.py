@@ -38,6 +38,9 @@ class Scenario:
     phases: tuple[Phase, ...]
     objects: int  # distinct keys per phase
     sizes: tuple[int, ...] = ()  # MIXED: size distribution (uniform over these)
+    # Written with this x-amz-storage-class to the gateway (peers keep STANDARD: RGW's
+    # default placement has no other class), so the GETs read that tier.
+    storage_class: str = "STANDARD"
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -52,6 +55,12 @@ SCENARIOS: dict[str, Scenario] = {
     # 256 distinct random bodies (1 GiB): new data in every request of a run that
     # sends fewer than 256 PUTs (the report's request count says; ~40 s at RGW's rate).
     "s3-large-new": Scenario("s3-large-new", (Phase("PUT", 4 * MiB, 8),), 256),
+    # The warm tier (its own pool, zstd 19): 4 KiB objects stay inline in the index
+    # whatever their class, 4 MiB ones are read from the warm pool.
+    "s3-warm": Scenario(
+        "s3-warm", (Phase("GET", 4 * KiB, 8), Phase("GET", 4 * MiB, 8)), 64,
+        storage_class="STANDARD_IA",
+    ),
     "s3-mixed": Scenario(
         "s3-mixed", (Phase("MIXED", 1 * MiB, 16),), 64, sizes=(4 * KiB, 64 * KiB, 1 * MiB)
     ),
@@ -86,16 +95,21 @@ def ensure_bucket(target: Target, bucket: str) -> None:
         s3.create_bucket(Bucket=bucket)
 
 
-def prepare(target: Target, bucket: str, keys: list[str], sizes: list[int]) -> None:
+def prepare(
+    target: Target, bucket: str, keys: list[str], sizes: list[int], storage_class: str = "STANDARD"
+) -> None:
     done = (target.endpoint, bucket, keys[0] if keys else "", len(keys))
     if done in _PREPARED:  # a second phase over the same keys
         return
     s3 = client_for(target)
     ensure_bucket(target, bucket)
     payloads = {size: os.urandom(size) for size in set(sizes)}
+    extra = {"StorageClass": storage_class} if target.name.startswith("atonix") else {}
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda ks: s3.put_object(Bucket=bucket, Key=ks[0], Body=payloads[ks[1]]),
-                      zip(keys, sizes, strict=True)))
+        list(pool.map(
+            lambda ks: s3.put_object(Bucket=bucket, Key=ks[0], Body=payloads[ks[1]], **extra),
+            zip(keys, sizes, strict=True),
+        ))
     _PREPARED.add(done)
 
 
@@ -110,7 +124,7 @@ def _requests_for(target, bucket, scenario, phase, rng) -> tuple[list, list[byte
     if phase.operation in ("GET", "PUT"):
         keys = [f"{scenario.name}/{phase.size}/{i:05d}" for i in range(scenario.objects)]
         if phase.operation == "GET":
-            prepare(target, bucket, keys, [phase.size] * len(keys))
+            prepare(target, bucket, keys, [phase.size] * len(keys), scenario.storage_class)
             return [("GET", presign(target, bucket, "GET", k), 0) for k in keys], []
         # Each key gets its own body (distinct objects, as real uploads are): one
         # body for every PUT would make all clients write the very same chunks.
