@@ -202,7 +202,10 @@ class ChunkStore:
         clock: Callable[[], float] = time.time,
         dictionaries: Dictionaries | None = None,
         cache: ChunkCache | None = None,
+        unknown_tier: Callable[[str], Pool] | None = None,
     ) -> None:
+        """``unknown_tier``: the pool of a tier named by a manifest but not configured
+        (data an earlier tiering policy placed), instead of failing the read."""
         if not tiers:
             raise ValueError("a ChunkStore needs at least one tier")
         self.tiers = dict(tiers)
@@ -212,12 +215,17 @@ class ChunkStore:
         self.dictionaries = dictionaries or Dictionaries(self.tiers)
         self.cache = cache
         self._indexes: dict[str, FingerprintIndex] = {}
+        self._unknown_tier = unknown_tier
 
     def pool(self, tier: str) -> Pool:
-        try:
-            return self.tiers[tier]
-        except KeyError:
-            raise DedupeError(f"unknown tier {tier!r}") from None
+        found = self.tiers.get(tier)
+        if found is not None:
+            return found
+        if self._unknown_tier is None:
+            raise DedupeError(f"unknown tier {tier!r}")
+        # Remembered: the collector and fsck walk it from now on too.
+        found = self.tiers[tier] = self._unknown_tier(tier)
+        return found
 
     def index(self, tier: str) -> FingerprintIndex:
         """The tier's fingerprint index (which pack holds a chunk)."""

@@ -111,7 +111,10 @@ class ObjectEngine:
             cache = ChunkCache(self.settings.cache_bytes, on_access=observer.cache_access)
         self.chunks = ChunkedPayloads(
             self.meta,
-            ChunkStore(chunk_pools, cache=cache, clock=self.clock.time),
+            ChunkStore(
+                chunk_pools, cache=cache, clock=self.clock.time,
+                unknown_tier=lambda name: backend.pool(self.tiers.default_pool(name)),
+            ),
             self.cpu,
             self.settings.dedupe_config(),
             span=self.settings.manifest_span,

@@ -112,6 +112,10 @@ class TierMap:
             self._ready.add(name)
         return name
 
+    def default_pool(self, name: str) -> str:
+        """The pool a tier ``name`` has unless the policy names one."""
+        return f"{layout.pool_name(self._prefix, layout.CHUNKS_POOL)}.{name}"
+
     def pools(self) -> Mapping[str, str]:
         """Store name -> pool name, hot first."""
         out = {}

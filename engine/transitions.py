@@ -29,12 +29,23 @@ from dataclasses import dataclass
 import xxhash
 
 from dedupe import failpoints
+from dedupe.errors import FailpointHit
 from engine import layout
 from engine.buckets import BucketRef
-from engine.errors import ConcurrentUpdate, TransitionFailed
+from engine.errors import (
+    ConcurrentUpdate,
+    DeleteMarkerVersion,
+    NoSuchKey,
+    NoSuchVersion,
+    TransitionFailed,
+)
 from engine.objects import ObjectService
 from engine.records import ObjectEntry, Segment
 from engine.tiers import TierMap, TierSettings, placed_headers
+
+# What the switch raises before it writes anything (and a failpoint standing for a crash
+# right before it): the copy is then certainly unnamed.
+_REFUSED = (ConcurrentUpdate, NoSuchKey, NoSuchVersion, DeleteMarkerVersion, FailpointHit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +53,7 @@ class TransitionResult:
     entry: ObjectEntry  # as it is after the move
     source: str  # the tier it was on
     moved_bytes: int  # bytes rewritten into the target tier (0: nothing to move)
+    stayed: bool = False  # not moved: the bucket stores without dedupe now
 
 
 class TierMover:
@@ -60,6 +72,11 @@ class TierMover:
             return TransitionResult(entry, source, 0)
         segments, moved = await self._copy(bucket, bucket_id, entry, tier)
         replaced = [s for s in entry.segments if s not in segments]
+        if any(s.is_chunked for s in segments if s in entry.segments):
+            # A chunked payload the bucket can no longer rewrite (dedupe switched off):
+            # its chunks stay, and so does its recorded tier.
+            await self.payloads.remove([s for s in segments if s not in entry.segments])
+            return TransitionResult(entry, source, 0, stayed=True)
 
         def change(current: ObjectEntry) -> ObjectEntry:
             if not _same_payload(current, entry):
@@ -67,15 +84,19 @@ class TierMover:
             headers = placed_headers(current.headers, self.tiers, tier, None)
             return dataclasses.replace(current, segments=segments, headers=headers)
 
+        copies = [s for s in segments if s not in entry.segments]
         try:
             await failpoints.hit("transition.before_switch")
-            if entry.version_id is None:
+            if version_id is None:
                 done = await self.objects.update(bucket, key, change)
-            else:  # current or not, even under a delete marker
-                done = await self.objects.update_version(bucket, key, entry.version_id, change)
-        except BaseException:
-            await self.payloads.remove([s for s in segments if s not in entry.segments])
+            else:  # current or not, even under a delete marker ("null" included)
+                done = await self.objects.update_version(bucket, key, version_id, change)
+        except _REFUSED:
+            await self.payloads.remove(copies)  # refused before any write: the copy is ours
             raise
+        # Any other failure (a timeout, a cancel) may come after the write landed: both
+        # payloads stay, and whichever the entry does not name is reclaimed as a crashed
+        # upload's would be (fsck --repair, the collector).
         await failpoints.hit("transition.after_switch")
         await self.payloads.release(replaced)
         return TransitionResult(done, source, moved)

@@ -156,7 +156,8 @@ def _expiration(elem: Element) -> dict:
             when = dt.datetime.fromisoformat(date.replace("Z", "+00:00"))
         except ValueError:
             raise _invalid("Invalid date in the Expiration action") from None
-        if (when.hour, when.minute, when.second, when.microsecond) != (0, 0, 0, 0):
+        utc = when.astimezone(dt.UTC) if when.tzinfo else when
+        if (utc.hour, utc.minute, utc.second, utc.microsecond) != (0, 0, 0, 0):
             raise _invalid("'Date' must be at midnight GMT")
         return {"expiration_date": date}
     if marker not in ("true", "false"):

@@ -5,8 +5,8 @@ Each pass is ``TieringService.apply`` over all buckets (which takes each
 bucket's own lease too, so a ``tier apply`` from the CLI and the gateways never
 work on one bucket at once). A pass that fails is logged and retried at the
 next interval; a gateway that dies stops renewing, and another takes over
-once the lease lapses. Without rules in the policy there is nothing to move
-and no pass runs.
+once the lease lapses. A bucket with no rules (in the file or its own
+lifecycle configuration) is not walked.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def start_mover(
     observer: TieringObserver,
     interval: float,
 ) -> asyncio.Task | None:
-    if interval <= 0 or not policy.rules:
+    if interval <= 0:
         return None
     service = TieringService(engine, principal, policy, served, observer)
     # Renewed while a pass runs; a holder that died is replaced within two intervals.

@@ -2,9 +2,11 @@
 
 A bucket's lifecycle configuration (``engine.LifecycleRule``, stored by
 PutBucketLifecycleConfiguration) becomes policy ``Rule`` objects matching
-that bucket only, tried before the policy file's rules: the bucket owner's
-own configuration is the more specific one. Transitions map their storage
-class to the tier that serves it; a class no tier serves any more (the
+that bucket only. As in S3, every lifecycle rule that matches a version
+applies (their actions united: the earliest expiry, the coldest due
+transition), and they come before the policy file's rules for the versions
+they act on: the bucket owner's own configuration is the more specific one.
+Transitions map their storage class to the tier that serves it; a class no tier serves any more (the
 policy changed since the rule was stored) drops that transition only.
 Expiration, noncurrent expiration and the abort of incomplete multipart
 uploads carry over as they are. Disabled rules are left out.
@@ -20,7 +22,7 @@ from tiering.policy import Match, Policy, Rule, Transition, UnknownStorageClass
 
 
 def lifecycle_policy(policy: Policy, bucket: str, rules: list[LifecycleRule]) -> Policy:
-    """``policy`` with the bucket's lifecycle rules first."""
+    """``policy`` with the bucket's lifecycle rules (tried before its own)."""
     translated = tuple(
         rule
         for n, r in enumerate(rules)
@@ -28,7 +30,7 @@ def lifecycle_policy(policy: Policy, bucket: str, rules: list[LifecycleRule]) ->
     )
     if not translated:
         return policy
-    return replace(policy, rules=translated + policy.rules)
+    return replace(policy, bucket_rules=translated)
 
 
 def abort_after_days(rules: list[LifecycleRule]) -> list[tuple[str, float]]:
@@ -51,7 +53,9 @@ def _rule(policy: Policy, bucket: str, n: int, r: LifecycleRule) -> Rule:
     )
     expire_at = None
     if r.expiration_date is not None:
-        expire_at = dt.datetime.fromisoformat(r.expiration_date.replace("Z", "+00:00")).timestamp()
+        when = dt.datetime.fromisoformat(r.expiration_date.replace("Z", "+00:00"))
+        # A date without a zone is UTC, as S3 reads it (never the server's local time).
+        expire_at = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
     return Rule(
         name=f"lifecycle {r.rule_id or f'#{n + 1}'}",
         match=match,

@@ -179,6 +179,9 @@ class Policy:
     rules: tuple[Rule, ...] = ()
     throttle: Throttle = field(default_factory=Throttle)
     source: str = "built-in default"
+    # One bucket's S3 lifecycle rules (tiering.lifecycle_rules): every one that matches
+    # applies, as in S3, and they come before ``rules`` for the versions they act on.
+    bucket_rules: tuple[Rule, ...] = ()
 
     def tier(self, name: str) -> Tier:
         for t in self.tiers:
@@ -208,6 +211,9 @@ class Policy:
         raise UnknownStorageClass(f"no tier of this deployment serves {storage_class}")
 
     def rule_for(self, facts: ObjectFacts) -> Rule | None:
+        merged = _merged([r for r in self.bucket_rules if r.match.holds(facts)], facts)
+        if merged is not None:
+            return merged
         return next((r for r in self.rules if r.match.holds(facts)), None)
 
     def place(self, facts: ObjectFacts, now: float) -> Placement:
@@ -258,6 +264,34 @@ class Policy:
             return Placement(target, rule.name, reason)
         at, nxt = upcoming[0]
         return Placement(target, rule.name, reason, nxt.to, at)
+
+
+def _merged(rules: list[Rule], facts: ObjectFacts) -> Rule | None:
+    """The union of the lifecycle rules matching a version, or None if none of them acts
+    on its kind (current or noncurrent): then the policy file's rules decide."""
+    if facts.noncurrent_since is None:
+        acting = [r for r in rules
+                  if r.transitions or r.expire_days is not None or r.expire_at is not None]
+    else:
+        acting = [r for r in rules if r.noncurrent or r.expire_noncurrent_days is not None]
+    if not acting:
+        return None
+    if len(acting) == 1:
+        return acting[0]
+
+    def least(values: list[float | None]) -> float | None:
+        present = [v for v in values if v is not None]
+        return min(present) if present else None
+
+    return Rule(
+        name=" + ".join(r.name for r in acting),
+        transitions=tuple(t for r in acting for t in r.transitions),
+        noncurrent=tuple(t for r in acting for t in r.noncurrent),
+        expire_days=least([r.expire_days for r in acting]),
+        expire_at=least([r.expire_at for r in acting]),
+        expire_noncurrent_days=least([r.expire_noncurrent_days for r in acting]),
+        keep_noncurrent=max(r.keep_noncurrent for r in acting),
+    )
 
 
 def _expiry(rule: Rule, facts: ObjectFacts, now: float) -> str | None:

@@ -199,6 +199,8 @@ def _open_mapping(node: _Node) -> dict[str, _Node]:
             )
         if name in out:
             raise _Node(key_node, node.source, node.path).fail(f"tier {name!r} given twice")
+        if name == "default":  # what manifests call the hot tier, whatever its name
+            raise _Node(key_node, node.source, node.path).fail("tier name 'default' is reserved")
         out[name] = _Node(value_node, node.source, f"{node.path}.{name}")
     return out
 

@@ -25,6 +25,7 @@ from engine import (
     LIFECYCLE_ITEM,
     TIER_HEADER,
     AuthorizedBucket,
+    DeleteCondition,
     Engine,
     LeaseLost,
     LifecycleRule,
@@ -33,6 +34,7 @@ from engine import (
     Principal,
     TierSettings,
     UploadsQuery,
+    bare_etag,
     decode_rules,
 )
 from tiering.lifecycle_rules import abort_after_days, lifecycle_policy
@@ -71,7 +73,11 @@ class Version:
 
     @property
     def version_id(self) -> str | None:
-        return self.entry.version_id
+        """What names this version to the engine: None for the current one, else its id
+        (``null`` for a version written before versioning was turned on)."""
+        if self.noncurrent_since is None:
+            return None
+        return self.entry.version_id or "null"
 
 
 @dataclass
@@ -131,6 +137,7 @@ class ApplyReport:
     expired: int = 0  # versions deleted by expiration rules
     aborted_uploads: int = 0
     totals: dict[str, list[int]] = field(default_factory=dict)  # tier -> [objects, bytes]
+    partial: bool = False  # some bucket was not walked: totals cover only the rest
 
 
 class TieringService:
@@ -148,6 +155,7 @@ class TieringService:
         self.policy = policy
         self.served = served
         self.observer = observer or _Quiet()
+        self.page_size = 1000  # versions per listing page
 
     # -- walking ----------------------------------------------------------------
 
@@ -172,7 +180,8 @@ class TieringService:
         rank = -1
         while True:
             page = await listing.list_versions(
-                prefix=prefix, key_marker=key_marker, version_marker=version_marker
+                prefix=prefix, key_marker=key_marker, version_marker=version_marker,
+                max_keys=self.page_size,
             )
             for key, entry, latest in page.versions:
                 since = None
@@ -184,9 +193,12 @@ class TieringService:
                 newer = (key, entry.mtime)
                 if not entry.delete_marker:
                     yield Version(bucket, key, entry, since, max(rank, 0))
-            if not page.is_truncated or page.next_key is None:
+            if not page.is_truncated or not page.versions:
                 return
-            key_marker, version_marker = page.next_key, page.next_order or ""
+            # Resume after the last version listed (its id, "null" for a pre-versioning
+            # one): next_order is empty after a current version and would skip the key.
+            key_marker, last, _ = page.versions[-1]
+            version_marker = last.version_id or "null"
 
     def facts(self, v: Version) -> ObjectFacts:
         e = v.entry
@@ -242,14 +254,16 @@ class TieringService:
             lease = self.engine.lease(self.principal, f"tier-mover.{name}")
             if not await lease.try_acquire():
                 report.failed.append(f"{name}: another mover holds the bucket's lease")
+                report.partial = True
                 continue
             try:
                 await lease.hold(lambda n=name: self._apply_bucket(n, report, throttle, progress))
             except LeaseLost:
                 report.failed.append(f"{name}: lost the bucket's lease; stopped")
+                report.partial = True
             finally:
                 await lease.release()
-        if not buckets and not report.failed:
+        if not buckets and not report.partial:
             self.observer.tier_totals({t: (n, b) for t, (n, b) in report.totals.items()})
         return report
 
@@ -259,6 +273,9 @@ class TieringService:
         mover = await self.engine.bucket(self.principal, name, Operation.TRANSITION_OBJECT)
         policy, lifecycle = await self.bucket_policy(name)
         await self._abort_uploads(mover, lifecycle, report)
+        if not policy.rules and not policy.bucket_rules:
+            report.partial = True  # nothing can move here: not worth a walk
+            return
         async for v in self.versions(name):
             report.scanned += 1
             facts = self.facts(v)
@@ -276,6 +293,11 @@ class TieringService:
                 except Exception as exc:  # one object's failure must not stop the rest
                     report.failed.append(f"{name}/{v.key}: {type(exc).__name__}: {exc}")
                 else:
+                    if result.stayed:
+                        report.failed.append(f"{name}/{v.key}: its bucket stores without "
+                                             "dedupe now; its chunks stay where they are")
+                        _count(report.totals, where, facts.size)
+                        continue
                     where = placement.tier
                     report.moved_objects += 1
                     report.moved_bytes += result.moved_bytes
@@ -287,9 +309,14 @@ class TieringService:
     async def _expire(self, bucket: AuthorizedBucket, v: Version, report: ApplyReport) -> None:
         """Delete an expired version: the current one as a DELETE would (a delete marker
         when versioned), a noncurrent one for good. Object lock still decides."""
+        e = v.entry
+        # The current version goes only if it is still the one the policy judged.
+        same = DeleteCondition((bare_etag(e.etag),), int(e.mtime), e.size)
         try:
-            await bucket.delete(v.key, version_id=None if v.noncurrent_since is None
-                                else v.version_id)
+            if v.version_id is None:
+                await bucket.delete(v.key, condition=same)
+            else:
+                await bucket.delete(v.key, version_id=v.version_id)
         except Exception as exc:
             report.failed.append(f"{v.bucket}/{v.key}: {type(exc).__name__}: {exc}")
         else:
@@ -304,8 +331,14 @@ class TieringService:
             while True:
                 page = await bucket.list_uploads(query)
                 for up in page.uploads:
-                    if now >= up.initiated + days * DAY:
+                    if now < up.initiated + days * DAY:
+                        continue
+                    try:
                         await bucket.abort_upload(up.key, up.upload_id)
+                    except Exception as exc:  # e.g. completed meanwhile
+                        report.failed.append(f"{bucket.name}/{up.key}: upload {up.upload_id}: "
+                                             f"{type(exc).__name__}: {exc}")
+                    else:
                         report.aborted_uploads += 1
                 if not page.is_truncated:
                     break
@@ -324,7 +357,9 @@ class TieringService:
         reader = await self.engine.bucket(self.principal, bucket, Operation.HEAD_OBJECT, key=key)
         found = None
         async for v in self.versions(bucket, prefix=key):
-            wanted = v.version_id == version_id if version_id else v.noncurrent_since is None
+            wanted = (v.entry.version_id or "null") == version_id if version_id else (
+                v.noncurrent_since is None
+            )
             if v.key == key and wanted:
                 found = v
                 break
@@ -338,7 +373,7 @@ class TieringService:
         return {
             "bucket": bucket,
             "key": key,
-            "version_id": found.version_id,
+            "version_id": found.entry.version_id,
             "size": facts.size,
             "storage_class": facts.storage_class,
             "tier": facts.tier,

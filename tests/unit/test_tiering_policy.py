@@ -176,8 +176,8 @@ def test_lifecycle_rules_come_first_for_their_bucket_only(policy):
         LifecycleRule("cold", transitions=((60, "GLACIER_IR"),)),
     ]
     mine = lifecycle_policy(policy, "logs-a", rules)
-    assert mine.rules[0].name == "lifecycle ia"
-    assert mine.rules[1:] == policy.rules
+    assert [r.name for r in mine.bucket_rules] == ["lifecycle ia"]
+    assert mine.rules == policy.rules
     got = mine.place(facts(), T0 + 31 * DAY)
     assert (got.tier, got.rule) == ("warm", "lifecycle ia")
     assert mine.place(facts(), T0 + 401 * DAY).expire
@@ -190,3 +190,27 @@ def test_lifecycle_rules_come_first_for_their_bucket_only(policy):
     assert not mine.place(older, T0 + 5 * DAY).expire
     assert abort_after_days(rules) == [("", 7.0)]
     assert lifecycle_policy(policy, "x", [rules[1], rules[2]]) is policy
+
+
+def test_every_matching_lifecycle_rule_applies_as_in_s3(policy):
+    from engine import LifecycleRule
+    from tiering.lifecycle_rules import lifecycle_policy
+
+    rules = [
+        LifecycleRule("move", transitions=((30, "STANDARD_IA"),)),
+        LifecycleRule("expire", prefix="2024/", expiration_days=100),
+        LifecycleRule("old-versions", noncurrent_expiration_days=5),
+    ]
+    mine = lifecycle_policy(policy, "logs-a", rules)
+    got = mine.place(facts(), T0 + 31 * DAY)
+    assert (got.tier, got.rule) == ("warm", "lifecycle move + lifecycle expire")
+    assert got.next_at is None and not got.expire
+    assert mine.place(facts(), T0 + 101 * DAY).expire  # the other rule's expiry holds too
+    # A noncurrent version: only the rule acting on noncurrent versions decides.
+    old = mine.place(facts(noncurrent_since=T0), T0 + 6 * DAY)
+    assert old.expire and old.rule == "lifecycle old-versions"
+    # A key no lifecycle rule moves or expires: the policy file's rules decide.
+    other = mine.place(facts(key="index/x"), T0 + 400 * DAY)
+    assert other.rule == "lifecycle move"
+    only_noncurrent = lifecycle_policy(policy, "logs-a", [rules[2]])
+    assert only_noncurrent.place(facts(key="index/x"), T0).rule == "keep-index-hot"
