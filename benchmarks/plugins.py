@@ -18,7 +18,9 @@ each gateway (and RGW) itself and times raw-HTTP ListObjectsV2 pages
 (``benchmarks.listing_http``; rows as ``list``'s). Recovery rows
 (``benchmarks.recovery``; size: objects in the bucket): ``pitr-restore``,
 ``backup-run`` and ``backup-restore`` (ops/s: objects/s; value: seconds per
-10^4 objects, the RTO, also in ``rto_s_per_10k``).
+10^4 objects, the RTO, also in ``rto_s_per_10k``). Tiering rows
+(``benchmarks.tiering``): ``plan`` (size: objects planned; value: seconds) and
+``move`` (size: bytes moved hot -> warm; value: MB/s).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from collections.abc import Callable
 from tqdm import tqdm
 
 from benchmarks import dedupe as dedupe_bench
-from benchmarks import listing, listing_http, recovery
+from benchmarks import listing, listing_http, recovery, tiering
 from benchmarks.report import COLUMNS
 from benchmarks.scenarios import EXTRA_SCENARIOS
 from benchmarks.targets import start_atonix, start_moto, start_rgw
@@ -237,9 +239,32 @@ def run_recovery(options: dict) -> list[dict]:
     return rows
 
 
+# --- tiering ------------------------------------------------------------------------
+
+
+def run_tiering(options: dict) -> list[dict]:
+    rows: list[dict] = []
+    for target, kind, conf in tqdm(backends(options), desc="tiering", unit="backend",
+                                   leave=False):
+        try:
+            results = asyncio.run(tiering.measure(kind, bool(options.get("quick")), conf))
+        except Exception as e:  # one backend failing must not lose the others' rows
+            rows.append(failed_row(options, target, "tiering", 0, e))
+            continue
+        plan, move = results
+        rows.append(row(options, target, "tiering", "plan", plan["objects"],
+                        ops_per_s=plan["objects_per_s"], gateway_cpu=plan["cpu"],
+                        value=plan["seconds"], unit="s to plan", items=plan["objects"]))
+        rows.append(row(options, target, "tiering", "move", move["bytes"],
+                        ops_per_s=move["objects_per_s"], mb_per_s=move["mb_per_s"],
+                        gateway_cpu=move["cpu"], value=move["mb_per_s"], unit="MB/s moved",
+                        items=move["objects"]))
+    return rows
+
+
 PLUGINS: dict[str, Callable[[dict], list[dict]]] = {
     "list": run_list, "list-http": run_list_http, "dedupe": run_dedupe,
-    "recovery": run_recovery,
+    "recovery": run_recovery, "tiering": run_tiering,
 }
 
 
