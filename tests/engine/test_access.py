@@ -58,11 +58,12 @@ def test_every_reading_or_writing_entry_point_takes_a_principal_first():
                     if "principal" not in inspect.signature(fn).parameters}
     # Building and running the process; authentication; what S3 reveals to anyone (a
     # bucket's region, whether a grantee exists); a copy or a clone, which take two decided
-    # grants.
+    # grants; whether the deployment's tiers serve a storage class (its configuration,
+    # what a PUT with that class would be told anyway).
     assert no_principal == {
         "over", "start", "connect", "stop", "close", "healthy", "now",
         "access_key", "display_name", "bucket_region", "user_exists", "user_by_email",
-        "copy_object", "clone_object",
+        "copy_object", "clone_object", "check_storage_class",
     }
 
 
