@@ -55,7 +55,7 @@ SCENARIOS: dict[str, Scenario] = {
     # 256 distinct random bodies (1 GiB): new data in every request of a run that
     # sends fewer than 256 PUTs (the report's request count says; ~40 s at RGW's rate).
     "s3-large-new": Scenario("s3-large-new", (Phase("PUT", 4 * MiB, 8),), 256),
-    # The warm tier (its own pool, zstd 19): 4 KiB objects stay inline in the index
+    # The warm tier (its own pool, zstd 9): 4 KiB objects stay inline in the index
     # whatever their class, 4 MiB ones are read from the warm pool.
     "s3-warm": Scenario(
         "s3-warm", (Phase("GET", 4 * KiB, 8), Phase("GET", 4 * MiB, 8)), 64,

@@ -46,7 +46,7 @@ class TierSettings:
 DEFAULT_TIERS = (
     TierSettings("hot", storage_classes=(STANDARD, "REDUCED_REDUNDANCY", INTELLIGENT_TIERING)),
     TierSettings(
-        "warm", zstd_level=19, storage_classes=("STANDARD_IA", "ONEZONE_IA"),
+        "warm", zstd_level=9, storage_classes=("STANDARD_IA", "ONEZONE_IA"),
         reported_class="STANDARD_IA",
     ),
 )

@@ -21,7 +21,7 @@ DAY = 86400
 POLICY = """\
 tiers:
   hot: {cost_per_gb_month: 0.023}
-  warm: {zstd_level: 19, cost_per_gb_month: 0.0125}
+  warm: {zstd_level: 9, cost_per_gb_month: 0.0125}
   cold: {endpoint: "http://127.0.0.1:9", bucket: nowhere, flavour: archive,
          cost_per_gb_month: 0.004}
 rules:

@@ -323,4 +323,4 @@ def _days(d: float) -> str:
 def default_policy() -> Policy:
     """Without a policy file: hot and warm on the deployment's own backend, no rules,
     so STANDARD and STANDARD_IA work and cold classes are refused."""
-    return Policy(tiers=(Tier("hot", HOT), Tier("warm", WARM, zstd_level=19)))
+    return Policy(tiers=(Tier("hot", HOT), Tier("warm", WARM, zstd_level=9)))
