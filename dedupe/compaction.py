@@ -38,7 +38,8 @@ from dedupe.delta import ManifestSource
 from dedupe.errors import FailpointHit
 from dedupe.manifest import Manifest
 from dedupe.packs import TABLE_KEY, PackBuffer, PackSlot, decode_table, holder_oid
-from dedupe.store import DELTA_OWNER_PREFIX, ChunkStore
+from dedupe.refs import DELTA_OWNER_PREFIX
+from dedupe.store import ChunkStore
 from storage import ObjectNotFound
 
 KEPT, DEAD, PINNED, COMPACTED, RACED, FAILED = (

@@ -32,7 +32,8 @@ from typing import Protocol
 
 from dedupe.chunk_format import Codec
 from dedupe.manifest import Manifest, ManifestEntry
-from dedupe.store import DELTA_OWNER_PREFIX, ChunkStore
+from dedupe.refs import DELTA_OWNER_PREFIX
+from dedupe.store import ChunkStore
 
 # A run of more new chunks than this after the last duplicate is new data, not an
 # edit: stop proposing bases (each proposal costs a base read and a compression).

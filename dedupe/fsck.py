@@ -42,7 +42,8 @@ from dedupe.errors import ChunkCorrupt, ChunkMissing, ManifestCorrupt
 from dedupe.fingerprints import decode_hit
 from dedupe.manifest import Manifest
 from dedupe.packs import PackedAt, decode_table, holder_oid, is_pack
-from dedupe.store import GEN_KEY, TABLE_KEY, ChunkStore, DeltaLink, chunk_oid, delta_owner
+from dedupe.refs import GEN_KEY, DeltaLink, delta_owner
+from dedupe.store import TABLE_KEY, ChunkStore, chunk_oid
 from dedupe.workers import CpuPool
 from storage import GuardFailed, ObjectNotFound, WriteOp
 

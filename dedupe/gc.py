@@ -38,7 +38,8 @@ from dedupe import failpoints
 from dedupe.chunk_format import HEADER_SIZE, peek_header
 from dedupe.errors import ChunkCorrupt, ManifestCorrupt
 from dedupe.packs import PackSlot, decode_table, holder_oid, is_pack
-from dedupe.store import GEN_KEY, ZERO_KEY, ChunkStore, ZeroMark, chunk_oid, delta_owner
+from dedupe.refs import GEN_KEY, ZERO_KEY, ZeroMark, delta_owner
+from dedupe.store import ChunkStore, chunk_oid
 from storage import GuardFailed, ObjectNotFound, WriteOp
 
 # What examine() can find.

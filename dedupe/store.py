@@ -70,15 +70,22 @@ from dedupe.packs import (
     holder_oid,
     is_pack,
 )
+from dedupe.refs import (
+    BASE_KEY,
+    GEN_KEY,
+    PLAIN_KEY,
+    REF_PREFIX,
+    ZERO_KEY,
+    DeltaLink,
+    RefState,
+    ZeroMark,
+    delta_owner,
+    new_gen,
+    ref_key,
+)
 from dedupe.workers import CpuPool
 from storage import GuardFailed, ObjectExists, ObjectNotFound, Pool, PoolNotFound, WriteOp
 
-BASE_KEY = "base"
-GEN_KEY = "gen"
-PLAIN_KEY = "plain"  # on every chunk that is not a delta: only those may be bases
-REF_PREFIX = "ref."
-ZERO_KEY = "zero_since"
-DELTA_OWNER_PREFIX = "delta:"
 _PUT_ATTEMPTS = 8
 
 
@@ -88,59 +95,6 @@ def chunk_oid(fp: bytes) -> str:
 
 def packed_at(entry: ManifestEntry) -> PackedAt | None:
     return PackedAt(entry.pack, entry.offset, entry.stored_len) if entry.pack else None
-
-
-def ref_key(owner: str) -> str:
-    return REF_PREFIX + owner
-
-
-def new_gen() -> bytes:
-    return secrets.token_hex(8).encode()
-
-
-def delta_owner(delta_fp: bytes, token: str) -> str:
-    """The owner of the reference a delta chunk holds on its base."""
-    return f"{DELTA_OWNER_PREFIX}{delta_fp.hex()}.{token}"
-
-
-@dataclass(frozen=True, slots=True)
-class DeltaLink:
-    """A delta chunk's ``base`` value: its base and the token of its reference there."""
-
-    base: bytes
-    token: str
-    at: PackedAt | None = None  # where the base is, when it is packed
-
-    @property
-    def holder(self) -> bytes:
-        """What carries the delta's reference on its base."""
-        return self.at.pack if self.at is not None else self.base
-
-    def encode(self) -> bytes:
-        at = self.at
-        where = "" if at is None else f".{at.pack.hex()}.{at.offset}.{at.stored_len}"
-        return f"{self.base.hex()}.{self.token}{where}".encode()
-
-    @staticmethod
-    def decode(value: bytes | None) -> DeltaLink | None:
-        base, _, rest = (value or b"").decode(errors="replace").partition(".")
-        token, *where = rest.split(".")
-        try:
-            at = PackedAt(bytes.fromhex(where[0]), int(where[1]), int(where[2])) if where else None
-            return DeltaLink(bytes.fromhex(base), token, at) if token else None
-        except (ValueError, IndexError):
-            return None
-
-    @staticmethod
-    def from_owner(owner: str) -> tuple[bytes, str] | None:
-        """(delta fp, token) of a ``delta:`` reference owner, else None."""
-        if not owner.startswith(DELTA_OWNER_PREFIX):
-            return None
-        fp, _, token = owner[len(DELTA_OWNER_PREFIX) :].partition(".")
-        try:
-            return bytes.fromhex(fp), token
-        except ValueError:
-            return None
 
 
 @dataclass(slots=True)
@@ -155,40 +109,6 @@ class DedupeStats:
     chunks_read: int = 0
     checksum_failures: int = 0
     deltas_created: int = 0  # of chunks_created, stored as a delta against a base
-
-
-@dataclass(frozen=True, slots=True)
-class ZeroMark:
-    since: float
-    gen: bytes
-
-    def encode(self) -> bytes:
-        return f"{self.since:.6f} ".encode() + self.gen
-
-    def waited(self, now: float) -> float:
-        """Seconds since the mark; ``since`` is stored rounded to the microsecond, so a
-        mark set at ``now`` may read back a fraction in the future: that counts as 0."""
-        return max(now - self.since, 0.0) if now - self.since > -1e-6 else now - self.since
-
-    @staticmethod
-    def decode(value: bytes) -> ZeroMark | None:
-        since, _, gen = value.partition(b" ")
-        try:
-            return ZeroMark(float(since), gen)
-        except ValueError:
-            return None
-
-
-@dataclass(frozen=True, slots=True)
-class RefState:
-    """A consistent snapshot (one omap read) of what the collector needs."""
-
-    gen: bytes | None
-    has_refs: bool
-    zero_mark: ZeroMark | None
-    zero_raw: bytes | None
-    delta: DeltaLink | None = None  # a delta chunk's base
-    table: bytes | None = None  # a pack's chunk table
 
 
 class ChunkStore:

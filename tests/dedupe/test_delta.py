@@ -13,7 +13,8 @@ import pytest
 from dedupe import ChunkCollector, ChunkMissing, Codec, DedupeWriter, failpoints, fsck, read_all
 from dedupe.chunk_format import encode_chunk, encode_delta
 from dedupe.delta import MAX_RUN
-from dedupe.store import DELTA_OWNER_PREFIX, chunk_oid
+from dedupe.refs import DELTA_OWNER_PREFIX
+from dedupe.store import chunk_oid
 from tests.dedupe.conftest import SMALL_CONFIG, pieces
 
 SIZE = 120_000
