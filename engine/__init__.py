@@ -112,7 +112,14 @@ from engine.operations import Operation, Permission
 from engine.point_in_time import RestoreChange, RestoreReport
 from engine.records import BucketDedupe, BucketRecord, ObjectEntry, Segment
 from engine.service_records import ServiceRecords
-from engine.tiers import DEFAULT_TIERS, STORAGE_CLASS_HEADER, TIER_HEADER, TierSettings
+from engine.tiers import (
+    DEFAULT_TIERS,
+    S3_STORAGE_CLASSES,
+    STORAGE_CLASS_HEADER,
+    TIER_HEADER,
+    TierSettings,
+    storage_class_of,
+)
 from engine.transitions import TransitionResult
 from engine.upload_records import (
     MAX_PART_NUMBER,
@@ -154,6 +161,7 @@ __all__ = [
     "PRIVATE",
     "READ",
     "READ_ACP",
+    "S3_STORAGE_CLASSES",
     "STORAGE_CLASS_HEADER",
     "SUSPENDED",
     "TIER_HEADER",
@@ -267,6 +275,7 @@ __all__ = [
     "normalize_etag",
     "object_acl",
     "retention_of",
+    "storage_class_of",
     "totp_code",
     "with_object_acl",
     "without_lock",

@@ -142,10 +142,6 @@ def placed_headers(
     return out
 
 
-def entry_tier(headers: Mapping[str, str], tiers: TierMap) -> str:
-    """The policy name of the tier an entry's payload is on."""
-    return headers.get(TIER_HEADER, tiers.hot.name)
-
-
 def storage_class_of(headers: Mapping[str, str]) -> str:
+    """The class an entry reports (stored only when it is not STANDARD)."""
     return headers.get(STORAGE_CLASS_HEADER, STANDARD)

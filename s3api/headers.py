@@ -6,7 +6,7 @@ import email.utils
 import re
 from collections.abc import Mapping
 
-from engine import InvalidVersionId, ObjectEntry, check_version_id
+from engine import InvalidVersionId, ObjectEntry, check_version_id, storage_class_of
 from s3api import checksums
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.xml import http_date
@@ -64,7 +64,7 @@ def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
 
 def storage_class(entry: ObjectEntry) -> str:
     """The class an object reports (the engine stores it only when not STANDARD)."""
-    return entry.headers.get("x-amz-storage-class", "STANDARD")
+    return storage_class_of(entry.headers)
 
 
 def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -36,16 +36,13 @@ from engine import (
     UploadsQuery,
     bare_etag,
     decode_rules,
+    storage_class_of,
 )
 from tiering.lifecycle_rules import abort_after_days, lifecycle_policy
-from tiering.policy import COLD, DAY, HOT, WARM, ObjectFacts, Placement, Policy
+from tiering.policy import COLD, DAY, STORAGE_CLASS_KINDS, ObjectFacts, Placement, Policy
 from tiering.throttle import Throttle
 
 GIB = 1024**3
-_CLASSES = {
-    HOT: ("STANDARD", "REDUCED_REDUNDANCY", "INTELLIGENT_TIERING"),
-    WARM: ("STANDARD_IA", "ONEZONE_IA"),
-}
 
 
 def engine_tiers(policy: Policy) -> tuple[TierSettings, ...]:
@@ -55,7 +52,9 @@ def engine_tiers(policy: Policy) -> tuple[TierSettings, ...]:
             t.name,
             pool=t.pool,
             zstd_level=t.zstd_level,
-            storage_classes=_CLASSES[t.kind],
+            storage_classes=tuple(
+                c for c, (kind, _) in STORAGE_CLASS_KINDS.items() if kind == t.kind
+            ),
             reported_class=t.storage_class,
         )
         for t in policy.tiers
@@ -212,7 +211,7 @@ class TieringService:
             tags=dict(e.tags),
             noncurrent_since=v.noncurrent_since,
             noncurrent_rank=v.noncurrent_rank,
-            storage_class=e.headers.get("x-amz-storage-class", "STANDARD"),
+            storage_class=storage_class_of(e.headers),
         )
 
     # -- commands ---------------------------------------------------------------

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from engine import (
     MAX_PART_NUMBER,
+    S3_STORAGE_CLASSES,
     ObjectEntry,
     PartRecord,
     UploadInfo,
@@ -21,21 +22,6 @@ from s3api.errors import S3Error, S3ErrorCode
 LIST_LIMIT = 1000
 # A completion names at most 10,000 parts of ~100 bytes each (plus checksums).
 MAX_COMPLETE_BODY = 4 * 1024 * 1024
-STORAGE_CLASSES = frozenset(
-    {
-        "STANDARD",
-        "REDUCED_REDUNDANCY",
-        "STANDARD_IA",
-        "ONEZONE_IA",
-        "INTELLIGENT_TIERING",
-        "GLACIER",
-        "DEEP_ARCHIVE",
-        "OUTPOSTS",
-        "GLACIER_IR",
-        "SNOW",
-        "EXPRESS_ONEZONE",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +68,7 @@ def count_param(query: Mapping[str, str], name: str, default: int, cap: int | No
 
 def storage_class(headers: Mapping[str, str]) -> str:
     value = headers.get("x-amz-storage-class", "STANDARD")
-    if value not in STORAGE_CLASSES:
+    if value not in S3_STORAGE_CLASSES:
         raise S3Error(S3ErrorCode.InvalidStorageClass)
     return value
 
