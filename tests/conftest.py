@@ -98,3 +98,13 @@ def bucket(s3):
     s3.create_bucket(Bucket=name)
     yield name
     empty_and_delete(s3, name)
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    """One moto_server for the session: the remote S3 endpoint of cold tiers."""
+    from tests.support.moto import MotoServer
+
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log").start()
+    yield server
+    server.stop()

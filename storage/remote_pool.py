@@ -1,0 +1,228 @@
+"""A pool whose object *data* lives in a remote S3 bucket and everything else in a
+local catalog pool: what the cold tier is made of.
+
+The chunk store keeps its reference protocol (exclusive creates, omap
+references and guards, the chunk table of a pack) in omaps and xattrs, which
+S3 cannot hold; the bytes of a pack are written once and then only read,
+which S3 does well. So a pack or chunk object of a cold tier is two things:
+
+- in the catalog pool (a pool of the deployment's own backend), the object
+  with its omap and xattrs, no data, plus ``remote`` (the name of the remote
+  object holding its bytes) and ``remote.size``;
+- in the remote bucket, ``<prefix><oid>.<token>``: the bytes, one request
+  per pack, never one per chunk. The token is new for every write, so a
+  name is never reused and a reader that cached a location can never read
+  another write's bytes.
+
+Write order is data first: the remote object is uploaded, then the catalog
+operation (with its guards) names it. A refused operation (the object exists,
+a guard failed) deletes the upload at once; a crash in between leaves a remote
+object nothing names, which ``sweep`` deletes once it is older than a grace
+period. A removal applies the catalog operation first and deletes the remote
+bytes after, so nothing can name a deleted remote object.
+
+Only objects whose ids start with one of ``data_prefixes`` (packs and chunk
+objects) keep their data remotely; the tier's fingerprint index shards and
+dictionaries stay whole in the catalog. Remote objects are write-once:
+partial writes, appends and truncation are refused.
+
+Reads go through a small cache of fixed-size blocks (``remote_blocks``): a
+reader walking an object's chunks, which a move wrote next to each other in
+one pack, costs one ranged GET per block rather than one per chunk. Names are
+never reused, so a cached block is never stale; every read looks its object
+up in the catalog first, so a removed object is never read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+
+from storage.errors import GuardFailed, ObjectExists, ObjectNotFound, StorageError
+from storage.protocol import ObjectStat, Pool, WriteOp
+from storage.remote_blocks import BlockCache
+from storage.remote_s3 import RemoteObjects
+
+log = logging.getLogger("atonix.storage.remote")
+
+REMOTE_XATTR = "remote"
+SIZE_XATTR = "remote.size"
+_DATA_STEPS = {"write_full", "write", "append", "truncate"}
+_REFUSALS = (ObjectExists, GuardFailed, ObjectNotFound)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Located:
+    name: str  # the remote object's name under the bucket prefix
+    size: int
+
+
+class RemoteDataPool:
+    """A ``storage.Pool``: the catalog's objects with their data in ``remote``."""
+
+    def __init__(
+        self,
+        catalog: Pool,
+        remote: RemoteObjects,
+        data_prefixes: tuple[str, ...] = ("c.", "k."),
+        *,
+        block_bytes: int = 1024 * 1024,
+        cache_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.catalog = catalog
+        self.remote = remote
+        self.name = catalog.name
+        self.data_prefixes = data_prefixes
+        self._blocks = BlockCache(remote.get, block_bytes, cache_bytes)
+
+    def _remote(self, oid: str) -> bool:
+        return oid.startswith(self.data_prefixes)
+
+    # -- reads ------------------------------------------------------------------
+
+    async def read(self, oid: str, offset: int = 0, length: int | None = None) -> bytes:
+        if not self._remote(oid):
+            return await self.catalog.read(oid, offset, length)
+        # Looked up in the catalog on every read (cheap next to a remote GET): a
+        # remembered name could outlive a removal and re-creation by another process.
+        where = await self._locate(oid)
+        if where is None:
+            return b""
+        end = where.size if length is None else min(where.size, offset + length)
+        if end <= offset:
+            return b""
+        try:
+            return await self._blocks.read(where.name, where.size, offset, end - offset)
+        except ObjectNotFound:
+            raise ObjectNotFound(f"{oid}: removed while being read") from None
+
+    async def stat(self, oid: str) -> ObjectStat:
+        st = await self.catalog.stat(oid)
+        if not self._remote(oid):
+            return st
+        where = await self._locate(oid)
+        return ObjectStat(where.size if where else 0, st.mtime, st.version)
+
+    async def _locate(self, oid: str) -> Located | None:
+        xattrs = await self.catalog.get_xattrs(oid)
+        name = xattrs.get(REMOTE_XATTR)
+        if name is None:
+            return None  # created without data
+        return Located(name.decode(), int(xattrs.get(SIZE_XATTR, b"0")))
+
+    # -- writes -----------------------------------------------------------------
+
+    async def operate(self, oid: str, op: WriteOp) -> None:
+        data = [s for s in op.steps if s[0] in _DATA_STEPS]
+        removes = any(s[0] == "remove" for s in op.steps)
+        if not self._remote(oid) or (not data and not removes):
+            return await self.catalog.operate(oid, op)
+        if data and (len(data) > 1 or data[0][0] != "write_full"):
+            raise StorageError(f"{oid}: remote data is written whole, once")
+        old = await self._current(oid)
+        new = f"{oid}.{secrets.token_hex(8)}" if data else None
+        steps: list[tuple] = []
+        for step in op.steps:
+            if step[0] == "write_full":
+                steps += [("set_xattr", REMOTE_XATTR, new.encode()),
+                          ("set_xattr", SIZE_XATTR, str(len(step[1])).encode())]
+            else:
+                steps.append(step)
+        if new is not None:
+            await self.remote.put(new, data[0][1])  # data first
+        try:
+            await self.catalog.operate(oid, dataclasses.replace(op, steps=steps))
+        except _REFUSALS:
+            if new is not None:
+                await self._drop(new)  # refused: nothing names it
+            raise
+        if old is not None:
+            await self._drop(old.name)  # no longer named (the catalog changed first)
+
+    async def _current(self, oid: str) -> Located | None:
+        try:
+            return await self._locate(oid)
+        except ObjectNotFound:
+            return None
+
+    async def _drop(self, name: str) -> None:
+        """Delete remote bytes nothing names; a failure leaves them to ``sweep``."""
+        self._blocks.forget(name)
+        try:
+            await self.remote.delete(name)
+        except ObjectNotFound:
+            pass
+        except StorageError as exc:
+            log.warning("remote %s not deleted (the sweep will): %s", name, exc)
+
+    async def write_full(self, oid: str, data: bytes) -> None:
+        await self.operate(oid, WriteOp().write_full(data))
+
+    async def write(self, oid: str, data: bytes, offset: int = 0) -> None:
+        if self._remote(oid):
+            raise StorageError(f"{oid}: remote data is written whole, once")
+        await self.catalog.write(oid, data, offset)
+
+    async def append(self, oid: str, data: bytes) -> None:
+        if self._remote(oid):
+            raise StorageError(f"{oid}: remote data is written whole, once")
+        await self.catalog.append(oid, data)
+
+    async def truncate(self, oid: str, size: int) -> None:
+        if self._remote(oid):
+            raise StorageError(f"{oid}: remote data is written whole, once")
+        await self.catalog.truncate(oid, size)
+
+    async def remove(self, oid: str) -> None:
+        await self.operate(oid, WriteOp().remove())
+
+    # -- the rest is the catalog's ---------------------------------------------------
+
+    async def get_xattr(self, oid: str, name: str) -> bytes:
+        return await self.catalog.get_xattr(oid, name)
+
+    async def get_xattrs(self, oid: str) -> dict[str, bytes]:
+        return await self.catalog.get_xattrs(oid)
+
+    async def set_xattr(self, oid: str, name: str, value: bytes) -> None:
+        await self.catalog.set_xattr(oid, name, value)
+
+    async def omap_get(self, oid: str, keys: list[str]) -> dict[str, bytes]:
+        return await self.catalog.omap_get(oid, keys)
+
+    async def omap_list(
+        self, oid: str, start_after: str = "", prefix: str = "", max_items: int = 1000
+    ) -> list[tuple[str, bytes]]:
+        return await self.catalog.omap_list(oid, start_after, prefix, max_items)
+
+    async def omap_set(self, oid: str, items: dict[str, bytes]) -> None:
+        await self.catalog.omap_set(oid, items)
+
+    async def omap_rm(self, oid: str, keys: list[str]) -> None:
+        await self.catalog.omap_rm(oid, keys)
+
+    def list_objects(self, prefix: str = "") -> AsyncIterator[str]:
+        return self.catalog.list_objects(prefix)
+
+    # -- upkeep -------------------------------------------------------------------
+
+    async def sweep(self, grace_seconds: float, now: float | None = None) -> int:
+        """Delete remote objects no catalog object names that are older than
+        ``grace_seconds`` (uploads of a crashed or refused write); how many."""
+        now = time.time() if now is None else now
+        dropped = 0
+        async for name, modified in self.remote.listing():
+            if now - modified < grace_seconds:
+                continue  # perhaps an upload whose catalog write is still to come
+            oid = name.rsplit(".", 1)[0]
+            with contextlib.suppress(ObjectNotFound):
+                named = await self.catalog.get_xattrs(oid)
+                if named.get(REMOTE_XATTR) == name.encode():
+                    continue
+            await self._drop(name)
+            dropped += 1
+        return dropped

@@ -1,0 +1,118 @@
+"""The cold tier's pool (``storage.remote_pool``): data in a remote S3 bucket
+(moto_server standing in for AWS), omap, xattrs and guards in a catalog pool of
+each backend."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from storage import BackendUnavailable, GuardFailed, ObjectExists, ObjectNotFound, WriteOp
+from storage.errors import StorageError
+from storage.remote_pool import REMOTE_XATTR, RemoteDataPool
+from storage.remote_s3 import RemoteObjects, RemoteSettings
+from tests.support.moto import MOTO_KEY, MOTO_SECRET
+
+
+def settings(endpoint: str, **kw) -> RemoteSettings:
+    return RemoteSettings(endpoint, "cold-" + uuid.uuid4().hex[:8], prefix="t/",
+                          access_key=MOTO_KEY, secret_key=MOTO_SECRET, **kw)
+
+
+@pytest.fixture
+async def cold(pool, moto_server):
+    remote = RemoteObjects(settings(moto_server.endpoint))
+    await remote.check()
+    yield RemoteDataPool(pool, remote, block_bytes=4096, cache_bytes=1 << 20)
+    remote.close()
+
+
+async def remote_names(cold: RemoteDataPool) -> list[str]:
+    return [name async for name, _ in cold.remote.listing()]
+
+
+async def test_a_pack_is_one_remote_object_and_its_omap_stays_in_the_catalog(cold):
+    data = bytes(range(256)) * 64  # 16 KiB
+    op = WriteOp().create(exclusive=True).write_full(data).omap_set({"ref.a": b"1"})
+    await cold.operate("k.01", op)
+    names = await remote_names(cold)
+    assert len(names) == 1 and names[0].startswith("k.01.")
+    assert await cold.catalog.read("k.01") == b""  # no bytes in the catalog
+    assert await cold.read("k.01", 1000, 300) == data[1000:1300]
+    assert await cold.read("k.01") == data
+    assert await cold.read("k.01", len(data) - 10, 100) == data[-10:]  # short at the end
+    assert (await cold.stat("k.01")).size == len(data)
+    assert await cold.omap_get("k.01", ["ref.a"]) == {"ref.a": b"1"}
+    # The catalog's own objects (index shards, dictionaries) keep their bytes locally.
+    await cold.write_full("i.shard", b"local")
+    assert await cold.catalog.read("i.shard") == b"local"
+    assert len(await remote_names(cold)) == 1
+
+
+async def test_reads_of_neighbouring_ranges_share_block_fetches(cold):
+    data = b"x" * 40000
+    await cold.operate("k.02", WriteOp().create(exclusive=True).write_full(data))
+    before = cold._blocks.fetches
+    for offset in range(0, 40000, 1000):
+        assert await cold.read("k.02", offset, 1000) == data[offset:offset + 1000]
+    assert cold._blocks.fetches - before <= 10  # 40 reads, 10 blocks of 4 KiB
+
+
+async def test_a_refused_create_leaves_no_remote_object(cold):
+    await cold.operate("c.aa", WriteOp().create(exclusive=True).write_full(b"first"))
+    with pytest.raises(ObjectExists):
+        await cold.operate("c.aa", WriteOp().create(exclusive=True).write_full(b"second"))
+    assert len(await remote_names(cold)) == 1
+    assert await cold.read("c.aa") == b"first"
+
+
+async def test_a_guarded_remove_deletes_remote_bytes_only_when_it_holds(cold):
+    op = WriteOp().create(exclusive=True).write_full(b"data").omap_set({"gen": b"1"})
+    await cold.operate("k.03", op)
+    with pytest.raises(GuardFailed):
+        await cold.operate("k.03", WriteOp().omap_cmp("gen", b"2").remove())
+    assert await cold.read("k.03") == b"data"
+    await cold.operate("k.03", WriteOp().omap_cmp("gen", b"1").remove())
+    assert await remote_names(cold) == []
+    with pytest.raises(ObjectNotFound):
+        await cold.read("k.03")
+
+
+async def test_a_replaced_object_reads_new_bytes_even_through_a_cached_location(cold):
+    await cold.write_full("c.bb", b"old bytes")
+    assert await cold.read("c.bb") == b"old bytes"  # its blocks cached
+    other = RemoteDataPool(cold.catalog, cold.remote)  # another process replaces it
+    await other.write_full("c.bb", b"new bytes!")
+    assert await cold.read("c.bb") == b"new bytes!"
+    assert len(await remote_names(cold)) == 1  # the old upload was deleted
+
+
+async def test_remote_data_is_write_once(cold):
+    await cold.write_full("c.cc", b"abc")
+    for call in (cold.write("c.cc", b"x", 1), cold.append("c.cc", b"x"),
+                 cold.truncate("c.cc", 1)):
+        with pytest.raises(StorageError):
+            await call
+    assert await cold.read("c.cc") == b"abc"
+
+
+async def test_the_sweep_drops_uploads_nothing_names_after_the_grace(cold):
+    await cold.write_full("k.04", b"named")
+    await cold.remote.put("k.05.deadbeef", b"crashed before the catalog write")
+    await cold.remote.put("k.04.0000", b"an older upload of k.04")
+    assert await cold.sweep(grace_seconds=3600) == 0  # too young to judge
+    assert await cold.sweep(grace_seconds=0, now=2**40) == 2
+    names = await remote_names(cold)
+    assert len(names) == 1
+    assert (await cold.catalog.get_xattrs("k.04"))[REMOTE_XATTR].decode() == names[0]
+
+
+async def test_an_unreachable_endpoint_fails_clearly_and_creates_nothing(pool):
+    remote = RemoteObjects(settings("http://127.0.0.1:9", attempts=1, timeout_seconds=2))
+    cold = RemoteDataPool(pool, remote)
+    with pytest.raises(BackendUnavailable, match="unreachable"):
+        await cold.operate("k.06", WriteOp().create(exclusive=True).write_full(b"x"))
+    with pytest.raises(ObjectNotFound):
+        await pool.stat("k.06")  # data first: no catalog object without its bytes
+    remote.close()
