@@ -64,6 +64,7 @@ from engine.errors import (
     InvalidBucketName,
     InvalidBucketState,
     InvalidKey,
+    InvalidObjectState,
     InvalidPart,
     InvalidPartNumber,
     InvalidPartOrder,
@@ -134,6 +135,7 @@ from engine.uploads_registry import UploadsPage, UploadsQuery
 from engine.version_listing import VersionsPage
 from engine.versioning import ENABLED, MFA_DELETE_CONFIG, SUSPENDED, VERSIONING_CONFIG
 from engine.versions import NULL, InvalidVersionId, check_version_id
+from storage.remote_s3 import RemoteSettings
 
 __all__ = [
     "ADMIN_UID",
@@ -201,6 +203,7 @@ __all__ = [
     "InvalidBucketName",
     "InvalidBucketState",
     "InvalidKey",
+    "InvalidObjectState",
     "InvalidPart",
     "InvalidPartNumber",
     "InvalidPartOrder",
@@ -241,6 +244,7 @@ __all__ = [
     "Principal",
     "PrincipalKind",
     "PutRequest",
+    "RemoteSettings",
     "RestoreChange",
     "RestoreReport",
     "Retention",

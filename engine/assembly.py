@@ -23,7 +23,9 @@ from engine.records import BucketDedupe
 from engine.release_queue import ADOPT_SECONDS, DEFAULT_INLINE_BYTES, ReleaseQueue
 from engine.tiers import DEFAULT_TIERS, TierMap, TierSettings
 from engine.transitions import TierMover
-from storage import Backend
+from storage import Backend, Pool
+from storage.remote_pool import RemoteDataPool
+from storage.remote_s3 import RemoteObjects
 
 
 @dataclass(slots=True)
@@ -101,8 +103,14 @@ class ObjectEngine:
         prefix = self.settings.pool_prefix
         self.meta = backend.pool(layout.pool_name(prefix, layout.META_POOL))
         self.data = backend.pool(layout.pool_name(prefix, layout.DATA_POOL))
-        self.tiers = TierMap(self.settings.tiers, prefix, backend.create_pool)
-        chunk_pools = {name: backend.pool(pool) for name, pool in self.tiers.pools().items()}
+        self.tiers = TierMap(self.settings.tiers, prefix, self._prepare_tier)
+        # Cold tiers: their chunks' bytes in a remote bucket, their catalog in a pool.
+        self.remotes = {t.name: RemoteObjects(t.remote) for t in self.tiers.tiers if t.remote}
+        pools = self.tiers.pools()
+        chunk_pools = {
+            self.tiers.store_name(t): self._tier_pool(t, pools[self.tiers.store_name(t)])
+            for t in self.tiers.tiers
+        }
         self.chunk_pool = next(iter(chunk_pools.values()))  # the hot tier's
         self.cpu = CpuPool()
         observer = observer or DataPathObserver()
@@ -182,6 +190,19 @@ class ObjectEngine:
     async def healthy(self) -> None:
         await self.backend.ping()
 
+    def _tier_pool(self, tier: TierSettings, pool: str) -> Pool:
+        local = self.backend.pool(pool)
+        remote = self.remotes.get(tier.name)
+        return local if remote is None else RemoteDataPool(local, remote)
+
+    async def _prepare_tier(self, tier: TierSettings, pool: str) -> None:
+        await self.backend.create_pool(pool)
+        remote = self.remotes.get(tier.name)
+        if remote is not None:
+            await remote.check()  # unreachable: a clear error before any data moves
+
     def close(self) -> None:
-        """Stop the CPU pool's threads (after the backend is closed)."""
+        """Stop the CPU pool's and remote tiers' threads (after the backend is closed)."""
         self.cpu.close()
+        for remote in self.remotes.values():
+            remote.close()

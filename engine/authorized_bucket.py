@@ -120,6 +120,22 @@ class AuthorizedBucket:
             self.record, self.record.bucket_id, key, tier, version_id
         )
 
+    async def restore(
+        self, key: str, days: int, version_id: str | None = None
+    ) -> tuple[ObjectEntry, bool]:
+        """RestoreObject: an archived version made readable for ``days``; the entry, and
+        whether this restore made the copy (False: an earlier one's was extended)."""
+        self.grant.permits()
+        return await self._services.mover.restore(
+            self.record, self.record.bucket_id, key, version_id, days
+        )
+
+    async def end_restore(self, key: str, version_id: str | None = None) -> bool:
+        """Drop the restored copy of a version whose restore expired (the tiering
+        service's upkeep); whether there was one to drop. Owner only."""
+        self.grant.permits()
+        return await self._services.mover.end_restore(self.record, key, version_id)
+
     async def placement(self, key: str, version_id: str | None = None) -> dict[str, int]:
         """Where the data of ``key`` (or one version) is, in bytes per tier, read from
         its manifests (``inline`` and ``stripes`` for data outside the chunk tiers)."""

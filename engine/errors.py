@@ -148,6 +148,11 @@ class InvalidStorageClass(EngineError):
     """A storage class S3 does not define, or one no tier of the deployment serves."""
 
 
+class InvalidObjectState(EngineError):
+    """The version is archived (a cold archive tier) and not restored, or a restore
+    was asked of a version that is not archived."""
+
+
 class TransitionFailed(EngineError):
     """A tier move's copy did not read back the same: nothing was switched."""
 

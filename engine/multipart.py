@@ -393,7 +393,7 @@ class UploadService:
                 PartNumberRequested=str(number), ActualPartCount=str(len(sizes))
             )
         start = sum(sizes[: number - 1])
-        return ObjectReader(entry, start, start + sizes[number - 1], self.payloads)
+        return self.objects.reader(entry, start, start + sizes[number - 1])
 
     async def _made_by(self, bucket: BucketRef, key: str, upload_id: str) -> ObjectEntry | None:
         """The object ``key`` holds if that upload made it (its parts' data prefixes say so)."""

@@ -28,13 +28,22 @@ from engine.buckets import BucketRef, BucketService, bucket_name
 from engine.chunked import ChunkedWriter
 from engine.clock import SYSTEM_CLOCK, Clock
 from engine.conditions import DeleteCondition, EntryChanged, SameEntry, WriteCondition
-from engine.errors import ConcurrentUpdate, InvalidRange, NoSuchBucket
+from engine.errors import ConcurrentUpdate, InvalidObjectState, InvalidRange, NoSuchBucket
 from engine.index import BucketIndex, ListPage, StaleBucket
 from engine.names import validate_key
 from engine.object_lock import apply_lock
 from engine.payload import ChunkedFactory, PayloadStore, PayloadWriter
-from engine.records import BucketDedupe, BucketRecord, ObjectEntry
-from engine.tiers import DEFAULT_TIERS, STANDARD, TierMap, TierSettings, placed_headers
+from engine.records import BucketDedupe, BucketRecord, ObjectEntry, Segment
+from engine.tiers import (
+    COLD_PACK_BYTES,
+    DEFAULT_TIERS,
+    STANDARD,
+    TierMap,
+    TierSettings,
+    placed_headers,
+    readable_segments,
+    storage_class_of,
+)
 from engine.version_listing import VersionsPage
 from engine.versioning import Commit, Versioning, is_version, visible
 
@@ -70,18 +79,31 @@ class ObjectReader:
     start: int
     end: int  # exclusive
     _payloads: PayloadStore
+    # What the bytes are read from: the entry's segments, or an archived version's
+    # restored copy; None: archived and not restored, so no byte may be read.
+    segments: list[Segment] | None
 
     @property
     def length(self) -> int:
         return self.end - self.start
 
+    @property
+    def archived(self) -> bool:
+        """The version's bytes wait in an archive tier for a RestoreObject."""
+        return self.segments is None
+
     async def body(self) -> AsyncIterator[bytes]:
+        if self.segments is None:
+            raise InvalidObjectState(
+                "The operation is not valid for the object's storage class",
+                StorageClass=storage_class_of(self.entry.headers),
+            )
         if self.length <= 0:
             return
         if self.entry.is_inline:
             yield self.entry.inline[self.start : self.end]
             return
-        async for chunk in self._payloads.read(self.entry.segments, self.start, self.end):
+        async for chunk in self._payloads.read(self.segments, self.start, self.end):
             yield chunk
 
     async def start_body(self) -> AsyncIterator[bytes]:
@@ -202,7 +224,7 @@ class ObjectService:
         old = await self.index.put_if(
             record.bucket_id, key, entry, check, retries=OVERWRITE_RETRIES
         )
-        return Commit(entry, old, list(old.segments) if old is not None else [])
+        return Commit(entry, old, list(old.stored_segments) if old is not None else [])
 
     def chunked_factory(
         self, bucket: BucketRef, data_prefix: str, tier: TierSettings | None = None
@@ -228,6 +250,11 @@ class ObjectService:
                 level = tier.zstd_level if policy.compression_level is None else config.zstd_level
                 store_name = await self.tiers.ready(tier)
                 config = dataclasses.replace(config, tier=store_name, zstd_level=level)
+                if tier.remote is not None:
+                    # Whole packs only: a delta is an object of its own, and every
+                    # remote object costs a request.
+                    packs = tier.pack_bytes or COLD_PACK_BYTES
+                    config = dataclasses.replace(config, delta_chunks=False, pack_bytes=packs)
             return ChunkedWriter(chunked, data_prefix, config)
 
         return make
@@ -324,7 +351,12 @@ class ObjectService:
         start, end = 0, entry.size
         if byte_range is not None:
             start, end = resolve_range(byte_range, entry.size)
-        return ObjectReader(entry, start, end, self.payloads)
+        return self.reader(entry, start, end)
+
+    def reader(self, entry: ObjectEntry, start: int, end: int) -> ObjectReader:
+        """A reader of bytes [start, end) of ``entry`` (refusing an unrestored archive)."""
+        segments = readable_segments(self.tiers, entry, self.clock.time())
+        return ObjectReader(entry, start, end, self.payloads, segments)
 
     async def delete(
         self,
@@ -355,7 +387,7 @@ class ObjectService:
             if state is not None:
                 return await self.versioning.delete(rec, key, state, check)
             old = await self.index.put_if(rec.bucket_id, key, None, check, OVERWRITE_RETRIES)
-            return Commit(old, old, list(old.segments) if old is not None else [])
+            return Commit(old, old, list(old.stored_segments) if old is not None else [])
 
         done = await self._with_bucket(bucket, remove)
         await self.payloads.release(done.garbage)

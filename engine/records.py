@@ -14,7 +14,7 @@ MANIFESTS = "manifests"
 _LEN = struct.Struct(">I")
 # Omitted from an encoded entry when they hold these values: unversioned entries
 # keep the bytes they always had.
-_VERSION_DEFAULTS = {"version_id": None, "delete_marker": False, "stamp": 0}
+_VERSION_DEFAULTS = {"version_id": None, "delete_marker": False, "stamp": 0, "restored": []}
 
 
 @dataclass(slots=True)
@@ -91,6 +91,9 @@ class ObjectEntry:
     version_id: str | None = None
     delete_marker: bool = False
     stamp: int = 0
+    # A temporary copy of an archived (cold archive tier) version's payload in the
+    # hot tier, made by RestoreObject and dropped when the restore expires.
+    restored: list[Segment] = field(default_factory=list)
 
     def encode(self) -> bytes:
         # (orjson, and no dataclasses.asdict deep copy: this runs on every PUT)
@@ -100,6 +103,8 @@ class ObjectEntry:
             if name not in _VERSION_DEFAULTS or value != _VERSION_DEFAULTS[name]:
                 meta[name] = value
         meta["segments"] = [asdict(seg) for seg in self.segments]
+        if self.restored:
+            meta["restored"] = [asdict(seg) for seg in self.restored]
         head = orjson.dumps(meta)
         return ENTRY_MAGIC + _LEN.pack(len(head)) + head + self.inline
 
@@ -111,11 +116,18 @@ class ObjectEntry:
         meta = orjson.loads(raw[6 : 6 + n])
         segments = meta.get("segments")
         meta["segments"] = [Segment(**seg) for seg in segments] if segments else []
+        if "restored" in meta:
+            meta["restored"] = [Segment(**seg) for seg in meta["restored"]]
         return cls(**meta, inline=bytes(raw[6 + n :]))
 
     @property
     def is_inline(self) -> bool:
         return not self.segments
+
+    @property
+    def stored_segments(self) -> list[Segment]:
+        """Every payload the entry owns: what is released with it."""
+        return self.segments + self.restored if self.restored else self.segments
 
 
 _ENTRY_FIELDS = tuple(f.name for f in fields(ObjectEntry) if f.name != "inline")

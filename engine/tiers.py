@@ -16,15 +16,22 @@ placements from the index alone.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from engine import layout
 from engine.errors import InvalidStorageClass, UnknownTier
+from engine.records import ObjectEntry, Segment
+from storage.remote_s3 import RemoteSettings
 
 HOT_STORE_NAME = "default"
 STORAGE_CLASS_HEADER = "x-amz-storage-class"
 TIER_HEADER = "x-atonix-tier"
+# A restore of an archived version: what HEAD and GET report (S3's own header), and
+# until when its temporary copy (``ObjectEntry.restored``) may be read (epoch seconds).
+RESTORE_HEADER = "x-amz-restore"
+RESTORED_UNTIL_HEADER = "x-atonix-restored-until"
 STANDARD = "STANDARD"
 INTELLIGENT_TIERING = "INTELLIGENT_TIERING"
 # Every class S3 defines; a class outside this set is refused whatever the tiers.
@@ -41,7 +48,15 @@ class TierSettings:
     zstd_level: int = 3
     storage_classes: tuple[str, ...] = ()  # what a write asking for one lands here
     reported_class: str = STANDARD  # what an object moved here reports
+    # A cold tier: its chunks' bytes live in this remote S3 bucket, in packs of
+    # about ``pack_bytes`` (its pool is then only the catalog of those packs).
+    remote: RemoteSettings | None = None
+    pack_bytes: int = 0  # 0: the deployment's pack size (cold: COLD_PACK_BYTES)
+    # Readable only through a restore (GLACIER, DEEP_ARCHIVE), as in S3.
+    archive: bool = False
 
+
+COLD_PACK_BYTES = 16 * 1024 * 1024  # fewer, larger remote objects than the local 4 MiB
 
 DEFAULT_TIERS = (
     TierSettings("hot", storage_classes=(STANDARD, "REDUCED_REDUNDANCY", INTELLIGENT_TIERING)),
@@ -59,12 +74,14 @@ class TierMap:
         self,
         tiers: tuple[TierSettings, ...],
         pool_prefix: str,
-        create_pool: Callable[[str], Awaitable[None]] | None = None,
+        prepare: Callable[[TierSettings, str], Awaitable[None]] | None = None,
     ) -> None:
+        """``prepare(tier, pool)``: make a tier usable (create its pool, reach its remote
+        bucket) before its first write; idempotent, safe to race."""
         if not tiers:
             raise ValueError("at least the hot tier is needed")
         self.tiers = tiers
-        self._create_pool = create_pool
+        self._prepare = prepare
         self._ready: set[str] = set()
         self.hot = tiers[0]
         self._prefix = pool_prefix
@@ -107,8 +124,8 @@ class TierMap:
         """The store name of ``tier``, its pool created if need be (the hot tier's is
         made with the deployment; another tier's on its first write, once per process)."""
         name = self.store_name(tier)
-        if tier is not self.hot and name not in self._ready and self._create_pool is not None:
-            await self._create_pool(self.pools()[name])  # idempotent, safe to race
+        if tier is not self.hot and name not in self._ready and self._prepare is not None:
+            await self._prepare(tier, self.pools()[name])
             self._ready.add(name)
         return name
 
@@ -145,3 +162,42 @@ def placed_headers(
 def storage_class_of(headers: Mapping[str, str]) -> str:
     """The class an entry reports (stored only when it is not STANDARD)."""
     return headers.get(STORAGE_CLASS_HEADER, STANDARD)
+
+
+# -- restores of archived versions --------------------------------------------------
+
+
+def readable_segments(tiers: TierMap, entry: ObjectEntry, now: float) -> list[Segment] | None:
+    """The payload a read of ``entry`` uses: its own, or for an archived version its
+    restored copy; None if it is archived and not restored (or the restore expired)."""
+    if not tiers.placed(entry.headers).archive:
+        return entry.segments
+    if restored_until(entry) > now:
+        return entry.restored or entry.segments  # an inline version keeps its bytes
+    return None
+
+
+def restored_until(entry: ObjectEntry) -> float:
+    """Until when the version's restore lasts (0: not restored)."""
+    try:
+        return float(entry.headers.get(RESTORED_UNTIL_HEADER, "0"))
+    except ValueError:
+        return 0.0
+
+
+def restore_expiry(now: float, days: int) -> float:
+    """When a restore of ``days`` made at ``now`` ends: as S3, at the midnight (UTC)
+    after ``days`` days have passed."""
+    day = 86400
+    return float((int(now + days * day) // day + 1) * day)
+
+
+def restored_headers(headers: Mapping[str, str], until: float | None) -> dict[str, str]:
+    """``headers`` saying the version is restored until ``until`` (None: not restored)."""
+    out = {k: v for k, v in headers.items() if k not in (RESTORE_HEADER, RESTORED_UNTIL_HEADER)}
+    if until is not None:
+        stamp = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(until))
+        out[RESTORE_HEADER] = f'ongoing-request="false", expiry-date="{stamp}"'
+        out[RESTORED_UNTIL_HEADER] = repr(until)
+    return out
+

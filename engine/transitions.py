@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import xxhash
@@ -35,13 +36,23 @@ from engine.buckets import BucketRef
 from engine.errors import (
     ConcurrentUpdate,
     DeleteMarkerVersion,
+    InvalidObjectState,
     NoSuchKey,
     NoSuchVersion,
     TransitionFailed,
 )
 from engine.objects import ObjectService
 from engine.records import ObjectEntry, Segment
-from engine.tiers import TierMap, TierSettings, placed_headers
+from engine.tiers import (
+    RESTORE_HEADER,
+    TierMap,
+    TierSettings,
+    placed_headers,
+    restore_expiry,
+    restored_headers,
+    restored_until,
+    storage_class_of,
+)
 
 # What the switch raises before it writes anything (and a failpoint standing for a crash
 # right before it): the copy is then certainly unnamed.
@@ -78,11 +89,15 @@ class TierMover:
             await self.payloads.remove([s for s in segments if s not in entry.segments])
             return TransitionResult(entry, source, 0, stayed=True)
 
+        dropped: list[Segment] = []  # a restored copy the move makes moot
+
         def change(current: ObjectEntry) -> ObjectEntry:
             if not _same_payload(current, entry):
                 raise ConcurrentUpdate("The object changed while it was being moved", Key=key)
-            headers = placed_headers(current.headers, self.tiers, tier, None)
-            return dataclasses.replace(current, segments=segments, headers=headers)
+            headers = restored_headers(placed_headers(current.headers, self.tiers, tier, None),
+                                       None)
+            dropped[:] = current.restored
+            return dataclasses.replace(current, segments=segments, headers=headers, restored=[])
 
         copies = [s for s in segments if s not in entry.segments]
         try:
@@ -98,8 +113,71 @@ class TierMover:
         # payloads stay, and whichever the entry does not name is reclaimed as a crashed
         # upload's would be (fsck --repair, the collector).
         await failpoints.hit("transition.after_switch")
-        await self.payloads.release(replaced)
+        await self.payloads.release(replaced + dropped)
         return TransitionResult(done, source, moved)
+
+    async def restore(
+        self, bucket: BucketRef, bucket_id: str, key: str, version_id: str | None, days: int
+    ) -> tuple[ObjectEntry, bool]:
+        """Make an archived version readable for ``days`` (RestoreObject): a copy of its
+        payload in the hot tier, or a longer life for the copy it has. The entry, and
+        True unless it was restored already (S3 answers 202 then, else 200)."""
+        entry = await self.objects.head(bucket, key, version_id)
+        if not self.tiers.placed(entry.headers).archive:
+            raise InvalidObjectState(
+                "Restore is not allowed for the object's current storage class",
+                StorageClass=storage_class_of(entry.headers),
+            )
+        now = self.objects.clock.time()
+        fresh = restored_until(entry) <= now
+        copies: list[Segment] = []
+        if not entry.restored and entry.segments:
+            copies, _ = await self._copy(bucket, bucket_id, entry, self.tiers.hot)
+            if any(s in entry.segments for s in copies):  # not rewritable (no dedupe)
+                await self.payloads.remove([s for s in copies if s not in entry.segments])
+                raise TransitionFailed("the bucket stores without dedupe: nothing to restore")
+        until = max(restore_expiry(now, days), restored_until(entry))
+
+        def change(current: ObjectEntry) -> ObjectEntry:
+            if not _same_payload(current, entry) or current.restored != entry.restored:
+                raise ConcurrentUpdate("The object changed while it was restored", Key=key)
+            restored = copies or current.restored
+            headers = restored_headers(current.headers, until)
+            return dataclasses.replace(current, headers=headers, restored=restored)
+
+        return await self._switch(bucket, key, version_id, change, copies), fresh
+
+    async def end_restore(
+        self, bucket: BucketRef, key: str, version_id: str | None
+    ) -> bool:
+        """Drop the restored copy of a version whose restore has expired; True if dropped."""
+        entry = await self.objects.head(bucket, key, version_id)
+        now = self.objects.clock.time()
+        if RESTORE_HEADER not in entry.headers or restored_until(entry) > now:
+            return False
+
+        def change(current: ObjectEntry) -> ObjectEntry:
+            if current.restored != entry.restored or restored_until(current) > now:
+                raise ConcurrentUpdate("The object changed while its restore ended", Key=key)
+            return dataclasses.replace(
+                current, headers=restored_headers(current.headers, None), restored=[]
+            )
+
+        await self._switch(bucket, key, version_id, change, [])
+        await self.payloads.release(entry.restored)
+        return True
+
+    async def _switch(
+        self, bucket: BucketRef, key: str, version_id: str | None,
+        change: Callable[[ObjectEntry], ObjectEntry], copies: list[Segment],
+    ) -> ObjectEntry:
+        try:
+            if version_id is None:
+                return await self.objects.update(bucket, key, change)
+            return await self.objects.update_version(bucket, key, version_id, change)
+        except _REFUSED:
+            await self.payloads.remove(copies)  # refused before any write: the copy is ours
+            raise
 
     async def _copy(
         self, bucket: BucketRef, bucket_id: str, entry: ObjectEntry, tier: TierSettings

@@ -171,7 +171,7 @@ class Versioning:
             if current is not None and (state == ENABLED or current.version_id is not None):
                 self._file_noncurrent(write, key, current)
             elif current is not None:
-                garbage.extend(current.segments)  # the null version, replaced
+                garbage.extend(current.stored_segments)  # the null version, replaced
             if state == SUSPENDED and null_ptr in now.values:
                 garbage.extend(await self._drop_noncurrent_null(record, key, now, write))
             return write
@@ -218,7 +218,7 @@ class Versioning:
             record.bucket_id, key, decide, reads=(null_ptr,), versions=1, retries=RETRIES
         )
         gone = removed[0]
-        return Commit(gone, gone, list(gone.segments) if gone is not None else [])
+        return Commit(gone, gone, list(gone.stored_segments) if gone is not None else [])
 
     async def update_version(
         self,
@@ -346,7 +346,7 @@ class Versioning:
         write.removes.append(layout.version_key(key, tok))
         if layout.null_key(key) not in write.sets:
             write.removes.append(layout.null_key(key))
-        return list(old.segments) if old is not None else []
+        return list(old.stored_segments) if old is not None else []
 
 
 def visible(entry: ObjectEntry | None, key: str) -> ObjectEntry:

@@ -79,6 +79,7 @@ class S3ErrorCode(Enum):
     InvalidTag = (400, "The tag provided was not a valid tag.")
     InvalidRequest = (400, "Invalid Request")
     InvalidBucketState = (409, "The request is not valid with the current state of the bucket.")
+    InvalidObjectState = (403, "The operation is not valid for the object's storage class")
     InvalidStorageClass = (400, "The storage class you specified is not valid")
     InvalidURI = (400, "Couldn't parse the specified URI.")
     KeyTooLongError = (400, "Your key is too long")
@@ -237,5 +238,6 @@ _ENGINE_TO_S3: dict[type[Exception], S3ErrorCode] = {
     engine.InvalidBucketState: S3ErrorCode.InvalidBucketState,
     engine.InvalidRestore: S3ErrorCode.InvalidArgument,
     engine.InvalidStorageClass: S3ErrorCode.InvalidStorageClass,
+    engine.InvalidObjectState: S3ErrorCode.InvalidObjectState,
     engine.UnknownTier: S3ErrorCode.InvalidArgument,
 }

@@ -215,7 +215,11 @@ class RemoteDataPool:
         ``grace_seconds`` (uploads of a crashed or refused write); how many."""
         now = time.time() if now is None else now
         dropped = 0
-        async for name, modified in self.remote.listing():
+        try:
+            listed = [item async for item in self.remote.listing()]
+        except ObjectNotFound:
+            return 0  # the bucket was never made: nothing was ever written
+        for name, modified in listed:
             if now - modified < grace_seconds:
                 continue  # perhaps an upload whose catalog write is still to come
             oid = name.rsplit(".", 1)[0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 
 import pytest
 import requests
@@ -14,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import backend_options
 from tests.support.gateway_process import GatewayProcess, create_test_user, run_cli
+from tests.support.moto import MOTO_KEY, MOTO_SECRET
 
 MiB = 1024 * 1024
 DAY = 86400
@@ -22,8 +24,8 @@ POLICY = """\
 tiers:
   hot: {cost_per_gb_month: 0.023}
   warm: {zstd_level: 9, cost_per_gb_month: 0.0125}
-  cold: {endpoint: "http://127.0.0.1:9", bucket: nowhere, flavour: archive,
-         cost_per_gb_month: 0.004}
+  cold: {endpoint: "%(endpoint)s", bucket: %(bucket)s, flavour: archive,
+         access_key: %(key)s, secret_key: %(secret)s, cost_per_gb_month: 0.004}
 rules:
   - {name: keep-hot, match: {prefix: "keep/"}, pin: hot}
   - name: age
@@ -32,10 +34,11 @@ rules:
 
 
 @pytest.fixture
-def deployment(backend_kind, tmp_path):
+def deployment(backend_kind, tmp_path, moto_server):
     options = backend_options(backend_kind, tmp_path)
     policy = tmp_path / "tiering.yaml"
-    policy.write_text(POLICY)
+    policy.write_text(POLICY % {"endpoint": moto_server.endpoint, "key": MOTO_KEY,
+                                "secret": MOTO_SECRET, "bucket": "cold-" + uuid.uuid4().hex[:8]})
     options["tiering"] = str(policy)
     create_test_user(options)
     gw = GatewayProcess(options, tmp_path / "gw.log").start()
@@ -103,12 +106,29 @@ def test_a_policy_moves_data_and_every_command_tells_the_truth(deployment):
         "aging": {"hot": {"objects": 1, "bytes": MiB}, "warm": {"objects": 3, "bytes": 2 * MiB + 4}}
     }
     assert tier(options, "plan", "aging", days=40)["moves"] == {}
-    # A year on the policy wants cold, which this deployment does not serve yet: planned,
-    # reported, never moved.
+    # A year on, the policy wants cold (an archive tier on moto_server): archived objects
+    # answer InvalidObjectState until a RestoreObject brings them back for some days.
     later = tier(options, "plan", "aging", days=400)
-    assert later["moves"] == {}
-    assert later["not_served"]["age: warm -> cold"]["objects"] == 3
-    assert tier(options, "apply", "aging", days=400)["skipped_not_served"] == 3
+    assert later["moves"]["age: warm -> cold"] == {"objects": 3, "bytes": 2 * MiB + 4}
+    assert tier(options, "apply", "aging", days=400)["failed"] == []
+    assert classes(s3, "aging")["old/a"] == "GLACIER"
+    assert tier(options, "explain", "aging", "old/a", days=400)["data"] == {"cold": MiB}
+    for key in ("old/a", "small"):
+        with pytest.raises(ClientError) as e:
+            s3.get_object(Bucket="aging", Key=key)
+        assert e.value.response["Error"]["Code"] == "InvalidObjectState"
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    head = s3.head_object(Bucket="aging", Key="old/a")
+    assert head["StorageClass"] == "GLACIER" and "Restore" not in head
+    with pytest.raises(ClientError) as e:  # a hot object has nothing to restore
+        s3.restore_object(Bucket="aging", Key="keep/b", RestoreRequest={"Days": 1})
+    assert e.value.response["Error"]["Code"] == "InvalidObjectState"
+    answer = s3.restore_object(Bucket="aging", Key="old/a", RestoreRequest={"Days": 2})
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert 'ongoing-request="false"' in s3.head_object(Bucket="aging", Key="old/a")["Restore"]
+    assert s3.get_object(Bucket="aging", Key="old/a")["Body"].read() == bodies["old/a"]
+    again = s3.restore_object(Bucket="aging", Key="old/a", RestoreRequest={"Days": 3})
+    assert again["ResponseMetadata"]["HTTPStatusCode"] == 200
 
     run_cli(options, "gc", "--grace", "0")
     run_cli(options, "gc", "--grace", "0")
@@ -150,7 +170,7 @@ def test_bad_policies_and_classes_are_refused(deployment, tmp_path):
     s3 = gw.client()
     s3.create_bucket(Bucket="refuse")
     with pytest.raises(ClientError) as e:
-        s3.put_object(Bucket="refuse", Key="k", Body=b"x" * 100, StorageClass="GLACIER")
+        s3.put_object(Bucket="refuse", Key="k", Body=b"x" * 100, StorageClass="GLACIER_IR")
     assert e.value.response["Error"]["Code"] == "InvalidStorageClass"
     assert "Contents" not in s3.list_objects_v2(Bucket="refuse")
     bad = tmp_path / "bad.yaml"
@@ -259,8 +279,8 @@ def test_lifecycle_configurations_through_boto3_run_on_the_mover(deployment):
         s3.get_bucket_lifecycle_configuration(Bucket="life")
     assert e.value.response["Error"]["Code"] == "NoSuchLifecycleConfiguration"
     glacier = {"Rules": [{"ID": "g", "Filter": {}, "Status": "Enabled",
-                          "Transitions": [{"Days": 1, "StorageClass": "GLACIER"}]}]}
-    with pytest.raises(ClientError) as e:  # no cold tier here: no rule that could never run
+                          "Transitions": [{"Days": 1, "StorageClass": "GLACIER_IR"}]}]}
+    with pytest.raises(ClientError) as e:  # no instant cold tier: no rule that could never run
         s3.put_bucket_lifecycle_configuration(Bucket="life", LifecycleConfiguration=glacier)
     assert e.value.response["Error"]["Code"] == "InvalidStorageClass"
     s3.put_bucket_lifecycle_configuration(Bucket="life", LifecycleConfiguration=LIFECYCLE)

@@ -66,6 +66,12 @@ class Tier:
     endpoint: str = ""  # cold: the S3 endpoint
     bucket: str = ""  # cold: the remote bucket
     pack_bytes: int = 0  # cold: bytes per remote object (0: the deployment's default)
+    region: str = "us-east-1"  # cold
+    key_prefix: str = "atonix/"  # cold: every remote key starts with it
+    access_key: str | None = None  # cold: None uses boto3's chain (environment, profile)
+    secret_key: str | None = None
+    timeout_seconds: float = 30.0  # cold: per request attempt
+    attempts: int = 5  # cold: per request, with backoff and jitter between them
 
     @property
     def storage_class(self) -> str:

@@ -5,7 +5,8 @@ the line and the field. Pure apart from ``load_policy`` reading the file.
       hot:  {zstd_level: 3, cost_per_gb_month: 0.023}
       warm: {pool: atonix.warm, zstd_level: 19, cost_per_gb_month: 0.0125}
       cold: {endpoint: "http://127.0.0.1:9000", bucket: cold, flavour: archive,
-             cost_per_gb_month: 0.004}
+             cost_per_gb_month: 0.004, region: us-east-1, key_prefix: "atonix/",
+             access_key: AKIA..., secret_key: ...}   # or neither: boto3's usual chain
     rules:
       - name: old-logs
         match: {bucket: "logs*", prefix: "2024/", tags: {team: web},
@@ -162,7 +163,12 @@ def load_policy(path: str | Path) -> Policy:
 
 _TIER_FIELDS = {
     "kind", "pool", "replicated", "zstd_level", "cost_per_gb_month", "flavour", "endpoint",
-    "bucket", "pack_bytes",
+    "bucket", "pack_bytes", "region", "key_prefix", "access_key", "secret_key",
+    "timeout_seconds", "attempts",
+}
+_REMOTE_FIELDS = {
+    "endpoint", "bucket", "flavour", "pack_bytes", "region", "key_prefix", "access_key",
+    "secret_key", "timeout_seconds", "attempts",
 }
 
 
@@ -221,19 +227,27 @@ def _tier(name: str, node: _Node) -> Tier:
         "endpoint": _Node.text,
         "bucket": _Node.text,
         "pack_bytes": _Node.size,
+        "region": _Node.text,
+        "key_prefix": _Node.text,
+        "access_key": _Node.text,
+        "secret_key": _Node.text,
+        "timeout_seconds": lambda n: n.number(),
+        "attempts": lambda n: int(_bounded(n, 1, 20)),
     }
     for key, field_node in fields.items():
         if key != "kind":
             args[key] = readers[key](field_node)
-    remote = {"endpoint", "bucket", "flavour", "pack_bytes"} & fields.keys()
+    remote = _REMOTE_FIELDS & fields.keys()
     if kind != COLD and remote:
         raise node.fail(f"{', '.join(sorted(remote))}: only cold tiers have these")
     if kind == COLD:
         for needed in ("endpoint", "bucket"):
             if needed not in fields:
                 raise node.fail(f"a cold tier needs {needed}", needed)
-        if {"pool", "replicated"} & fields.keys():
-            raise node.fail("a cold tier lives on an S3 endpoint, not in a pool")
+        if "replicated" in fields:
+            raise node.fail("a cold tier's data lives on an S3 endpoint (its pool is a catalog)")
+        if ("access_key" in fields) != ("secret_key" in fields):
+            raise node.fail("access_key and secret_key go together (or neither: boto3's chain)")
     return Tier(**args)
 
 

@@ -32,6 +32,7 @@ from engine import (
     ObjectEntry,
     Operation,
     Principal,
+    RemoteSettings,
     TierSettings,
     UploadsQuery,
     bare_etag,
@@ -39,26 +40,42 @@ from engine import (
     storage_class_of,
 )
 from tiering.lifecycle_rules import abort_after_days, lifecycle_policy
-from tiering.policy import COLD, DAY, STORAGE_CLASS_KINDS, ObjectFacts, Placement, Policy
+from tiering.policy import (
+    ARCHIVE,
+    COLD,
+    DAY,
+    STORAGE_CLASS_KINDS,
+    ObjectFacts,
+    Placement,
+    Policy,
+    Tier,
+)
 from tiering.throttle import Throttle
 
 GIB = 1024**3
 
 
 def engine_tiers(policy: Policy) -> tuple[TierSettings, ...]:
-    """The policy's tiers the engine holds data on (hot and warm; cold is planned only)."""
-    return tuple(
-        TierSettings(
-            t.name,
-            pool=t.pool,
-            zstd_level=t.zstd_level,
-            storage_classes=tuple(
-                c for c, (kind, _) in STORAGE_CLASS_KINDS.items() if kind == t.kind
-            ),
-            reported_class=t.storage_class,
+    """The policy's tiers as the engine holds them (a cold one with its remote bucket)."""
+    return tuple(_engine_tier(t) for t in policy.tiers)
+
+
+def _engine_tier(t: Tier) -> TierSettings:
+    classes = tuple(
+        c for c, (kind, flavour) in STORAGE_CLASS_KINDS.items()
+        if kind == t.kind and (kind != COLD or flavour == t.flavour)
+    )
+    remote = None
+    if t.kind == COLD:
+        remote = RemoteSettings(
+            t.endpoint, t.bucket, prefix=t.key_prefix, region=t.region,
+            access_key=t.access_key, secret_key=t.secret_key, attempts=t.attempts,
+            timeout_seconds=t.timeout_seconds,
         )
-        for t in policy.tiers
-        if t.kind != COLD
+    return TierSettings(
+        t.name, pool=t.pool, zstd_level=t.zstd_level, storage_classes=classes,
+        reported_class=t.storage_class, remote=remote, pack_bytes=t.pack_bytes,
+        archive=t.kind == COLD and t.flavour == ARCHIVE,
     )
 
 

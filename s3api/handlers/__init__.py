@@ -18,6 +18,7 @@ from s3api.handlers import (
     object_lock,
     objects,
     post_upload,
+    restore,
     service,
     tagging,
     unconfigured,
@@ -41,5 +42,6 @@ HANDLERS: dict[Operation, Handler] = {
     **delete_many.HANDLERS,
     **object_attributes.HANDLERS,
     **tagging.HANDLERS,
+    **restore.HANDLERS,
     **unconfigured.HANDLERS,
 }

@@ -121,7 +121,7 @@ async def get_object(ctx: RequestContext) -> web.StreamResponse:
     reader, byte_range = opened
     headers = _response_headers(ctx, reader, ranged=byte_range is not None)
     status = 206 if byte_range else 200
-    if reader.entry.is_inline:
+    if reader.entry.is_inline and not reader.archived:
         # Already in memory: one Response sends headers and body in a single write.
         body = reader.entry.inline[reader.start : reader.end]
         ctx.bytes_out += len(body)

@@ -39,7 +39,7 @@ async def engine_over(
     try:
         yield eng
     finally:
-        for pool in ("meta", "data", "chunks", "chunks.warm"):
+        for pool in ("meta", "data", "chunks", "chunks.warm", "chunks.cold", "chunks.glacier"):
             with contextlib.suppress(Exception):
                 await backend.delete_pool(f"{prefix}.{pool}")
         await (eng.stop() if serving else eng.close())

@@ -113,6 +113,18 @@ def test_classes_without_a_tier_are_refused(policy):
             default.tier_for_class(cold)
 
 
+def test_a_cold_tier_names_its_endpoint_credentials_and_catalog_pool():
+    text = ("tiers:\n  hot: {}\n  cold: {endpoint: 'http://s3:9000', bucket: b, pool: cat,\n"
+            "    region: eu-west-1, key_prefix: gw1/, access_key: AK, secret_key: SK,\n"
+            "    timeout_seconds: 5, attempts: 3, pack_bytes: 32MiB}\n")
+    cold = parse_policy(text, "p.yaml").tier("cold")
+    assert (cold.endpoint, cold.bucket, cold.pool, cold.region, cold.key_prefix) == (
+        "http://s3:9000", "b", "cat", "eu-west-1", "gw1/")
+    assert (cold.access_key, cold.secret_key, cold.timeout_seconds, cold.attempts) == (
+        "AK", "SK", 5, 3)
+    assert cold.pack_bytes == 32 * 1024 * 1024
+
+
 def test_tiers_report_their_storage_class(policy):
     assert [t.storage_class for t in policy.tiers] == ["STANDARD", "STANDARD_IA", "GLACIER"]
 
@@ -137,6 +149,12 @@ BAD = [
      "rules[0].transitions[0]", "exactly one of days"),
     ("tiers: {hot: {}, warm: {endpoint: x}}\n", 1, "tiers.warm", "only cold tiers"),
     ("tiers: {Hot!: {}}\n", 1, "tiers", "tier name"),
+    ("tiers: {hot: {}, cold: {endpoint: e, bucket: b, access_key: k}}\n", 1, "tiers.cold",
+     "go together"),
+    ("tiers: {hot: {}, cold: {endpoint: e, bucket: b, replicated: true}}\n", 1, "tiers.cold",
+     "S3 endpoint"),
+    ("tiers: {hot: {}, cold: {endpoint: e, bucket: b, attempts: 0}}\n", 1,
+     "tiers.cold.attempts", "from 1 to 20"),
     ("rules: []\n", 1, "tiers", "needs a tiers section"),
     ("tiers: [hot]\n", 1, "tiers", "mapping"),
 ]

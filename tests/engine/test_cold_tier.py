@@ -1,0 +1,180 @@
+"""Cold tiers in the engine, on both backends, with moto_server as the remote S3
+endpoint: packs travel as remote objects, an instant tier reads directly, an
+archive tier only after RestoreObject, and nothing is left behind."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from engine import (
+    DEFAULT_TIERS,
+    ENABLED,
+    Engine,
+    InvalidObjectState,
+    ManualClock,
+    Operation,
+    PutRequest,
+    RemoteSettings,
+    TierSettings,
+)
+from storage import BackendUnavailable
+from tests.engine.conftest import OWNER, SERVICE, engine_over
+from tests.support.moto import MOTO_KEY, MOTO_SECRET
+
+MiB = 1024 * 1024
+DAY = 86400.0
+
+
+def cold_tiers(endpoint: str, bucket: str, **remote) -> tuple[TierSettings, ...]:
+    def settings(prefix: str) -> RemoteSettings:
+        return RemoteSettings(endpoint, bucket, prefix=prefix, access_key=MOTO_KEY,
+                              secret_key=MOTO_SECRET, **remote)
+
+    return (
+        *DEFAULT_TIERS,
+        TierSettings("cold", storage_classes=("GLACIER_IR",), reported_class="GLACIER_IR",
+                     remote=settings("instant/"), pack_bytes=4 * MiB),
+        TierSettings("glacier", storage_classes=("GLACIER", "DEEP_ARCHIVE"),
+                     reported_class="GLACIER", remote=settings("archive/"), archive=True),
+    )
+
+
+@pytest.fixture
+async def cold_engine(backend_kind, tmp_path, clock, moto_server):
+    remote_bucket = "cold-" + uuid.uuid4().hex[:8]
+    tiers = cold_tiers(moto_server.endpoint, remote_bucket)
+    async with engine_over(backend_kind, tmp_path, clock, tiers=tiers,
+                           gc_grace_seconds=3600.0, release_inline_bytes=1 << 40) as eng:
+        eng.test_remote = moto_server.client()  # type: ignore[attr-defined]
+        eng.test_remote_bucket = remote_bucket  # type: ignore[attr-defined]
+        yield eng
+
+
+def remote_keys(engine, prefix: str = "") -> list[str]:
+    listed = engine.test_remote.list_objects_v2(Bucket=engine.test_remote_bucket, Prefix=prefix)
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+async def _body(data: bytes):
+    for i in range(0, len(data), 256 * 1024):
+        yield data[i : i + 256 * 1024]
+
+
+async def _put(bucket, key: str, data: bytes, storage_class: str | None = None):
+    return await bucket.put(
+        key, PutRequest(body=_body(data), size=len(data), storage_class=storage_class)
+    )
+
+
+async def _read(engine: Engine, name: str, key: str, vid: str | None = None) -> bytes:
+    bucket = await engine.bucket(OWNER, name, Operation.GET_OBJECT, key=key)
+    entry = await bucket.head(key, vid)
+    return b"".join([p async for p in bucket.read(entry).body()])
+
+
+async def _bucket(engine: Engine, name: str):
+    await engine.create_bucket(OWNER, name, "us-east-1")
+    return await engine.bucket(OWNER, name, Operation.PUT_OBJECT)
+
+
+async def _collect(engine: Engine, clock: ManualClock) -> None:
+    clock.advance(2 * DAY)
+    await engine.collect_garbage(SERVICE, grace_seconds=0)
+    await engine.collect_garbage(SERVICE, grace_seconds=0)  # marked, then removed
+    fsck = await engine.fsck(SERVICE)
+    assert fsck.clean and not fsck.orphan_manifests, fsck
+
+
+async def test_an_instant_cold_write_travels_in_packs_and_reads_back(cold_engine):
+    bucket = await _bucket(cold_engine, "instant")
+    data = os.urandom(6 * MiB)  # about 190 chunks
+    entry = await _put(bucket, "big", data, "GLACIER_IR")
+    assert entry.headers["x-amz-storage-class"] == "GLACIER_IR"
+    assert await bucket.placement("big") == {"cold": len(data)}
+    packs = remote_keys(cold_engine, "instant/k.")
+    assert 1 <= len(packs) <= 3  # 4 MiB packs, never one request per chunk
+    assert remote_keys(cold_engine, "instant/c.") == []  # no chunk stored alone
+    assert await _read(cold_engine, "instant", "big") == data
+
+
+async def test_moves_to_cold_and_back_leave_nothing_behind(cold_engine, clock):
+    bucket = await _bucket(cold_engine, "moves")
+    data = os.urandom(3 * MiB)
+    await _put(bucket, "k", data)
+    moved = await bucket.transition("k", "cold")
+    assert moved.moved_bytes == len(data)
+    assert await bucket.placement("k") == {"cold": len(data)}
+    assert await _read(cold_engine, "moves", "k") == data
+    await bucket.transition("k", "hot")
+    assert await bucket.placement("k") == {"hot": len(data)}
+    await _collect(cold_engine, clock)
+    assert remote_keys(cold_engine, "instant/") == []  # the packs went with the collector
+    assert await _read(cold_engine, "moves", "k") == data
+
+
+async def test_an_archived_version_reads_only_while_restored(cold_engine, clock):
+    bucket = await _bucket(cold_engine, "arch")
+    await bucket.set_versioning(ENABLED)
+    data, small = os.urandom(2 * MiB), b"inline bytes"
+    first = await _put(bucket, "k", data, "GLACIER")
+    await _put(bucket, "tiny", small, "DEEP_ARCHIVE")
+    assert await bucket.placement("k") == {"glacier": len(data)}
+    for key in ("k", "tiny"):
+        with pytest.raises(InvalidObjectState):
+            await _read(cold_engine, "arch", key)
+    entry, fresh = await bucket.restore("k", 2)
+    assert fresh and 'ongoing-request="false"' in entry.headers["x-amz-restore"]
+    assert await _read(cold_engine, "arch", "k") == data
+    assert await _read(cold_engine, "arch", "k", first.version_id) == data
+    _, again = await bucket.restore("k", 1)
+    assert not again  # already restored: extended, no second copy
+    await bucket.restore("tiny", 1)
+    assert await _read(cold_engine, "arch", "tiny") == small
+    clock.advance(4 * DAY)
+    with pytest.raises(InvalidObjectState):
+        await _read(cold_engine, "arch", "k")
+    assert await bucket.end_restore("k")
+    assert "x-amz-restore" not in (await bucket.head("k")).headers
+    await _collect(cold_engine, clock)  # the restored copy's chunks are released whole
+    _, fresh = await bucket.restore("k", 1)
+    assert fresh and await _read(cold_engine, "arch", "k") == data
+
+
+async def test_restore_of_an_object_not_archived_is_refused(cold_engine):
+    bucket = await _bucket(cold_engine, "notarch")
+    await _put(bucket, "hot", os.urandom(MiB))
+    await _put(bucket, "ir", os.urandom(MiB), "GLACIER_IR")
+    for key in ("hot", "ir"):
+        with pytest.raises(InvalidObjectState):
+            await bucket.restore(key, 1)
+
+
+async def test_deleting_a_restored_object_releases_both_copies(cold_engine, clock):
+    bucket = await _bucket(cold_engine, "gone")
+    await _put(bucket, "k", os.urandom(2 * MiB), "GLACIER")
+    await bucket.restore("k", 1)
+    deleter = await cold_engine.bucket(OWNER, "gone", Operation.DELETE_OBJECT, key="k")
+    await deleter.delete("k")
+    await _collect(cold_engine, clock)
+    assert remote_keys(cold_engine, "archive/k.") == []
+    store = cold_engine._services.chunks.store
+    assert [h async for h in store.list_holders("default")] == []
+
+
+async def test_an_unreachable_cold_endpoint_fails_clearly_and_moves_nothing(
+    backend_kind, tmp_path, clock
+):
+    tiers = cold_tiers("http://127.0.0.1:9", "nowhere", attempts=1, timeout_seconds=2)
+    async with engine_over(backend_kind, tmp_path, clock, tiers=tiers) as eng:
+        bucket = await _bucket(eng, "stuck")
+        data = os.urandom(MiB)
+        with pytest.raises(BackendUnavailable):
+            await _put(bucket, "new", data, "GLACIER_IR")
+        await _put(bucket, "k", data)
+        with pytest.raises(BackendUnavailable):
+            await bucket.transition("k", "cold")
+        assert await bucket.placement("k") == {"hot": len(data)}
+        assert await _read(eng, "stuck", "k") == data
