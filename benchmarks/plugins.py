@@ -20,7 +20,11 @@ each gateway (and RGW) itself and times raw-HTTP ListObjectsV2 pages
 ``backup-run`` and ``backup-restore`` (ops/s: objects/s; value: seconds per
 10^4 objects, the RTO, also in ``rto_s_per_10k``). Tiering rows
 (``benchmarks.tiering``): ``plan`` (size: objects planned; value: seconds) and
-``move`` (size: bytes moved hot -> warm; value: MB/s).
+``move`` (size: bytes moved hot -> warm; value: MB/s); then
+(``benchmarks.tier_latency``, cold tiers on a moto_server of its own)
+``get-hot``, ``get-warm``, ``get-cold`` (size: object bytes; p50/p99 of
+first reads through the engine), ``move-cold`` (value: MB/s moved hot ->
+cold) and ``restore`` (archived 4 MiB objects; p50/p99 per restore).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from collections.abc import Callable
 from tqdm import tqdm
 
 from benchmarks import dedupe as dedupe_bench
-from benchmarks import listing, listing_http, recovery, tiering
+from benchmarks import listing, listing_http, recovery, tier_latency, tiering
 from benchmarks.report import COLUMNS
 from benchmarks.scenarios import EXTRA_SCENARIOS
 from benchmarks.targets import start_atonix, start_moto, start_rgw
@@ -259,6 +263,25 @@ def run_tiering(options: dict) -> list[dict]:
                         ops_per_s=move["objects_per_s"], mb_per_s=move["mb_per_s"],
                         gateway_cpu=move["cpu"], value=move["mb_per_s"], unit="MB/s moved",
                         items=move["objects"]))
+        rows += _tier_latency_rows(options, target, kind, conf)
+    return rows
+
+
+def _tier_latency_rows(options: dict, target: str, kind: str, conf: str | None) -> list[dict]:
+    try:
+        results = asyncio.run(tier_latency.measure(kind, bool(options.get("quick")), conf))
+    except Exception as e:
+        return [failed_row(options, target, "tiering", 0, e)]
+    rows = []
+    for r in results:
+        if r["operation"] == "move-cold":
+            rows.append(row(options, target, "tiering", "move-cold", r["bytes"],
+                            mb_per_s=r["mb_per_s"], gateway_cpu=r["cpu"], value=r["mb_per_s"],
+                            unit="MB/s moved", items=r["objects"]))
+        else:
+            rows.append(row(options, target, "tiering", r["operation"], r["size"],
+                            p50_ms=r["p50_ms"], p99_ms=r["p99_ms"], value=r["p99_ms"],
+                            unit="ms p99", items=r["samples"]))
     return rows
 
 

@@ -56,6 +56,12 @@ class DedupeConfig:
     pack_min_live: float = 0.5
     # The tier new chunks are written to (None: the store's default, the hot tier).
     tier: str | None = None
+    # Tiers hotter than ``tier``, hottest first: a chunk one of them holds in a pack is
+    # referenced there rather than stored again (shared chunks stay in the hottest).
+    hotter_tiers: tuple[str, ...] = ()
+    # Owners whose references do not make a hotter tier's pack needed there: the
+    # manifests of the version being moved out of it (its own use is what moves).
+    moving_owners: frozenset[str] = frozenset()
     # Chunks one reader fetches ahead of the one it is yielding.
     read_ahead: int = 4
     # A chunk with no references is removed only after it stayed so this long:

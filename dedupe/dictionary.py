@@ -78,6 +78,10 @@ class Dictionaries:
         self.refresh_seconds = refresh_seconds
         self.clock = clock
 
+    def add_tier(self, name: str, pool: Pool) -> None:
+        """Know a tier added after start (or the new pool of one)."""
+        self._tiers[name] = _Tier(pool)
+
     async def get(self, tier: str, dict_id: int) -> ZstdDict:
         """The dictionary ``dict_id`` of a tier (loaded once, then cached)."""
         t = self._tiers[tier]

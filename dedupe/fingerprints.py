@@ -81,7 +81,7 @@ class FingerprintIndex:
         async def one(shard: str, members: list[bytes]) -> None:
             try:
                 got = await self.pool.omap_get(shard, [fp.hex() for fp in members])
-            except ObjectNotFound:
+            except (ObjectNotFound, PoolNotFound):  # a tier never written to yet
                 return
             for fp in members:
                 value = got.get(fp.hex())

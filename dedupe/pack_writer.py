@@ -7,6 +7,12 @@ pack costs at most one reference add *per pack* for the whole upload. A new
 chunk is appended to the pack being built; a full pack is written with one create (its chunk table
 and this upload's reference included), then named in the index.
 
+A writer for a colder tier may name ``hotter`` tiers: a chunk one of them
+already holds in a pack is referenced there instead of stored again, so a
+chunk shared by objects on different tiers stays in the hottest tier any of
+them needs (a move to warm or cold of data that hot objects share moves only
+what is not shared).
+
 Write order: pack (data and reference) -> index entries -> (the caller's)
 manifest -> index entry of the object. A crash before the manifest leaves
 packs whose only reference belongs to an upload that never committed: fsck
@@ -17,25 +23,38 @@ removed pack only cost a failed reference add and are overwritten.
 from __future__ import annotations
 
 import asyncio
+from typing import NamedTuple
 
 from dedupe.chunk_format import EncodedChunk
 from dedupe.manifest import ManifestEntry
 from dedupe.packs import PackBuffer, PackSlot
 from dedupe.store import ChunkStore
 
-Hit = tuple[bytes, PackSlot]
+
+class Hit(NamedTuple):
+    """Where the index says a chunk is: a pack (or, pack b"", an object of its own)."""
+
+    tier: str
+    pack: bytes
+    slot: PackSlot
 
 
 class PackWriter:
-    def __init__(self, store: ChunkStore, tier: str, owner: str, pack_bytes: int) -> None:
+    def __init__(
+        self, store: ChunkStore, tier: str, owner: str, pack_bytes: int,
+        hotter: tuple[str, ...] = (), moving: frozenset[str] = frozenset(),
+    ) -> None:
         self.store = store
         self.tier = tier
         self.owner = owner
         self.pack_bytes = pack_bytes
-        # Every pack this upload referenced or may have written: what abort drops.
-        self.tried: set[bytes] = set()
+        self.hotter = hotter  # looked up first, hottest first; their packs only
+        self.moving = moving  # references that do not keep a hotter pack needed
+        self._needed: dict[tuple[str, bytes], bool] = {}
+        # Every (tier, pack) this upload referenced or may have written: what abort drops.
+        self.tried: set[tuple[str, bytes]] = set()
         self._known: dict[bytes, Hit | None] = {}  # prefetched, not yet asked for
-        self._refs: dict[bytes, asyncio.Future[bool]] = {}
+        self._refs: dict[tuple[str, bytes], asyncio.Future[bool]] = {}
         self._buffer = PackBuffer()
         self._writing: set[asyncio.Task] = set()
 
@@ -48,8 +67,7 @@ class PackWriter:
         """
         todo = [fp for fp in dict.fromkeys(fps) if fp not in self._known]
         if todo:
-            found = await self.store.index(self.tier).lookup(todo)
-            self._known.update((fp, found.get(fp)) for fp in todo)
+            self._known.update(await self._lookup(todo))
 
     def indexed(self, fp: bytes) -> bool:
         """Whether the prefetched answer for ``fp`` names a place."""
@@ -59,17 +77,50 @@ class PackWriter:
         """Where the index says a chunk is."""
         if fp in self._known:
             return self._known.pop(fp)
-        return (await self.store.index(self.tier).lookup([fp])).get(fp)
+        return (await self._lookup([fp]))[fp]
 
-    async def reference(self, pack: bytes) -> bool:
-        """Add this upload's reference to a pack, once; False if the pack is gone."""
-        taken = self._refs.get(pack)
+    async def _lookup(self, fps: list[bytes]) -> dict[bytes, Hit | None]:
+        """Each chunk's place: in a pack of a hotter tier, else anywhere in this one."""
+        out: dict[bytes, Hit | None] = {}
+        todo = fps
+        for tier in self.hotter:
+            found = await self.store.index(tier).lookup(todo)
+            packs = {pack for pack, _ in found.values() if pack}
+            needed = await asyncio.gather(*(self._needed_in(tier, p) for p in packs))
+            kept = {p for p, yes in zip(packs, needed, strict=True) if yes}
+            for fp, (pack, slot) in found.items():
+                if pack in kept:  # a chunk object of its own stays its tier's business
+                    out[fp] = Hit(tier, pack, slot)
+            todo = [fp for fp in todo if fp not in out]
+            if not todo:
+                return out
+        found = await self.store.index(self.tier).lookup(todo)
+        for fp in todo:
+            place = found.get(fp)
+            out[fp] = Hit(self.tier, *place) if place is not None else None
+        return out
+
+    async def _needed_in(self, tier: str, pack: bytes) -> bool:
+        """Whether an object other than the one moving uses the pack in ``tier`` (per
+        pack, not per chunk: packs hold one upload's new chunks, so in practice the
+        chunks another object shares sit in packs that object references)."""
+        if not self.moving or (tier, pack) in self._refs:
+            return True
+        known = self._needed.get((tier, pack))
+        if known is None:
+            owners = await self.store.some_owners(tier, pack, len(self.moving) + 1)
+            known = self._needed[(tier, pack)] = any(o not in self.moving for o in owners)
+        return known
+
+    async def reference(self, tier: str, pack: bytes) -> bool:
+        """Add this upload's reference to a pack of ``tier``, once; False if it is gone."""
+        taken = self._refs.get((tier, pack))
         if taken is not None:
             return await asyncio.shield(taken)
-        taken = self._refs[pack] = asyncio.get_running_loop().create_future()
-        self.tried.add(pack)
+        taken = self._refs[(tier, pack)] = asyncio.get_running_loop().create_future()
+        self.tried.add((tier, pack))
         try:
-            ok = await self.store.try_add_ref(self.tier, pack, self.owner)
+            ok = await self.store.try_add_ref(tier, pack, self.owner)
         except BaseException as e:
             taken.set_exception(e)
             taken.exception()
@@ -82,11 +133,11 @@ class PackWriter:
         this returns (the caller's concurrency bounds how many wait)."""
         buffer = self._buffer
         slot = buffer.append(chunk)
-        self.tried.add(buffer.pack)
+        self.tried.add((self.tier, buffer.pack))
         if buffer.size >= self.pack_bytes:
             self._buffer = PackBuffer()
             await self._write(buffer)
-        return buffer.pack, slot
+        return Hit(self.tier, buffer.pack, slot)
 
     async def finish(self) -> None:
         """Write the last, partly filled pack."""

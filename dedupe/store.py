@@ -144,8 +144,15 @@ class ChunkStore:
         if self._unknown_tier is None:
             raise DedupeError(f"unknown tier {tier!r}")
         # Remembered: the collector and fsck walk it from now on too.
-        found = self.tiers[tier] = self._unknown_tier(tier)
+        found = self._unknown_tier(tier)
+        self.set_pool(tier, found)
         return found
+
+    def set_pool(self, tier: str, pool: Pool) -> None:
+        """Add a tier, or give one a new pool (a reloaded tiering policy)."""
+        self.tiers[tier] = pool
+        self._indexes.pop(tier, None)
+        self.dictionaries.add_tier(tier, pool)
 
     def index(self, tier: str) -> FingerprintIndex:
         """The tier's fingerprint index (which pack holds a chunk)."""

@@ -85,7 +85,10 @@ class DedupeWriter:
             else None
         )
         self._packs = (
-            PackWriter(store, self.tier, owner, config.pack_bytes) if config.pack_bytes else None
+            PackWriter(store, self.tier, owner, config.pack_bytes, config.hotter_tiers,
+                       config.moving_owners)
+            if config.pack_bytes
+            else None
         )
         self._staged: list[tuple[bytes, bytes]] = []  # (raw, fingerprint): see _stage
         self._staged_bytes = 0
@@ -161,7 +164,7 @@ class DedupeWriter:
             if not _in_pack(stored)
         ]
         packs = self._packs.tried if self._packs is not None else ()
-        tried += [ManifestEntry(bytes(32), 0, Codec.RAW, self.tier, pack=p) for p in packs]
+        tried += [ManifestEntry(bytes(32), 0, Codec.RAW, tier, pack=p) for tier, p in packs]
         await self.store.release(Manifest(self.owner, tried))
 
     # --- internals --------------------------------------------------------------
@@ -321,17 +324,17 @@ class DedupeWriter:
         assert self._packs is not None
         planner, fp = self._planner, enc.fingerprint
         hit = await self._packs.find(fp)  # in a pack, or (pack b"") an object of its own
-        if hit is not None and not await self._packs.reference(hit[0] or fp):
+        if hit is not None and not await self._packs.reference(hit.tier, hit.pack or fp):
             hit = None  # the pack was collected: store the chunk anew
         if hit is None and not enc.blob:  # the index named it, but its pack is gone
             assert raw is not None
             enc = await self._encode_one(raw, fp)
         if hit is not None:
-            pack, slot = hit
-            if planner is not None:
-                planner.settle(index, Anchor(fp, offset, pack))
+            tier, pack, slot = hit
+            if planner is not None:  # a delta's base must be in its own tier
+                planner.settle(index, Anchor(fp, offset, pack) if tier == self.tier else None)
             return False, ManifestEntry(
-                fp, slot.length, slot.codec, self.tier, slot.stored_len, b"", pack, slot.offset
+                fp, slot.length, slot.codec, tier, slot.stored_len, b"", pack, slot.offset
             )
         if planner is not None and raw is not None and planner.active:
             delta = await self._put_delta(index, offset, enc, raw)
@@ -341,8 +344,8 @@ class DedupeWriter:
                 return delta
         elif planner is not None:
             planner.settle(index, None)
-        pack, slot = await self._packs.append(enc)
-        return True, self._entry(enc, pack, slot.offset)
+        placed = await self._packs.append(enc)
+        return True, self._entry(enc, placed.pack, placed.slot.offset)
 
     async def _put_delta(
         self, index: int, offset: int, enc: EncodedChunk, raw: bytes

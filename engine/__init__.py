@@ -111,6 +111,8 @@ from engine.object_lock import (
 from engine.objects import ObjectReader, PutRequest
 from engine.operations import Operation, Permission
 from engine.point_in_time import RestoreChange, RestoreReport
+from engine.read_log import BucketReads, ReadsCursor, ReadTracking
+from engine.read_stats import ReadStats
 from engine.records import BucketDedupe, BucketRecord, ObjectEntry, Segment
 from engine.service_records import ServiceRecords
 from engine.tiers import (
@@ -182,6 +184,7 @@ __all__ = [
     "BucketAlreadyOwnedByYou",
     "BucketDedupe",
     "BucketNotEmpty",
+    "BucketReads",
     "BucketRecord",
     "Clock",
     "ConcurrentUpdate",
@@ -244,6 +247,9 @@ __all__ = [
     "Principal",
     "PrincipalKind",
     "PutRequest",
+    "ReadStats",
+    "ReadTracking",
+    "ReadsCursor",
     "RemoteSettings",
     "RestoreChange",
     "RestoreReport",

@@ -21,7 +21,8 @@ from engine.payload import PayloadStore
 from engine.point_in_time import PointInTimeRestore
 from engine.records import BucketDedupe
 from engine.release_queue import ADOPT_SECONDS, DEFAULT_INLINE_BYTES, ReleaseQueue
-from engine.tiers import DEFAULT_TIERS, TierMap, TierSettings
+from engine.service_records import ServiceRecords
+from engine.tiers import DEFAULT_TIERS, RESTORES_NAMESPACE, TierMap, TierSettings
 from engine.transitions import TierMover
 from storage import Backend, Pool
 from storage.remote_pool import RemoteDataPool
@@ -168,7 +169,9 @@ class ObjectEngine:
         self.identities = IdentityStore(self.meta, self.clock)
         self.mfa = MfaDevices(self.meta, self.clock)
         self.cloner = PayloadCloner(self.objects)
-        self.mover = TierMover(self.objects, self.tiers)
+        self.mover = TierMover(
+            self.objects, self.tiers, ServiceRecords(self.meta, RESTORES_NAMESPACE)
+        )
         self.restores = PointInTimeRestore(self.objects, self.cloner)
 
     async def prepare(self) -> None:
@@ -189,6 +192,21 @@ class ObjectEngine:
 
     async def healthy(self) -> None:
         await self.backend.ping()
+
+    def replace_tiers(self, tiers: tuple[TierSettings, ...]) -> None:
+        """Serve ``tiers`` from now on (a reloaded policy). Data on a tier the new
+        list drops stays readable: its pool stays known to the chunk store."""
+        new = TierMap(tiers, self.settings.pool_prefix, self._prepare_tier)
+        store = self.chunks.store
+        pools = new.pools()
+        for t in tiers:
+            if t.remote is not None and (
+                t.name not in self.remotes or self.remotes[t.name].settings != t.remote
+            ):
+                self.remotes[t.name] = RemoteObjects(t.remote)
+            name = new.store_name(t)
+            store.set_pool(name, self._tier_pool(t, pools[name]))
+        self.tiers = self.objects.tiers = self.mover.tiers = new
 
     def _tier_pool(self, tier: TierSettings, pool: str) -> Pool:
         local = self.backend.pool(pool)

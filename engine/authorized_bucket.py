@@ -31,6 +31,7 @@ from engine.object_lock import (
 )
 from engine.objects import ObjectReader, PutRequest
 from engine.operations import Operation, Permission
+from engine.read_log import BucketReads, ReadLog
 from engine.records import BucketRecord, ObjectEntry
 from engine.transitions import TransitionResult
 from engine.upload_records import PartRecord, UploadInfo
@@ -48,9 +49,11 @@ _LISTS = (Permission.BUCKET_READ,)
 
 
 class AuthorizedBucket:
-    def __init__(self, grant: Grant, services: ObjectEngine) -> None:
+    def __init__(self, grant: Grant, services: ObjectEngine, reads: ReadLog) -> None:
         self.grant = grant
         self._services = services
+        self._reads = reads
+        self._headed: tuple[ObjectEntry, str] | None = None  # read() gets no key: head()'s
 
     # -- what the decision saw -------------------------------------------------
 
@@ -83,6 +86,7 @@ class AuthorizedBucket:
         except NoSuchKey as exc:
             raise self.grant.missing(exc) from None
         self.grant.check_entry(entry)
+        self._headed = (entry, key)
         return entry
 
     def read(
@@ -91,7 +95,10 @@ class AuthorizedBucket:
         """A reader of an entry ``head`` returned (whole, or one inclusive HTTP range)."""
         self.grant.permits(*_READS)
         self.grant.check_entry(entry)
-        return self._services.objects.read(entry, byte_range)
+        reader = self._services.objects.read(entry, byte_range)
+        if self._headed is not None and self._headed[0] is entry and not reader.archived:
+            self._reads.record(self.grant, self._headed[1], entry)
+        return reader
 
     async def open_part(
         self, key: str, number: int, version_id: str | None = None
@@ -103,6 +110,8 @@ class AuthorizedBucket:
         except NoSuchKey as exc:
             raise self.grant.missing(exc) from None
         self.grant.check_entry(reader.entry)
+        if not reader.archived:  # a refused read of an archived version is no access
+            self._reads.record(self.grant, key, reader.entry)
         return reader
 
     async def put(self, key: str, request: PutRequest) -> ObjectEntry:
@@ -187,9 +196,11 @@ class AuthorizedBucket:
         self.grant.permits(*_WRITES)
         if version_id is not None and await self._mfa_delete_on():
             await self._services.mfa.check(self.owner, mfa)
-        return await self._services.objects.delete(
+        removed = await self._services.objects.delete(
             self.record, key, condition, version_id, self._bypass(bypass_governance)
         )
+        self._reads.deleted(self.record.bucket_id, [(key, removed)])
+        return removed
 
     async def delete_many(
         self,
@@ -206,9 +217,16 @@ class AuthorizedBucket:
             # As on AWS: a code that is given must be valid, whatever the request names,
             # and one naming a version without a code fails as a whole.
             await self._services.mfa.check(self.owner, mfa)
-        return await self._services.objects.delete_many(
+        results = await self._services.objects.delete_many(
             self.record, targets, conditions, self._bypass(bypass_governance)
         )
+        self._reads.deleted(self.record.bucket_id, [(k, r) for (k, _), r in results])
+        return results
+
+    def reads(self) -> BucketReads:
+        """The bucket's stored read stats (engine.read_log). Owner or service only."""
+        self.grant.permits()
+        return BucketReads(self._services.meta, self._reads, self.record.bucket_id)
 
     async def list_versions(
         self,

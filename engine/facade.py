@@ -25,9 +25,6 @@ from engine.conditions import WriteCondition
 from engine.copy import CopyPlan, copy_object
 from engine.errors import (
     AccessDenied,
-    BucketAlreadyOwnedByYou,
-    InvalidRestore,
-    NoSuchBucket,
     NoSuchKey,
     NoSuchUser,
 )
@@ -37,16 +34,21 @@ from engine.mfa import MfaDevices
 from engine.object_lock import Retention
 from engine.operations import Operation, Permission
 from engine.point_in_time import Progress, RestoreReport
+from engine.read_log import ReadLog, ReadTracking
 from engine.records import BucketDedupe, BucketRecord, ObjectEntry
 from engine.service_records import ServiceRecords
-from engine.versioning import ENABLED
+from engine.tiers import TierSettings
 from storage import Backend
 
 
 class Engine:
-    def __init__(self, services: ObjectEngine, policies: Sequence[AccessPolicy] = ()) -> None:
+    def __init__(
+        self, services: ObjectEngine, policies: Sequence[AccessPolicy] = (),
+        reads: ReadTracking | None = None,
+    ) -> None:
         self._services = services
         self._access = AccessDecider(services.buckets, policies)
+        self._reads = ReadLog(services, reads)  # clients' reads, for tiering (engine.read_log)
 
     @classmethod
     def over(
@@ -57,9 +59,10 @@ class Engine:
         observer: DataPathObserver | None = None,
         clock: Clock | None = None,
         policies: Sequence[AccessPolicy] = (),
+        reads: ReadTracking | None = None,
     ) -> Engine:
         """The engine over ``backend`` (not connected yet: ``start`` or ``connect``)."""
-        return cls(ObjectEngine(backend, settings, observer, clock), policies)
+        return cls(ObjectEngine(backend, settings, observer, clock), policies, reads)
 
     @property
     def clock(self) -> Clock:
@@ -96,7 +99,7 @@ class Engine:
             fresh=fresh,
             expected_owner=expected_owner,
         )
-        return AuthorizedBucket(grant, self._services)
+        return AuthorizedBucket(grant, self._services, self._reads)
 
     async def create_bucket(
         self,
@@ -214,6 +217,26 @@ class Engine:
         )
         return entry, new
 
+    def replace_tiers(self, principal: Principal, tiers: tuple[TierSettings, ...]) -> None:
+        """Serve a new list of tiers (a reloaded tiering policy), hot first; writes and
+        moves use them from the next call on, data on a dropped tier stays readable.
+        Services only."""
+        self._admin(principal)
+        self._services.replace_tiers(tiers)
+
+    @property
+    def tiers(self) -> tuple[TierSettings, ...]:
+        """The tiers the engine serves now."""
+        return self._services.tiers.tiers
+
+    async def end_due_restores(
+        self, principal: Principal, buckets: list[str] | None = None
+    ) -> int:
+        """Drop the restored copies of archived versions whose restore has expired (all
+        buckets, or those named): the tiering pass's upkeep. Services only; how many."""
+        self._admin(principal)
+        return await self._services.mover.end_due_restores(self.clock.time(), buckets)
+
     def records(self, principal: Principal, namespace: str) -> ServiceRecords:
         """The durable records of one service (backups, schedules): for services only."""
         self._admin(principal)
@@ -233,47 +256,10 @@ class Engine:
         """Make ``bucket`` (or the bucket ``to``, created if missing) hold what ``bucket``
         held at ``at`` (seconds since the epoch) under ``prefix``; see engine.point_in_time."""
         self._admin(principal)
-        buckets, versioning = self._services.buckets, self._services.objects.versioning
-        source = await buckets.get(bucket, use_cache=False)
-        state = await versioning.state(source)
-        if state is None:
-            raise InvalidRestore(f"bucket {bucket} was never versioned: it has no history")
-        if at > self.clock.time():
-            raise InvalidRestore("the restore time is in the future")
-        if at < source.created:
-            raise InvalidRestore(f"bucket {bucket} did not exist at the restore time")
-        destination: BucketRecord | None = source
-        if to is not None and to != bucket:
-            destination = await self._destination(source, to, dry_run)
-        elif state != ENABLED and not dry_run:
-            raise InvalidRestore(f"versioning of {bucket} is {state}: enable it first (a "
-                                 "restore would replace its null versions for good)")
-        return await self._services.restores.run(
-            source, destination, at, prefix=prefix, dry_run=dry_run, progress=progress
+        return await self._services.restores.checked_run(
+            bucket, at, self.clock.time(), prefix=prefix, to=to, dry_run=dry_run,
+            progress=progress,
         )
-
-    async def _destination(
-        self, source: BucketRecord, name: str, dry_run: bool
-    ) -> BucketRecord | None:
-        """The bucket a restore ``--to`` writes: new, or one that loses nothing to it
-        (the source's owner's, and empty or with versioning Enabled)."""
-        buckets = self._services.buckets
-        try:
-            found = await buckets.get(name, use_cache=False)
-        except NoSuchBucket:
-            if dry_run:
-                return None
-            try:
-                return await buckets.create(name, source.owner, source.region, None)
-            except BucketAlreadyOwnedByYou:
-                found = await buckets.get(name, use_cache=False)
-        if found.owner != source.owner:
-            raise InvalidRestore(f"bucket {name} belongs to another owner than {source.name}")
-        state = await self._services.objects.versioning.state(found)
-        if state != ENABLED and not await self._services.index.is_empty(found.bucket_id):
-            raise InvalidRestore(f"bucket {name} holds objects and is not versioned: a "
-                                 "restore into it would replace them for good")
-        return found
 
     # -- identities ------------------------------------------------------------------
 
@@ -372,9 +358,10 @@ class Engine:
 
     async def start(self) -> None:
         """Connect, create missing pools, listen for other processes' changes (the
-        hot cache) and start the background release queue."""
+        hot cache), start the background release queue and the read stats' flusher."""
         await self._open(serving=True)
         self._services.releases.start()  # releases queued by a process that stopped first
+        self._reads.start()
 
     async def connect(self) -> None:
         """Connect and create missing pools (an admin command's whole start); its
@@ -387,6 +374,7 @@ class Engine:
         await self._services.attach(serving)
 
     async def stop(self) -> None:
+        await self._reads.stop()  # flushes what is pending: a clean stop loses no reads
         await self._services.releases.stop()
         await self.close()
 

@@ -227,10 +227,12 @@ class ObjectService:
         return Commit(entry, old, list(old.stored_segments) if old is not None else [])
 
     def chunked_factory(
-        self, bucket: BucketRef, data_prefix: str, tier: TierSettings | None = None
+        self, bucket: BucketRef, data_prefix: str, tier: TierSettings | None = None,
+        moving: frozenset[str] = frozenset(),
     ) -> ChunkedFactory | None:
         """How a body past the inline limit gets a dedupe writer (None: stripes),
-        writing its chunks to ``tier`` (default: the hot tier).
+        writing its chunks to ``tier`` (default: the hot tier); a chunk a hotter tier
+        holds for an object other than ``moving``'s manifests is referenced there.
 
         The bucket's policy (``cfg.dedupe``) is read only then, so inline PUTs
         pay nothing for it.
@@ -249,7 +251,10 @@ class ObjectService:
                 # The bucket's own compression setting wins over the tier's level.
                 level = tier.zstd_level if policy.compression_level is None else config.zstd_level
                 store_name = await self.tiers.ready(tier)
-                config = dataclasses.replace(config, tier=store_name, zstd_level=level)
+                config = dataclasses.replace(
+                    config, tier=store_name, zstd_level=level,
+                    hotter_tiers=self.tiers.hotter_than(tier), moving_owners=moving,
+                )
                 if tier.remote is not None:
                     # Whole packs only: a delta is an object of its own, and every
                     # remote object costs a request.

@@ -25,8 +25,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from engine.clone import PayloadCloner, same_content
+from engine.errors import BucketAlreadyOwnedByYou, InvalidRestore, NoSuchBucket
 from engine.objects import ObjectService
 from engine.records import BucketRecord, ObjectEntry
+from engine.versioning import ENABLED
 from engine.versions import NULL, stamp_time
 
 _PAGE = 1000
@@ -116,6 +118,55 @@ class PointInTimeRestore:
     def __init__(self, objects: ObjectService, cloner: PayloadCloner) -> None:
         self.objects = objects
         self.cloner = cloner
+
+    async def checked_run(
+        self, bucket: str, at: float, now: float, *, prefix: str = "", to: str | None = None,
+        dry_run: bool = False, progress: Progress | None = None,
+    ) -> RestoreReport:
+        """``run``, after the checks that keep a restore from losing anything: the
+        bucket has a history reaching back to ``at`` (not in the future), and the
+        destination (``to``, created if missing, else ``bucket``) keeps what it holds."""
+        buckets, versioning = self.objects.buckets, self.objects.versioning
+        source = await buckets.get(bucket, use_cache=False)
+        state = await versioning.state(source)
+        if state is None:
+            raise InvalidRestore(f"bucket {bucket} was never versioned: it has no history")
+        if at > now:
+            raise InvalidRestore("the restore time is in the future")
+        if at < source.created:
+            raise InvalidRestore(f"bucket {bucket} did not exist at the restore time")
+        destination: BucketRecord | None = source
+        if to is not None and to != bucket:
+            destination = await self._destination(source, to, dry_run)
+        elif state != ENABLED and not dry_run:
+            raise InvalidRestore(f"versioning of {bucket} is {state}: enable it first (a "
+                                 "restore would replace its null versions for good)")
+        return await self.run(
+            source, destination, at, prefix=prefix, dry_run=dry_run, progress=progress
+        )
+
+    async def _destination(
+        self, source: BucketRecord, name: str, dry_run: bool
+    ) -> BucketRecord | None:
+        """The bucket a restore ``--to`` writes: new, or one that loses nothing to it
+        (the source's owner's, and empty or with versioning Enabled)."""
+        buckets = self.objects.buckets
+        try:
+            found = await buckets.get(name, use_cache=False)
+        except NoSuchBucket:
+            if dry_run:
+                return None
+            try:
+                return await buckets.create(name, source.owner, source.region, None)
+            except BucketAlreadyOwnedByYou:
+                found = await buckets.get(name, use_cache=False)
+        if found.owner != source.owner:
+            raise InvalidRestore(f"bucket {name} belongs to another owner than {source.name}")
+        state = await self.objects.versioning.state(found)
+        if state != ENABLED and not await self.objects.index.is_empty(found.bucket_id):
+            raise InvalidRestore(f"bucket {name} holds objects and is not versioned: a "
+                                 "restore into it would replace them for good")
+        return found
 
     async def run(
         self,

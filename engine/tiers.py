@@ -16,6 +16,8 @@ placements from the index alone.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -116,6 +118,11 @@ class TierMap:
         """The name manifests and the chunk store use for ``tier``."""
         return HOT_STORE_NAME if tier is self.hot else tier.name
 
+    def hotter_than(self, tier: TierSettings) -> tuple[str, ...]:
+        """Store names of the tiers hotter than ``tier``, hottest first."""
+        names = [self.store_name(t) for t in self.tiers]
+        return tuple(names[: names.index(self.store_name(tier))])
+
     def name_of(self, store_name: str) -> str:
         """The policy's name for a tier as manifests name it (unknown names pass)."""
         return self.hot.name if store_name == HOT_STORE_NAME else store_name
@@ -183,6 +190,33 @@ def restored_until(entry: ObjectEntry) -> float:
         return float(entry.headers.get(RESTORED_UNTIL_HEADER, "0"))
     except ValueError:
         return 0.0
+
+
+@dataclass(frozen=True)
+class RestoreRecord:
+    """One restore's entry in the deployment's ``restores`` service records: what the
+    tiering pass reads to end restores when they expire, without walking buckets."""
+
+    bucket: str
+    key: str
+    version_id: str | None  # None: the version that was current (unversioned buckets)
+    until: float
+
+    @property
+    def name(self) -> str:
+        token = json.dumps([self.bucket, self.key, self.version_id]).encode()
+        return hashlib.sha256(token).hexdigest()
+
+    def encode(self) -> bytes:
+        return json.dumps([self.bucket, self.key, self.version_id, self.until]).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> RestoreRecord:
+        bucket, key, version_id, until = json.loads(raw)
+        return cls(bucket, key, version_id, float(until))
+
+
+RESTORES_NAMESPACE = "restores"
 
 
 def restore_expiry(now: float, days: int) -> float:

@@ -32,19 +32,22 @@ import xxhash
 from dedupe import failpoints
 from dedupe.errors import FailpointHit
 from engine import layout
-from engine.buckets import BucketRef
+from engine.buckets import BucketRef, bucket_name
 from engine.errors import (
     ConcurrentUpdate,
     DeleteMarkerVersion,
     InvalidObjectState,
+    NoSuchBucket,
     NoSuchKey,
     NoSuchVersion,
     TransitionFailed,
 )
 from engine.objects import ObjectService
 from engine.records import ObjectEntry, Segment
+from engine.service_records import ServiceRecords
 from engine.tiers import (
     RESTORE_HEADER,
+    RestoreRecord,
     TierMap,
     TierSettings,
     placed_headers,
@@ -68,10 +71,11 @@ class TransitionResult:
 
 
 class TierMover:
-    def __init__(self, objects: ObjectService, tiers: TierMap) -> None:
+    def __init__(self, objects: ObjectService, tiers: TierMap, restores: ServiceRecords) -> None:
         self.objects = objects
         self.tiers = tiers
         self.payloads = objects.payloads
+        self.restores = restores  # RestoreRecord documents, one per restored version
 
     async def move(
         self, bucket: BucketRef, bucket_id: str, key: str, tier_name: str, version_id: str | None
@@ -137,6 +141,9 @@ class TierMover:
                 await self.payloads.remove([s for s in copies if s not in entry.segments])
                 raise TransitionFailed("the bucket stores without dedupe: nothing to restore")
         until = max(restore_expiry(now, days), restored_until(entry))
+        # Registered before the switch: a crash after it never leaves a copy unlisted.
+        record = RestoreRecord(bucket_name(bucket), key, entry.version_id, until)
+        await self.restores.put(record.name, record.encode())
 
         def change(current: ObjectEntry) -> ObjectEntry:
             if not _same_payload(current, entry) or current.restored != entry.restored:
@@ -167,6 +174,23 @@ class TierMover:
         await self.payloads.release(entry.restored)
         return True
 
+    async def end_due_restores(self, now: float, buckets: list[str] | None = None) -> int:
+        """End every restore whose expiry has passed (of ``buckets``, or all), from the
+        restore records: no bucket is walked. How many copies were dropped."""
+        ended = 0
+        for _, raw in await self.restores.list():
+            record = RestoreRecord.decode(raw)
+            if record.until > now or (buckets is not None and record.bucket not in buckets):
+                continue
+            try:
+                ended += await self.end_restore(record.bucket, record.key, record.version_id)
+            except (NoSuchBucket, NoSuchKey, NoSuchVersion, DeleteMarkerVersion):
+                pass  # the version is gone, and its copy with it
+            except ConcurrentUpdate:
+                continue  # restored again meanwhile: the next pass looks again
+            await self.restores.delete(record.name)
+        return ended
+
     async def _switch(
         self, bucket: BucketRef, key: str, version_id: str | None,
         change: Callable[[ObjectEntry], ObjectEntry], copies: list[Segment],
@@ -185,11 +209,16 @@ class TierMover:
         """The entry's segments with every chunked one rewritten into ``tier``."""
         out: list[Segment] = []
         moved = 0
+        # Its own manifests' references do not keep a hotter tier's chunks there.
+        moving = frozenset(
+            layout.stripe_oid(s.data_prefix, n)
+            for s in entry.stored_segments if s.is_chunked for n in range(s.stripes)
+        )
         try:
             for seg in entry.segments:
                 copy = None
                 if seg.is_chunked:
-                    copy = await self._copy_segment(bucket, bucket_id, seg, tier)
+                    copy = await self._copy_segment(bucket, bucket_id, seg, tier, moving)
                 out.append(copy or seg)
                 moved += seg.size if copy is not None else 0
         except BaseException:
@@ -198,10 +227,11 @@ class TierMover:
         return out, moved
 
     async def _copy_segment(
-        self, bucket: BucketRef, bucket_id: str, seg: Segment, tier: TierSettings
+        self, bucket: BucketRef, bucket_id: str, seg: Segment, tier: TierSettings,
+        moving: frozenset[str],
     ) -> Segment | None:
         prefix = f"{bucket_id}.{uuid.uuid4().hex}"
-        factory = self.objects.chunked_factory(bucket, prefix, tier)
+        factory = self.objects.chunked_factory(bucket, prefix, tier, moving)
         writer = await factory() if factory is not None else None
         if writer is None:  # the bucket stores without dedupe now: leave it be
             return None

@@ -206,7 +206,8 @@ def test_multipart_and_copy_write_to_the_tier_of_their_class(deployment):
                    StorageClass="STANDARD_IA")
     assert classes(s3, "classes") == {"ia": "STANDARD_IA", "mp": "STANDARD_IA", "plain": "STANDARD"}
     assert tier(options, "explain", "classes", "plain")["data"] == {"hot": 6 * MiB}
-    assert tier(options, "explain", "classes", "ia")["data"] == {"warm": 6 * MiB}
+    # The IA copy's chunks are the hot copy's: shared, they stay in the hotter tier.
+    assert tier(options, "explain", "classes", "ia")["data"] == {"hot": 6 * MiB}
     whole = b"".join(parts)
     for key in ("mp", "plain", "ia"):
         assert s3.get_object(Bucket="classes", Key=key)["Body"].read() == whole
@@ -323,3 +324,81 @@ def test_lifecycle_configurations_through_boto3_run_on_the_mover(deployment):
     s3.delete_bucket_lifecycle(Bucket="life")
     with pytest.raises(ClientError):
         s3.get_bucket_lifecycle_configuration(Bucket="life")
+
+
+def test_glacier_writes_need_a_restore_to_be_read_or_copied(deployment):
+    options, gw = deployment
+    s3 = gw.client()
+    s3.create_bucket(Bucket="vault")
+    body = os.urandom(3 * MiB)
+    s3.put_object(Bucket="vault", Key="deep", Body=body, StorageClass="DEEP_ARCHIVE")
+    assert s3.head_object(Bucket="vault", Key="deep")["StorageClass"] == "DEEP_ARCHIVE"
+    assert tier(options, "explain", "vault", "deep")["data"] == {"cold": 3 * MiB}
+    refusals = [
+        lambda: s3.get_object(Bucket="vault", Key="deep"),
+        lambda: s3.get_object(Bucket="vault", Key="deep", Range="bytes=0-9"),
+        lambda: s3.copy_object(Bucket="vault", Key="copy", CopySource="vault/deep"),
+    ]
+    for call in refusals:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert e.value.response["Error"]["Code"] == "InvalidObjectState"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="vault")["Contents"]] == ["deep"]
+    with pytest.raises(ClientError) as e:
+        s3.restore_object(Bucket="vault", Key="deep", RestoreRequest={})
+    assert e.value.response["Error"]["Code"] == "MalformedXML"
+    s3.restore_object(Bucket="vault", Key="deep",
+                      RestoreRequest={"Days": 1, "GlacierJobParameters": {"Tier": "Bulk"}})
+    assert s3.get_object(Bucket="vault", Key="deep", Range="bytes=5-9")["Body"].read() == body[5:10]
+    s3.copy_object(Bucket="vault", Key="copy", CopySource="vault/deep")
+    assert "StorageClass" not in s3.head_object(Bucket="vault", Key="copy")  # STANDARD
+    assert s3.get_object(Bucket="vault", Key="copy")["Body"].read() == body
+    # Two days on, the restore has expired: the mover drops the copy, reads are refused.
+    assert tier(options, "apply", "vault", days=2)["failed"] == []
+    assert "Restore" not in s3.head_object(Bucket="vault", Key="deep")
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="vault", Key="deep")
+    assert e.value.response["Error"]["Code"] == "InvalidObjectState"
+    run_cli(options, "gc", "--grace", "0")
+    run_cli(options, "gc", "--grace", "0")
+    report = json.loads(run_cli(options, "fsck").stdout)
+    assert report["clean"] and report["orphan_manifests"] == [], report
+
+
+def test_an_edited_policy_is_reloaded_and_a_broken_one_reported(backend_kind, tmp_path):
+    options = backend_options(backend_kind, tmp_path)
+    policy = tmp_path / "tiering.yaml"
+    policy.write_text("tiers:\n  hot: {}\n  warm: {zstd_level: 9}\n")
+    config = tmp_path / "gateway.yaml"
+    config.write_text("tier_reload_seconds: 0.2\n")
+    options.update(tiering=str(policy), config=str(config))
+    create_test_user(options)
+    gw = GatewayProcess(options, tmp_path / "gw.log").start()
+    try:
+        s3 = gw.client()
+        s3.create_bucket(Bucket="reload")
+        s3.put_object(Bucket="reload", Key="ia", Body=b"x" * 100_000, StorageClass="STANDARD_IA")
+        policy.write_text("tiers:\n  hot: {}\nrules:\n  - {name: a, pin: tepid}\n")
+        health = _health_until(gw, lambda h: h["status"] == "degraded")
+        assert f"{policy}:4: rules[0].pin: unknown tier 'tepid'" in health["tiering"]
+        # The last good policy stays in force: warm is still served.
+        s3.put_object(Bucket="reload", Key="ia2", Body=b"y" * 100_000, StorageClass="STANDARD_IA")
+        policy.write_text("tiers:\n  hot: {}\n")  # warm dropped: new IA writes are refused
+        _health_until(gw, lambda h: h["status"] == "ok")
+        with pytest.raises(ClientError) as e:
+            s3.put_object(Bucket="reload", Key="ia3", Body=b"z" * 100_000,
+                          StorageClass="STANDARD_IA")
+        assert e.value.response["Error"]["Code"] == "InvalidStorageClass"
+        assert s3.get_object(Bucket="reload", Key="ia")["Body"].read() == b"x" * 100_000
+    finally:
+        gw.stop()
+
+
+def _health_until(gw: GatewayProcess, done, timeout: float = 30.0) -> dict:
+    """/health once ``done`` holds for it (the watcher looks every 0.2 s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        health = requests.get(gw.endpoint + "/health", timeout=5).json()
+        if done(health) or time.monotonic() > deadline:
+            return health
+        time.sleep(0.1)

@@ -3,16 +3,17 @@
 Every command walks the same thing: each object version of the buckets asked
 for, its facts (size, age, tags, where its data is now) and what
 ``Policy.place`` says about them. ``plan`` counts what would move and what
-it would cost per month before and after; ``apply`` moves it, one
-``AuthorizedBucket.transition`` at a time, throttled, under one lease per
-bucket so two movers never work on one bucket; ``explain`` shows one object's
-facts, its placement and the bytes per tier its manifests name; ``status``
-counts objects and bytes per tier.
+it would cost per month before and after; ``apply`` (``tiering.apply``)
+moves it with ``AuthorizedBucket.transition``, throttled, under one lease
+per bucket so two movers never work on one bucket; ``explain`` shows one
+object's facts, its placement and the bytes per tier its manifests name;
+``status`` counts objects and bytes per tier.
 
-Scope today: tiers on the deployment's own backend (hot and warm). A cold
-tier in the policy is validated and planned, but moves to it are reported
-as ``not served`` until the cold tier exists. Last-read times are not
-tracked yet: ``days_since_read`` counts from the write.
+Every tier of the policy is served (the cold ones on their S3 endpoints);
+``served`` still guards a move to a tier the engine does not hold (a policy
+reloaded in one process before another). Last reads and read counts come from
+the gateways' read stats, read beside the walk (tiering.reads); a version
+never read counts ``days_since_read`` from its write.
 """
 
 from __future__ import annotations
@@ -24,33 +25,29 @@ from typing import Protocol
 from engine import (
     LIFECYCLE_ITEM,
     TIER_HEADER,
-    AuthorizedBucket,
-    DeleteCondition,
     Engine,
-    LeaseLost,
     LifecycleRule,
     ObjectEntry,
     Operation,
     Principal,
+    ReadStats,
     RemoteSettings,
     TierSettings,
-    UploadsQuery,
-    bare_etag,
     decode_rules,
     storage_class_of,
 )
-from tiering.lifecycle_rules import abort_after_days, lifecycle_policy
+from tiering.apply import ApplyPass, ApplyReport
+from tiering.lifecycle_rules import lifecycle_policy
 from tiering.policy import (
     ARCHIVE,
     COLD,
-    DAY,
     STORAGE_CLASS_KINDS,
     ObjectFacts,
     Placement,
     Policy,
     Tier,
 )
-from tiering.throttle import Throttle
+from tiering.reads import stored_stats, versions_with_stats, with_reads
 
 GIB = 1024**3
 
@@ -142,20 +139,6 @@ class _Quiet:
         pass
 
 
-@dataclass
-class ApplyReport:
-    scanned: int = 0
-    moved_objects: int = 0
-    moved_bytes: int = 0  # bytes rewritten into their new tier
-    changed_only: int = 0  # inline or striped: only the recorded tier changed
-    failed: list[str] = field(default_factory=list)  # "bucket/key: why"
-    skipped_not_served: int = 0
-    expired: int = 0  # versions deleted by expiration rules
-    aborted_uploads: int = 0
-    totals: dict[str, list[int]] = field(default_factory=dict)  # tier -> [objects, bytes]
-    partial: bool = False  # some bucket was not walked: totals cover only the rest
-
-
 class TieringService:
     def __init__(
         self,
@@ -172,6 +155,7 @@ class TieringService:
         self.served = served
         self.observer = observer or _Quiet()
         self.page_size = 1000  # versions per listing page
+        self.parallel_moves = 4  # moves in flight at once in ``apply``
 
     # -- walking ----------------------------------------------------------------
 
@@ -216,9 +200,25 @@ class TieringService:
             key_marker, last, _ = page.versions[-1]
             version_marker = last.version_id or "null"
 
-    def facts(self, v: Version) -> ObjectFacts:
+    async def read_walk(
+        self, bucket: str, drop_stale: bool = False
+    ) -> AsyncIterator[tuple[Version, ReadStats | None]]:
+        """``versions`` with each one's read stats (tiering.reads)."""
+        handle = await self.engine.bucket(self.principal, bucket, Operation.LIST_OBJECT_VERSIONS)
+        async for item in versions_with_stats(self.versions(bucket), handle.reads(), drop_stale):
+            yield item
+
+    def facts(
+        self,
+        v: Version,
+        reads: ReadStats | None = None,
+        policy: Policy | None = None,
+        now: float | None = None,
+    ) -> ObjectFacts:
+        """What the policy looks at, with the version's reads (as ``policy``'s rule for
+        it counts them at ``now``)."""
         e = v.entry
-        return ObjectFacts(
+        facts = ObjectFacts(
             bucket=v.bucket,
             key=v.key,
             size=e.size,
@@ -230,6 +230,8 @@ class TieringService:
             noncurrent_rank=v.noncurrent_rank,
             storage_class=storage_class_of(e.headers),
         )
+        now = self.engine.clock.time() if now is None else now
+        return with_reads(facts, reads, policy or self.policy, now)
 
     # -- commands ---------------------------------------------------------------
 
@@ -238,8 +240,8 @@ class TieringService:
         now = self.engine.clock.time()
         for name in await self.bucket_names(buckets):
             policy, _ = await self.bucket_policy(name)
-            async for v in self.versions(name):
-                facts = self.facts(v)
+            async for v, reads in self.read_walk(name):
+                facts = self.facts(v, reads, policy, now)
                 placement = policy.place(facts, now)
                 report.scanned += 1
                 _add(report.bytes_before, facts.tier, facts.size)
@@ -264,102 +266,8 @@ class TieringService:
         buckets: list[str] | None = None,
         progress: Callable[[int], None] = lambda nbytes: None,
     ) -> ApplyReport:
-        report = ApplyReport()
-        throttle = Throttle(self.policy.throttle, self.engine.clock)
-        for name in await self.bucket_names(buckets):
-            lease = self.engine.lease(self.principal, f"tier-mover.{name}")
-            if not await lease.try_acquire():
-                report.failed.append(f"{name}: another mover holds the bucket's lease")
-                report.partial = True
-                continue
-            try:
-                await lease.hold(lambda n=name: self._apply_bucket(n, report, throttle, progress))
-            except LeaseLost:
-                report.failed.append(f"{name}: lost the bucket's lease; stopped")
-                report.partial = True
-            finally:
-                await lease.release()
-        if not buckets and not report.partial:
-            self.observer.tier_totals({t: (n, b) for t, (n, b) in report.totals.items()})
-        return report
-
-    async def _apply_bucket(
-        self, name: str, report: ApplyReport, throttle: Throttle, progress: Callable[[int], None]
-    ) -> None:
-        mover = await self.engine.bucket(self.principal, name, Operation.TRANSITION_OBJECT)
-        policy, lifecycle = await self.bucket_policy(name)
-        await self._abort_uploads(mover, lifecycle, report)
-        if not policy.rules and not policy.bucket_rules:
-            report.partial = True  # nothing can move here: not worth a walk
-            return
-        async for v in self.versions(name):
-            report.scanned += 1
-            facts = self.facts(v)
-            placement = policy.place(facts, self.engine.clock.time())
-            where = facts.tier
-            if placement.expire:
-                await self._expire(mover, v, report)
-                continue
-            if placement.moves(facts) and placement.tier not in self.served:
-                report.skipped_not_served += 1
-            elif placement.moves(facts):
-                await throttle.take(facts.size)
-                try:
-                    result = await mover.transition(v.key, placement.tier, v.version_id)
-                except Exception as exc:  # one object's failure must not stop the rest
-                    report.failed.append(f"{name}/{v.key}: {type(exc).__name__}: {exc}")
-                else:
-                    if result.stayed:
-                        report.failed.append(f"{name}/{v.key}: its bucket stores without "
-                                             "dedupe now; its chunks stay where they are")
-                        _count(report.totals, where, facts.size)
-                        continue
-                    where = placement.tier
-                    report.moved_objects += 1
-                    report.moved_bytes += result.moved_bytes
-                    report.changed_only += result.moved_bytes == 0
-                    self.observer.tier_moved(facts.tier, where, result.moved_bytes)
-                    progress(facts.size)
-            _count(report.totals, where, facts.size)
-
-    async def _expire(self, bucket: AuthorizedBucket, v: Version, report: ApplyReport) -> None:
-        """Delete an expired version: the current one as a DELETE would (a delete marker
-        when versioned), a noncurrent one for good. Object lock still decides."""
-        e = v.entry
-        # The current version goes only if it is still the one the policy judged.
-        same = DeleteCondition((bare_etag(e.etag),), int(e.mtime), e.size)
-        try:
-            if v.version_id is None:
-                await bucket.delete(v.key, condition=same)
-            else:
-                await bucket.delete(v.key, version_id=v.version_id)
-        except Exception as exc:
-            report.failed.append(f"{v.bucket}/{v.key}: {type(exc).__name__}: {exc}")
-        else:
-            report.expired += 1
-
-    async def _abort_uploads(
-        self, bucket: AuthorizedBucket, rules: list[LifecycleRule], report: ApplyReport
-    ) -> None:
-        now = self.engine.clock.time()
-        for prefix, days in abort_after_days(rules):
-            query = UploadsQuery(prefix=prefix)
-            while True:
-                page = await bucket.list_uploads(query)
-                for up in page.uploads:
-                    if now < up.initiated + days * DAY:
-                        continue
-                    try:
-                        await bucket.abort_upload(up.key, up.upload_id)
-                    except Exception as exc:  # e.g. completed meanwhile
-                        report.failed.append(f"{bucket.name}/{up.key}: upload {up.upload_id}: "
-                                             f"{type(exc).__name__}: {exc}")
-                    else:
-                        report.aborted_uploads += 1
-                if not page.is_truncated:
-                    break
-                query.key_marker = page.next_key_marker or ""
-                query.upload_id_marker = page.next_upload_id_marker or ""
+        """Carry the policy out (tiering.apply): expire, move, abort uploads."""
+        return await ApplyPass(self, progress).run(buckets)
 
     async def bucket_policy(self, bucket: str) -> tuple[Policy, list[LifecycleRule]]:
         """The policy as it applies to ``bucket``: its lifecycle rules first."""
@@ -382,9 +290,9 @@ class TieringService:
         if found is None:  # let the engine answer NoSuchKey / NoSuchVersion
             await reader.head(key, version_id)
             raise LookupError(f"{bucket}/{key} has no such version")
-        facts = self.facts(found)
         now = self.engine.clock.time()
         policy, _ = await self.bucket_policy(bucket)
+        facts = self.facts(found, await stored_stats(reader.reads(), found), policy, now)
         placement = policy.place(facts, now)
         return {
             "bucket": bucket,
@@ -395,6 +303,9 @@ class TieringService:
             "tier": facts.tier,
             "data": await reader.placement(key, found.version_id),
             "current": found.noncurrent_since is None,
+            "restore": found.entry.headers.get("x-amz-restore"),  # archived, restored
+            "last_read": facts.last_read,
+            "recent_reads": facts.recent_reads,  # in the promotion window of its rule
             "policy": self.policy.source,
             **_placement(placement, facts, self.served),
         }

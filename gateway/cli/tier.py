@@ -75,6 +75,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         "skipped_not_served": report.skipped_not_served,
         "expired": report.expired,
         "aborted_uploads": report.aborted_uploads,
+        "restores_ended": report.restores_ended,
         "failed": report.failed,
     }, indent=2))
     return 1 if report.failed else 0

@@ -13,7 +13,16 @@ from aiohttp import web
 from backup.schedule import BackupScheduler, parse_schedules
 from backup.targets import Endpoint, open_target
 from dedupe import ChunkingConfig, failpoints
-from engine import BucketDedupe, Clock, Engine, EngineSettings, OffsetClock, Principal, SystemClock
+from engine import (
+    BucketDedupe,
+    Clock,
+    Engine,
+    EngineSettings,
+    OffsetClock,
+    Principal,
+    ReadTracking,
+    SystemClock,
+)
 from gateway.server.config import Settings
 from gateway.server.metrics import GatewayMetrics
 from s3api.app import S3Frontend
@@ -21,6 +30,8 @@ from s3api.context import S3Settings
 from storage.factory import open_backend
 from storage.instrumented import InstrumentedBackend
 from tiering.background import start_mover
+from tiering.policy import Policy
+from tiering.reload import PolicyWatcher
 from tiering.service import engine_tiers
 
 log = logging.getLogger("atonix.server")
@@ -70,6 +81,7 @@ def make_engine(settings: Settings, metrics: GatewayMetrics | None = None) -> En
         ),
         observer=metrics,
         clock=process_clock(),
+        reads=ReadTracking(settings.read_stats_flush_seconds, settings.read_stats_sample_rate),
     )
 
 
@@ -77,6 +89,13 @@ def process_clock() -> Clock:
     """The system clock, or (ATONIX_CLOCK_OFFSET=SECONDS, for tests) one shifted ahead."""
     offset = float(os.environ.get("ATONIX_CLOCK_OFFSET") or 0)
     return OffsetClock(offset) if offset else SystemClock()
+
+
+def serve_tiers(engine: Engine, policy: Policy) -> None:
+    """A reloaded policy's tiers, served at once if they changed."""
+    tiers = engine_tiers(policy)
+    if tiers != engine.tiers:
+        engine.replace_tiers(TIER_MOVER, tiers)
 
 
 def start_collector(engine: Engine, interval: float) -> asyncio.Task | None:
@@ -159,16 +178,29 @@ def build_app(settings: Settings) -> web.Application:
         observer=metrics,
     )
 
+    watchers: list[PolicyWatcher | None] = [None]  # the tiering policy's, once started
+
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await engine.start()
         collector = start_collector(engine, settings.gc_interval_seconds)
         backups = start_backups(engine, settings, metrics)
         policy = settings.tiering_policy()
+        watcher, watching = None, None
+        if settings.tiering and settings.tier_reload_seconds > 0:
+            watcher = watchers[0] = PolicyWatcher(
+                settings.tiering, policy, settings.tier_reload_seconds
+            )
+            watcher.subscribe(lambda new: serve_tiers(engine, new))
+            watching = watcher.start()
         mover = start_mover(
-            engine, TIER_MOVER, policy, {t.name for t in engine_tiers(policy)}, metrics,
+            engine, TIER_MOVER, lambda: watcher.policy if watcher else policy, metrics,
             settings.tier_interval_seconds,
         )
         yield
+        if watching is not None:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
         if mover is not None:
             mover.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -192,6 +224,11 @@ def build_app(settings: Settings) -> web.Application:
         except Exception as exc:
             log.warning("health check failed: %s", exc)
             return web.json_response({"status": "unavailable", "error": str(exc)}, status=503)
+        watcher = watchers[0]
+        if watcher is not None and watcher.error:
+            # Still serving (on the last good policy): degraded, not out of rotation.
+            return web.json_response({"status": "degraded", "backend": engine.backend_kind,
+                                      "tiering": watcher.error})
         return web.json_response({"status": "ok", "backend": engine.backend_kind})
 
     async def prometheus(request: web.Request) -> web.StreamResponse:

@@ -75,6 +75,12 @@ class Settings:
     tiering: str | None = None
     # Seconds between the background mover's passes (0 = none; `tier apply` still works).
     tier_interval_seconds: float = 3600.0
+    # How often the gateways look for an edited policy file (reloaded without a restart).
+    tier_reload_seconds: float = 5.0
+    # Clients' reads counted per object for the policy (engine.read_log): flushed to the
+    # meta pool this often (a crash loses at most this much), a share of reads sampled.
+    read_stats_flush_seconds: float = 30.0
+    read_stats_sample_rate: float = 1.0
 
     @property
     def host(self) -> str:

@@ -14,6 +14,7 @@ from engine import (
     ENABLED,
     Engine,
     InvalidObjectState,
+    InvalidStorageClass,
     ManualClock,
     Operation,
     PutRequest,
@@ -22,6 +23,7 @@ from engine import (
 )
 from storage import BackendUnavailable
 from tests.engine.conftest import OWNER, SERVICE, engine_over
+from tests.support.flaky_proxy import FlakyProxy
 from tests.support.moto import MOTO_KEY, MOTO_SECRET
 
 MiB = 1024 * 1024
@@ -136,7 +138,9 @@ async def test_an_archived_version_reads_only_while_restored(cold_engine, clock)
     clock.advance(4 * DAY)
     with pytest.raises(InvalidObjectState):
         await _read(cold_engine, "arch", "k")
-    assert await bucket.end_restore("k")
+    # The tiering pass ends expired restores from their records, walking no bucket.
+    assert await cold_engine.end_due_restores(SERVICE) == 2  # "k" and "tiny"
+    assert await cold_engine.end_due_restores(SERVICE) == 0
     assert "x-amz-restore" not in (await bucket.head("k")).headers
     await _collect(cold_engine, clock)  # the restored copy's chunks are released whole
     _, fresh = await bucket.restore("k", 1)
@@ -178,3 +182,55 @@ async def test_an_unreachable_cold_endpoint_fails_clearly_and_moves_nothing(
             await bucket.transition("k", "cold")
         assert await bucket.placement("k") == {"hot": len(data)}
         assert await _read(eng, "stuck", "k") == data
+
+
+async def test_tiers_replaced_at_run_time_serve_at_once(
+    backend_kind, tmp_path, clock, moto_server
+):
+    async with engine_over(backend_kind, tmp_path, clock) as eng:  # hot and warm
+        bucket = await _bucket(eng, "reload")
+        warm = os.urandom(MiB)
+        await _put(bucket, "warm", warm, "STANDARD_IA")
+        eng.replace_tiers(SERVICE, cold_tiers(moto_server.endpoint, "cold-" + uuid.uuid4().hex[:8]))
+        data = os.urandom(2 * MiB)
+        await _put(bucket, "ir", data, "GLACIER_IR")
+        assert await bucket.placement("ir") == {"cold": len(data)}
+        eng.replace_tiers(SERVICE, DEFAULT_TIERS[:1])  # a policy that drops every tier but hot
+        assert await _read(eng, "reload", "ir") == data  # still readable where it is
+        assert await _read(eng, "reload", "warm") == warm
+        with pytest.raises(InvalidStorageClass):
+            await _put(bucket, "new", data, "STANDARD_IA")
+
+
+async def test_a_cold_endpoint_answering_500_mid_move_is_retried(
+    backend_kind, tmp_path, clock, moto_server
+):
+    puts = iter(range(10**6))
+    # Every other PUT fails once: botocore's retries (with backoff) carry the move.
+    with FlakyProxy(moto_server.endpoint, lambda m, p: m == "PUT" and next(puts) % 2 == 0) as px:
+        tiers = cold_tiers(px.endpoint, "cold-" + uuid.uuid4().hex[:8])
+        async with engine_over(backend_kind, tmp_path, clock, tiers=tiers) as eng:
+            bucket = await _bucket(eng, "flaky")
+            data = os.urandom(3 * MiB)
+            await _put(bucket, "k", data)
+            await bucket.transition("k", "cold")
+            assert px.failed >= 1
+            assert await bucket.placement("k") == {"cold": len(data)}
+            assert await _read(eng, "flaky", "k") == data
+
+
+async def test_a_cold_endpoint_that_keeps_failing_moves_nothing(
+    backend_kind, tmp_path, clock, moto_server
+):
+    with FlakyProxy(moto_server.endpoint, lambda m, p: m == "PUT" and "/k." in p) as px:
+        tiers = cold_tiers(px.endpoint, "cold-" + uuid.uuid4().hex[:8], attempts=2)
+        async with engine_over(backend_kind, tmp_path, clock, tiers=tiers) as eng:
+            bucket = await _bucket(eng, "broken")
+            data = os.urandom(MiB)
+            await _put(bucket, "k", data)
+            with pytest.raises(BackendUnavailable, match=r"500|InternalError"):
+                await bucket.transition("k", "cold")
+            assert px.failed >= 2
+            assert await bucket.placement("k") == {"hot": len(data)}
+            assert await _read(eng, "broken", "k") == data
+            await _collect(eng, clock)  # nothing half-moved is left behind

@@ -170,3 +170,32 @@ async def test_versions_move_one_by_one(engine: Engine, clock: ManualClock):
     assert await _read(engine, "versioned", "k") == new
     await _collect(engine, clock)
     assert await _read(engine, "versioned", "k", first.version_id) == old
+
+
+async def test_a_chunk_shared_with_a_hot_object_stays_hot(
+    engine: Engine, clock: ManualClock, tiered
+):
+    shared, own = os.urandom(2 * MiB), os.urandom(2 * MiB)
+    await _put(tiered, "a", shared)  # stays hot
+    await _put(tiered, "b", shared + own)  # its first half is a's chunks
+    moved = await tiered.transition("b", "warm")
+    where = await tiered.placement("b")
+    # The chunks "a" needs stay where "a" is; only b's own go to warm (a boundary
+    # chunk or two straddle the halves).
+    assert where["hot"] >= 2 * MiB - 256 * 1024 and where["warm"] >= 2 * MiB, where
+    assert moved.moved_bytes == 4 * MiB
+    assert await _read(engine, "tiered", "b") == shared + own
+    # A write of the same content to warm references the hot copy too.
+    await _put(tiered, "c", shared, "STANDARD_IA")
+    assert (await tiered.placement("c")).get("hot", 0) >= 2 * MiB - 256 * 1024
+    # Alone in a tier, an object's chunks move with it, whoever shared them before.
+    deleter = await _bucket(engine, "tiered", Operation.DELETE_OBJECT)
+    await deleter.delete("a")
+    await deleter.delete("c")
+    await _collect(engine, clock)
+    await tiered.transition("b", "hot")
+    await tiered.transition("b", "warm")
+    assert await tiered.placement("b") == {"warm": 4 * MiB}
+    await _collect(engine, clock)
+    assert await _read(engine, "tiered", "b") == shared + own
+    assert await _holders(engine, "default") == []
