@@ -29,6 +29,7 @@ from dedupe.chunk_format import EncodedChunk
 from dedupe.manifest import ManifestEntry
 from dedupe.packs import PackBuffer, PackSlot
 from dedupe.store import ChunkStore
+from storage import ObjectNotFound
 
 
 class Hit(NamedTuple):
@@ -108,7 +109,10 @@ class PackWriter:
             return True
         known = self._needed.get((tier, pack))
         if known is None:
-            owners = await self.store.some_owners(tier, pack, len(self.moving) + 1)
+            try:
+                owners = await self.store.some_owners(tier, pack, len(self.moving) + 1)
+            except ObjectNotFound:  # collected, its index entry not yet forgotten
+                owners = []
             known = self._needed[(tier, pack)] = any(o not in self.moving for o in owners)
         return known
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dedupe import ChunkCache, ChunkingConfig, ChunkStore, CpuPool, DedupeConfig
 from engine import layout
@@ -25,7 +25,7 @@ from engine.service_records import ServiceRecords
 from engine.tiers import DEFAULT_TIERS, RESTORES_NAMESPACE, TierMap, TierSettings
 from engine.transitions import TierMover
 from storage import Backend, Pool
-from storage.remote_pool import RemoteDataPool
+from storage.remote_pool import RemoteDataPool, ResolvingPool
 from storage.remote_s3 import RemoteObjects
 
 
@@ -106,7 +106,7 @@ class ObjectEngine:
         self.data = backend.pool(layout.pool_name(prefix, layout.DATA_POOL))
         self.tiers = TierMap(self.settings.tiers, prefix, self._prepare_tier)
         # Cold tiers: their chunks' bytes in a remote bucket, their catalog in a pool.
-        self.remotes = {t.name: RemoteObjects(t.remote) for t in self.tiers.tiers if t.remote}
+        self.remotes = {t.name: self._remote(t) for t in self.tiers.tiers if t.remote}
         pools = self.tiers.pools()
         chunk_pools = {
             self.tiers.store_name(t): self._tier_pool(t, pools[self.tiers.store_name(t)])
@@ -122,7 +122,7 @@ class ObjectEngine:
             self.meta,
             ChunkStore(
                 chunk_pools, cache=cache, clock=self.clock.time,
-                unknown_tier=lambda name: backend.pool(self.tiers.default_pool(name)),
+                unknown_tier=self._dropped_tier_pool,
             ),
             self.cpu,
             self.settings.dedupe_config(),
@@ -200,13 +200,24 @@ class ObjectEngine:
         store = self.chunks.store
         pools = new.pools()
         for t in tiers:
-            if t.remote is not None and (
-                t.name not in self.remotes or self.remotes[t.name].settings != t.remote
-            ):
-                self.remotes[t.name] = RemoteObjects(t.remote)
+            if t.remote is not None:
+                remote = self._remote(t)
+                if t.name not in self.remotes or self.remotes[t.name].settings != remote.settings:
+                    self.remotes[t.name] = remote
             name = new.store_name(t)
             store.set_pool(name, self._tier_pool(t, pools[name]))
         self.tiers = self.objects.tiers = self.mover.tiers = new
+
+    def _remote(self, tier: TierSettings) -> RemoteObjects:
+        """The remote bucket of a cold tier, its keys under ``<key prefix><deployment>/
+        <tier>/``: tiers and deployments sharing a bucket never see each other's."""
+        assert tier.remote is not None
+        prefix = f"{tier.remote.prefix}{self.settings.pool_prefix}/{tier.name}/"
+        return RemoteObjects(replace(tier.remote, prefix=prefix))
+
+    def _dropped_tier_pool(self, name: str) -> Pool:
+        """The pool of a tier manifests name but the policy no longer lists."""
+        return ResolvingPool(self.backend.pool(self.tiers.default_pool(name)))
 
     def _tier_pool(self, tier: TierSettings, pool: str) -> Pool:
         local = self.backend.pool(pool)
@@ -218,6 +229,9 @@ class ObjectEngine:
         remote = self.remotes.get(tier.name)
         if remote is not None:
             await remote.check()  # unreachable: a clear error before any data moves
+            cold = self.chunks.store.pool(self.tiers.store_name(tier))
+            if isinstance(cold, RemoteDataPool):
+                await cold.claim_location()  # or refuse: the catalog holds another place's
 
     def close(self) -> None:
         """Stop the CPU pool's and remote tiers' threads (after the backend is closed)."""

@@ -119,14 +119,14 @@ class AuthorizedBucket:
         return await self._services.objects.put(self.record, key, request)
 
     async def transition(
-        self, key: str, tier: str, version_id: str | None = None
+        self, key: str, tier: str, version_id: str | None = None,
+        judged: ObjectEntry | None = None,
     ) -> TransitionResult:
         """Move the data of ``key`` (or one version) to ``tier``: the tiering service's
-        step (engine.transitions). Owner only."""
+        step (engine.transitions); ``judged``: only if it is still that entry. Owner only."""
         self.grant.permits()
-        services = self._services
-        return await services.mover.move(
-            self.record, self.record.bucket_id, key, tier, version_id
+        return await self._services.mover.move(
+            self.record, self.record.bucket_id, key, tier, version_id, judged
         )
 
     async def restore(

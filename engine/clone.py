@@ -28,6 +28,7 @@ from engine.object_lock import HOLD_HEADER, MODE_HEADER, UNTIL_HEADER, Retention
 from engine.objects import ObjectService, visible_or_none
 from engine.payload import PayloadStore, read_stripes
 from engine.records import BucketRecord, ObjectEntry, Segment
+from engine.tiers import restored_headers
 
 _REF_CONCURRENCY = 32
 # Retention and legal holds belong to the version they were set on: a clone gets the
@@ -41,8 +42,9 @@ def cloned_entry(source: ObjectEntry, segments: list[Segment], mtime: float) -> 
     return dataclasses.replace(
         source,
         mtime=mtime,
-        headers=headers,
+        headers=restored_headers(headers, None),  # the source's restore is its own
         segments=segments,
+        restored=[],
         user_meta=dict(source.user_meta),
         checksums=dict(source.checksums),
         tags=dict(source.tags),

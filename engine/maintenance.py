@@ -33,7 +33,7 @@ from engine import layout
 from engine.assembly import ObjectEngine
 from engine.records import BucketRecord, ObjectEntry, Segment
 from engine.versions import NULL
-from storage import BackendUnavailable, ObjectNotFound
+from storage import ObjectNotFound, StorageError
 from storage.remote_pool import RemoteDataPool
 
 log = logging.getLogger("atonix.maintenance")
@@ -233,14 +233,15 @@ async def collect_garbage(engine: ObjectEngine, grace_seconds: float | None = No
     stale = engine.chunks.config.stale_ref_seconds
     for pool in list(store.tiers.values()):
         if isinstance(pool, RemoteDataPool):  # a cold tier: uploads a crash left unnamed
+            counts = result.report.counts
             try:
                 swept = await pool.sweep(stale, now=store.clock())
-            except BackendUnavailable as exc:  # the rest of the pass still counts
+            except StorageError as exc:  # the rest of the pass still counts
                 log.warning("cold tier %s not swept: %s", pool.name, exc)
-                result.report.counts["remote_sweeps_failed"] = 1
+                counts["remote_sweeps_failed"] = counts.get("remote_sweeps_failed", 0) + 1
                 continue
             if swept:
-                result.report.counts["remote_orphans_removed"] = swept
+                counts["remote_orphans_removed"] = counts.get("remote_orphans_removed", 0) + swept
     live = await live_stripe_prefixes(engine)
     _, removed, removed_bytes = await orphan_stripes(engine, live, stale, remove=True)
     if removed:

@@ -247,7 +247,7 @@ class ObjectService:
             if not policy.enabled:
                 return None
             config = chunked.config_for(policy)
-            if tier is not None and tier is not self.tiers.hot:
+            if tier is not None and tier.name != self.tiers.hot.name:
                 # The bucket's own compression setting wins over the tier's level.
                 level = tier.zstd_level if policy.compression_level is None else config.zstd_level
                 store_name = await self.tiers.ready(tier)

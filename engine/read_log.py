@@ -224,9 +224,16 @@ class ReadLog:
                 log.exception("read stats of bucket %s: merge failed", bucket_id)
             if not stored:
                 self.lost += sum(c[0] for c in batch.values())
-        if gone:
-            with contextlib.suppress(ObjectNotFound):
-                await self._meta.omap_rm(reads_object(bucket_id), sorted(gone))
+        keys = sorted(gone)
+        for start in range(0, len(keys), _BATCH):  # bounded ops; a failure costs only leftovers
+            try:
+                await self._meta.omap_rm(reads_object(bucket_id), keys[start : start + _BATCH])
+            except ObjectNotFound:
+                break
+            except Exception:
+                log.exception("read stats of bucket %s: dropping deleted versions failed",
+                              bucket_id)
+                break
 
     async def _merge(self, bucket_id: str, batch: dict[str, list]) -> bool:
         """Read, merge and write back ``batch`` under a version guard; False: not stored."""

@@ -116,12 +116,13 @@ class TierMap:
 
     def store_name(self, tier: TierSettings) -> str:
         """The name manifests and the chunk store use for ``tier``."""
-        return HOT_STORE_NAME if tier is self.hot else tier.name
+        return HOT_STORE_NAME if tier.name == self.hot.name else tier.name
 
     def hotter_than(self, tier: TierSettings) -> tuple[str, ...]:
         """Store names of the tiers hotter than ``tier``, hottest first."""
         names = [self.store_name(t) for t in self.tiers]
-        return tuple(names[: names.index(self.store_name(tier))])
+        mine = self.store_name(tier)
+        return tuple(names[: names.index(mine)]) if mine in names else tuple(names)
 
     def name_of(self, store_name: str) -> str:
         """The policy's name for a tier as manifests name it (unknown names pass)."""
@@ -131,8 +132,8 @@ class TierMap:
         """The store name of ``tier``, its pool created if need be (the hot tier's is
         made with the deployment; another tier's on its first write, once per process)."""
         name = self.store_name(tier)
-        if tier is not self.hot and name not in self._ready and self._prepare is not None:
-            await self._prepare(tier, self.pools()[name])
+        if name != HOT_STORE_NAME and name not in self._ready and self._prepare is not None:
+            await self._prepare(tier, self.pools().get(name) or self.default_pool(name))
             self._ready.add(name)
         return name
 
@@ -142,11 +143,11 @@ class TierMap:
 
     def pools(self) -> Mapping[str, str]:
         """Store name -> pool name, hot first."""
-        out = {}
-        for t in self.tiers:
-            # The hot tier is the deployment's chunk pool, created with it.
-            default = layout.pool_name(self._prefix, layout.CHUNKS_POOL)
-            out[self.store_name(t)] = default if t is self.hot else t.pool or f"{default}.{t.name}"
+        # The hot tier is the deployment's chunk pool, created with it.
+        hot = layout.pool_name(self._prefix, layout.CHUNKS_POOL)
+        out = {HOT_STORE_NAME: hot}
+        for t in self.tiers[1:]:
+            out[t.name] = t.pool or f"{hot}.{t.name}"
         return out
 
 
@@ -155,13 +156,14 @@ def placed_headers(
 ) -> dict[str, str]:
     """An entry's headers saying it is on ``tier``, asked for as ``storage_class``
     (None: what the tier reports, unless the object was written INTELLIGENT_TIERING)."""
-    out = {k: v for k, v in headers.items() if k not in (STORAGE_CLASS_HEADER, TIER_HEADER)}
+    dropped = (STORAGE_CLASS_HEADER, TIER_HEADER, RESTORE_HEADER, RESTORED_UNTIL_HEADER)
+    out = {k: v for k, v in headers.items() if k not in dropped}  # a restore is its source's
     if storage_class is None:
         asked = headers.get(STORAGE_CLASS_HEADER)
         storage_class = asked if asked == INTELLIGENT_TIERING else tier.reported_class
     if storage_class != STANDARD:
         out[STORAGE_CLASS_HEADER] = storage_class
-    if tier is not tiers.hot:
+    if tier.name != tiers.hot.name:
         out[TIER_HEADER] = tier.name
     return out
 

@@ -56,6 +56,7 @@ from engine.tiers import (
     restored_until,
     storage_class_of,
 )
+from engine.versions import NULL
 
 # What the switch raises before it writes anything (and a failpoint standing for a crash
 # right before it): the copy is then certainly unnamed.
@@ -78,10 +79,15 @@ class TierMover:
         self.restores = restores  # RestoreRecord documents, one per restored version
 
     async def move(
-        self, bucket: BucketRef, bucket_id: str, key: str, tier_name: str, version_id: str | None
+        self, bucket: BucketRef, bucket_id: str, key: str, tier_name: str, version_id: str | None,
+        judged: ObjectEntry | None = None,
     ) -> TransitionResult:
+        """Move the version to ``tier_name``; ``judged``: the entry a policy decided on
+        (the move is refused with ConcurrentUpdate if the version is another by now)."""
         tier = self.tiers.tier(tier_name)
         entry = await self.objects.head(bucket, key, version_id)
+        if judged is not None and (entry.etag, entry.mtime) != (judged.etag, judged.mtime):
+            raise ConcurrentUpdate("The object changed after the policy judged it", Key=key)
         source = self.tiers.placed(entry.headers).name
         if source == tier.name:
             return TransitionResult(entry, source, 0)
@@ -142,7 +148,7 @@ class TierMover:
                 raise TransitionFailed("the bucket stores without dedupe: nothing to restore")
         until = max(restore_expiry(now, days), restored_until(entry))
         # Registered before the switch: a crash after it never leaves a copy unlisted.
-        record = RestoreRecord(bucket_name(bucket), key, entry.version_id, until)
+        record = RestoreRecord(bucket_name(bucket), key, entry.version_id or NULL, until)
         await self.restores.put(record.name, record.encode())
 
         def change(current: ObjectEntry) -> ObjectEntry:
@@ -178,7 +184,7 @@ class TierMover:
         """End every restore whose expiry has passed (of ``buckets``, or all), from the
         restore records: no bucket is walked. How many copies were dropped."""
         ended = 0
-        for _, raw in await self.restores.list():
+        for name, raw in await self.restores.list():
             record = RestoreRecord.decode(raw)
             if record.until > now or (buckets is not None and record.bucket not in buckets):
                 continue
@@ -188,7 +194,8 @@ class TierMover:
                 pass  # the version is gone, and its copy with it
             except ConcurrentUpdate:
                 continue  # restored again meanwhile: the next pass looks again
-            await self.restores.delete(record.name)
+            if await self.restores.get(name) == raw:  # not extended since it was listed
+                await self.restores.delete(name)
         return ended
 
     async def _switch(

@@ -26,6 +26,13 @@ objects) keep their data remotely; the tier's fingerprint index shards and
 dictionaries stay whole in the catalog. Remote objects are write-once:
 partial writes, appends and truncation are refused.
 
+The catalog records where its bytes are (``remote.location``: endpoint,
+bucket, prefix, region and credentials, written at the tier's first write),
+and that record wins: a policy that later names another place for the same
+tier cannot strand the data already written (its writes are refused, reads
+go to the recorded place), and a tier dropped from the policy stays readable
+(``ResolvingPool``).
+
 Reads go through a small cache of fixed-size blocks (``remote_blocks``): a
 reader walking an object's chunks, which a move wrote next to each other in
 one pack, costs one ranged GET per block rather than one per chunk. Names are
@@ -37,15 +44,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator
 
-from storage.errors import GuardFailed, ObjectExists, ObjectNotFound, StorageError
+from storage.errors import GuardFailed, ObjectExists, ObjectNotFound, PoolNotFound, StorageError
 from storage.protocol import ObjectStat, Pool, WriteOp
 from storage.remote_blocks import BlockCache
-from storage.remote_s3 import RemoteObjects
+from storage.remote_s3 import RemoteObjects, RemoteSettings
 
 log = logging.getLogger("atonix.storage.remote")
 
@@ -74,10 +83,45 @@ class RemoteDataPool:
         cache_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.catalog = catalog
-        self.remote = remote
+        self.remote = remote  # where the policy says; the catalog's record may differ
         self.name = catalog.name
         self.data_prefixes = data_prefixes
-        self._blocks = BlockCache(remote.get, block_bytes, cache_bytes)
+        self._blocks = BlockCache(self._fetch, block_bytes, cache_bytes)
+        self._recorded: RemoteObjects | None = None  # the catalog's place, once read
+        self._moved = False  # the policy names another place than the catalog's
+
+    # -- where the bytes are ---------------------------------------------------------
+
+    async def claim_location(self) -> None:
+        """Record the policy's place in the catalog (first write to the tier), or refuse
+        if the catalog holds data of another place."""
+        await self._objects()
+        if self._moved:
+            raise StorageError(
+                f"{self.name} holds data at {self._recorded.settings.address}, not at "
+                f"{self.remote.settings.address}: a new place needs a new tier name"
+            )
+        if self._recorded is None:
+            op = WriteOp().create(exclusive=True).write_full(location_record(self.remote.settings))
+            with contextlib.suppress(ObjectExists):  # another process claimed it first
+                await self.catalog.operate(LOCATION_OID, op)
+            self._recorded = None
+            await self._objects(fresh=True)
+
+    async def _objects(self, fresh: bool = False) -> RemoteObjects:
+        """The remote bucket this catalog's bytes are in."""
+        if self._recorded is not None and not fresh:
+            return self._recorded
+        try:
+            settings = settings_from_record(await self.catalog.read(LOCATION_OID))
+        except (ObjectNotFound, PoolNotFound):
+            return self.remote  # nothing written yet: the policy's place
+        self._moved = not same_place(settings, self.remote.settings)
+        self._recorded = RemoteObjects(settings) if self._moved else self.remote
+        return self._recorded
+
+    async def _fetch(self, name: str, offset: int, length: int) -> bytes:
+        return await (await self._objects()).get(name, offset, length)
 
     def _remote(self, oid: str) -> bool:
         return oid.startswith(self.data_prefixes)
@@ -133,7 +177,9 @@ class RemoteDataPool:
             else:
                 steps.append(step)
         if new is not None:
-            await self.remote.put(new, data[0][1])  # data first
+            if self._moved or self._recorded is None:
+                await self.claim_location()
+            await self._recorded.put(new, data[0][1])  # data first
         try:
             await self.catalog.operate(oid, dataclasses.replace(op, steps=steps))
         except _REFUSALS:
@@ -153,7 +199,7 @@ class RemoteDataPool:
         """Delete remote bytes nothing names; a failure leaves them to ``sweep``."""
         self._blocks.forget(name)
         try:
-            await self.remote.delete(name)
+            await (await self._objects()).delete(name)
         except ObjectNotFound:
             pass
         except StorageError as exc:
@@ -216,11 +262,15 @@ class RemoteDataPool:
         now = time.time() if now is None else now
         dropped = 0
         try:
-            listed = [item async for item in self.remote.listing()]
+            await self.catalog.stat(LOCATION_OID)
+        except (ObjectNotFound, PoolNotFound):
+            return 0  # nothing was ever written here (or the catalog is gone: hands off)
+        try:
+            listed = [item async for item in (await self._objects()).listing()]
         except ObjectNotFound:
             return 0  # the bucket was never made: nothing was ever written
         for name, modified in listed:
-            if now - modified < grace_seconds:
+            if now - modified < grace_seconds or not _UPLOAD_NAME.match(name):
                 continue  # perhaps an upload whose catalog write is still to come
             oid = name.rsplit(".", 1)[0]
             with contextlib.suppress(ObjectNotFound):
@@ -230,3 +280,52 @@ class RemoteDataPool:
             await self._drop(name)
             dropped += 1
         return dropped
+
+
+class ResolvingPool:
+    """The pool of a tier known only by name (one a policy dropped): a cold catalog's
+    ``RemoteDataPool`` if it records a remote place, else the plain pool."""
+
+    def __init__(self, catalog: Pool) -> None:
+        self.catalog = catalog
+        self.name = catalog.name
+        self._pool: Pool | None = None
+
+    async def resolved(self) -> Pool:
+        if self._pool is None:
+            try:
+                raw = await self.catalog.read(LOCATION_OID)
+            except (ObjectNotFound, PoolNotFound):
+                self._pool = self.catalog
+            else:
+                self._pool = RemoteDataPool(self.catalog, RemoteObjects(settings_from_record(raw)))
+        return self._pool
+
+    def list_objects(self, prefix: str = "") -> AsyncIterator[str]:
+        return self.catalog.list_objects(prefix)
+
+    def __getattr__(self, name: str):
+        async def call(*args, **kwargs):
+            return await getattr(await self.resolved(), name)(*args, **kwargs)
+
+        return call
+
+
+LOCATION_OID = "remote.location"
+_UPLOAD_NAME = re.compile(r"^[ck]\.[0-9a-f]+\.[0-9a-f]{16}$")
+
+
+def location_record(settings: RemoteSettings) -> bytes:
+    """The catalog's record of its place (credentials included, as the meta pool holds
+    users' secret keys: whoever reads the deployment's pools owns it anyway)."""
+    fields = ("endpoint", "bucket", "prefix", "region", "access_key", "secret_key")
+    return json.dumps({f: getattr(settings, f) for f in fields}).encode()
+
+
+def settings_from_record(raw: bytes) -> RemoteSettings:
+    return RemoteSettings(**json.loads(raw))
+
+
+def same_place(a: RemoteSettings, b: RemoteSettings) -> bool:
+    return (a.endpoint.rstrip("/"), a.bucket, a.prefix) == (b.endpoint.rstrip("/"), b.bucket,
+                                                           b.prefix)

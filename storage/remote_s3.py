@@ -104,7 +104,10 @@ class RemoteObjects:
                 raise BackendUnavailable(
                     f"remote bucket {self.settings.address} does not exist"
                 ) from None
-            await self._call(client.create_bucket, Bucket=self.settings.bucket)
+            where = {}
+            if self.settings.region != "us-east-1":  # AWS wants it named elsewhere
+                where = {"CreateBucketConfiguration": {"LocationConstraint": self.settings.region}}
+            await self._call(client.create_bucket, Bucket=self.settings.bucket, **where)
         self._checked = True
 
     def close(self) -> None:

@@ -127,7 +127,7 @@ class ApplyPass:
     ) -> None:
         report, where = self.report, facts.tier
         try:
-            result = await mover.transition(v.key, placement.tier, v.version_id)
+            result = await mover.transition(v.key, placement.tier, v.version_id, v.entry)
         except Exception as exc:  # one object's failure must not stop the rest
             report.failed.append(f"{v.bucket}/{v.key}: {type(exc).__name__}: {exc}")
         else:

@@ -10,7 +10,7 @@ import pytest
 
 from storage import BackendUnavailable, GuardFailed, ObjectExists, ObjectNotFound, WriteOp
 from storage.errors import StorageError
-from storage.remote_pool import REMOTE_XATTR, RemoteDataPool
+from storage.remote_pool import REMOTE_XATTR, RemoteDataPool, ResolvingPool
 from storage.remote_s3 import RemoteObjects, RemoteSettings
 from tests.support.moto import MOTO_KEY, MOTO_SECRET
 
@@ -99,13 +99,15 @@ async def test_remote_data_is_write_once(cold):
 
 async def test_the_sweep_drops_uploads_nothing_names_after_the_grace(cold):
     await cold.write_full("k.04", b"named")
-    await cold.remote.put("k.05.deadbeef", b"crashed before the catalog write")
-    await cold.remote.put("k.04.0000", b"an older upload of k.04")
+    await cold.remote.put("k.05.00000000deadbeef", b"crashed before the catalog write")
+    await cold.remote.put("k.04.0000000000000000", b"an older upload of k.04")
+    await cold.remote.put("not-ours", b"another program's object under the prefix")
     assert await cold.sweep(grace_seconds=3600) == 0  # too young to judge
     assert await cold.sweep(grace_seconds=0, now=2**40) == 2
     names = await remote_names(cold)
-    assert len(names) == 1
-    assert (await cold.catalog.get_xattrs("k.04"))[REMOTE_XATTR].decode() == names[0]
+    assert len(names) == 2 and "not-ours" in names
+    named = (await cold.catalog.get_xattrs("k.04"))[REMOTE_XATTR].decode()
+    assert set(names) == {named, "not-ours"}
 
 
 async def test_an_unreachable_endpoint_fails_clearly_and_creates_nothing(pool):
@@ -116,3 +118,25 @@ async def test_an_unreachable_endpoint_fails_clearly_and_creates_nothing(pool):
     with pytest.raises(ObjectNotFound):
         await pool.stat("k.06")  # data first: no catalog object without its bytes
     remote.close()
+
+
+async def test_the_catalog_records_its_place_and_that_place_wins(cold, moto_server):
+    await cold.write_full("k.07", b"written at the first place")
+    # A policy edit names another bucket for the same tier: reads still find the data,
+    # writes are refused with a clear reason instead of scattering it over two places.
+    elsewhere = RemoteObjects(settings(moto_server.endpoint))
+    await elsewhere.check()
+    repointed = RemoteDataPool(cold.catalog, elsewhere)
+    assert await repointed.read("k.07") == b"written at the first place"
+    with pytest.raises(StorageError, match="a new place needs a new tier name"):
+        await repointed.write_full("k.08", b"x")
+    # A tier dropped from the policy: its catalog alone says where its bytes are.
+    dropped = ResolvingPool(cold.catalog)
+    assert await dropped.read("k.07", 0, 7) == b"written"
+    assert (await dropped.stat("k.07")).size == len(b"written at the first place")
+    elsewhere.close()
+
+
+async def test_a_plain_pool_dropped_from_the_policy_reads_as_itself(pool):
+    await pool.write_full("k.09", b"warm bytes")
+    assert await ResolvingPool(pool).read("k.09") == b"warm bytes"

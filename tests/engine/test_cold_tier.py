@@ -55,9 +55,12 @@ async def cold_engine(backend_kind, tmp_path, clock, moto_server):
         yield eng
 
 
-def remote_keys(engine, prefix: str = "") -> list[str]:
-    listed = engine.test_remote.list_objects_v2(Bucket=engine.test_remote_bucket, Prefix=prefix)
-    return [o["Key"] for o in listed.get("Contents", [])]
+def remote_keys(engine, tier: str, kind: str = "") -> list[str]:
+    """Remote keys of a tier (``kind``: ``k.`` packs, ``c.`` chunks alone), which live
+    under ``<key prefix><deployment>/<tier>/``."""
+    listed = engine.test_remote.list_objects_v2(Bucket=engine.test_remote_bucket)
+    keys = [o["Key"] for o in listed.get("Contents", [])]
+    return [k for k in keys if f"/{tier}/{kind}" in k]
 
 
 async def _body(data: bytes):
@@ -96,9 +99,9 @@ async def test_an_instant_cold_write_travels_in_packs_and_reads_back(cold_engine
     entry = await _put(bucket, "big", data, "GLACIER_IR")
     assert entry.headers["x-amz-storage-class"] == "GLACIER_IR"
     assert await bucket.placement("big") == {"cold": len(data)}
-    packs = remote_keys(cold_engine, "instant/k.")
+    packs = remote_keys(cold_engine, "cold", "k.")
     assert 1 <= len(packs) <= 3  # 4 MiB packs, never one request per chunk
-    assert remote_keys(cold_engine, "instant/c.") == []  # no chunk stored alone
+    assert remote_keys(cold_engine, "cold", "c.") == []  # no chunk stored alone
     assert await _read(cold_engine, "instant", "big") == data
 
 
@@ -113,7 +116,7 @@ async def test_moves_to_cold_and_back_leave_nothing_behind(cold_engine, clock):
     await bucket.transition("k", "hot")
     assert await bucket.placement("k") == {"hot": len(data)}
     await _collect(cold_engine, clock)
-    assert remote_keys(cold_engine, "instant/") == []  # the packs went with the collector
+    assert remote_keys(cold_engine, "cold") == []  # the packs went with the collector
     assert await _read(cold_engine, "moves", "k") == data
 
 
@@ -163,7 +166,7 @@ async def test_deleting_a_restored_object_releases_both_copies(cold_engine, cloc
     deleter = await cold_engine.bucket(OWNER, "gone", Operation.DELETE_OBJECT, key="k")
     await deleter.delete("k")
     await _collect(cold_engine, clock)
-    assert remote_keys(cold_engine, "archive/k.") == []
+    assert remote_keys(cold_engine, "glacier", "k.") == []
     store = cold_engine._services.chunks.store
     assert [h async for h in store.list_holders("default")] == []
 
@@ -234,3 +237,70 @@ async def test_a_cold_endpoint_that_keeps_failing_moves_nothing(
             assert await bucket.placement("k") == {"hot": len(data)}
             assert await _read(eng, "broken", "k") == data
             await _collect(eng, clock)  # nothing half-moved is left behind
+
+
+async def test_two_cold_tiers_on_one_bucket_and_prefix_keep_apart(
+    backend_kind, tmp_path, clock, moto_server
+):
+    shared = RemoteSettings(moto_server.endpoint, "cold-" + uuid.uuid4().hex[:8],
+                            access_key=MOTO_KEY, secret_key=MOTO_SECRET)
+    tiers = (
+        *DEFAULT_TIERS,
+        TierSettings("cold", storage_classes=("GLACIER_IR",), remote=shared),
+        TierSettings("glacier", storage_classes=("GLACIER",), remote=shared, archive=True),
+    )
+    async with engine_over(backend_kind, tmp_path, clock, tiers=tiers) as eng:
+        bucket = await _bucket(eng, "apart")
+        ir, archived = os.urandom(MiB), os.urandom(MiB)
+        await _put(bucket, "ir", ir, "GLACIER_IR")
+        await _put(bucket, "gl", archived, "GLACIER")
+        await _collect(eng, clock)  # each tier's sweep sees only its own keys
+        assert await _read(eng, "apart", "ir") == ir
+        await bucket.restore("gl", 1)
+        assert await _read(eng, "apart", "gl") == archived
+
+
+async def test_restored_copies_are_never_shared_by_clones_or_copies(cold_engine, clock):
+    bucket = await _bucket(cold_engine, "clones")
+    data = os.urandom(2 * MiB)
+    await _put(bucket, "k", data, "GLACIER")
+    await bucket.restore("k", 1)
+    await cold_engine.create_bucket(OWNER, "clones-b", "us-east-1")
+    source = await cold_engine.bucket(OWNER, "clones", Operation.GET_OBJECT, key="k")
+    target = await cold_engine.bucket(OWNER, "clones-b", Operation.PUT_OBJECT)
+    _, clone = await cold_engine.clone_object(source, "k", target, "k")
+    assert not clone.restored and "x-amz-restore" not in clone.headers
+    deleter = await cold_engine.bucket(OWNER, "clones", Operation.DELETE_OBJECT, key="k")
+    await deleter.delete("k")
+    await _collect(cold_engine, clock)  # fsck clean: nothing names a released copy
+    with pytest.raises(InvalidObjectState):  # the clone is archived, not restored
+        await _read(cold_engine, "clones-b", "k")
+    await target.restore("k", 1)
+    assert await _read(cold_engine, "clones-b", "k") == data
+
+
+async def test_a_restore_of_a_version_later_superseded_still_ends(cold_engine, clock):
+    bucket = await _bucket(cold_engine, "nulls")
+    await _put(bucket, "k", os.urandom(MiB), "GLACIER")  # the null version
+    await bucket.restore("k", 1)
+    await bucket.set_versioning(ENABLED)
+    await _put(bucket, "k", os.urandom(MiB))
+    clock.advance(3 * DAY)
+    assert await cold_engine.end_due_restores(SERVICE) == 1
+    null = await bucket.head("k", "null")
+    assert not null.restored and "x-amz-restore" not in null.headers
+    await _collect(cold_engine, clock)
+
+
+async def test_a_dropped_cold_tier_stays_readable_after_a_restart(
+    backend_kind, tmp_path, clock, moto_server
+):
+    prefix = "t" + uuid.uuid4().hex[:10]
+    tiers = cold_tiers(moto_server.endpoint, "cold-" + uuid.uuid4().hex[:8])
+    data = os.urandom(2 * MiB)
+    async with engine_over(backend_kind, tmp_path, clock, tiers=tiers, pool_prefix=prefix,
+                           keep_pools=True) as eng:
+        bucket = await _bucket(eng, "dropped")
+        await _put(bucket, "k", data, "GLACIER_IR")
+    async with engine_over(backend_kind, tmp_path, clock, pool_prefix=prefix) as eng:
+        assert await _read(eng, "dropped", "k") == data  # the catalog knows the place
