@@ -24,9 +24,10 @@ class LifecycleRule:
     tags: dict[str, str] = field(default_factory=dict)
     size_greater_than: int | None = None  # bytes, exclusive (ObjectSizeGreaterThan)
     size_less_than: int | None = None  # bytes, exclusive (ObjectSizeLessThan)
-    # (days since written, storage class); (days since noncurrent, storage class)
+    # (days since written, storage class); (days since noncurrent, storage class), with a
+    # third item when NewerNoncurrentVersions spares the newest that many versions
     transitions: tuple[tuple[int, str], ...] = ()
-    noncurrent_transitions: tuple[tuple[int, str], ...] = ()
+    noncurrent_transitions: tuple[tuple, ...] = ()
     expiration_days: int | None = None
     expiration_date: str | None = None  # ISO 8601, midnight UTC, as S3 requires
     expired_object_delete_marker: bool = False

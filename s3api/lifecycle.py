@@ -75,7 +75,7 @@ def _rule(elem: Element) -> LifecycleRule:
         _transition(t, "Days") for t in xml.children(elem, "Transition")
     )
     args["noncurrent_transitions"] = tuple(
-        _transition(t, "NoncurrentDays") for t in xml.children(elem, "NoncurrentVersionTransition")
+        _noncurrent_transition(t) for t in xml.children(elem, "NoncurrentVersionTransition")
     )
     for expiration in xml.children(elem, "Expiration"):
         args.update(_expiration(expiration))
@@ -144,6 +144,14 @@ def _transition(elem: Element, clock: str) -> tuple[int, str]:
     return days, storage_class
 
 
+def _noncurrent_transition(elem: Element) -> tuple:
+    days, storage_class = _transition(elem, "NoncurrentDays")
+    newer = xml.child_text(elem, "NewerNoncurrentVersions")
+    if newer is None:
+        return days, storage_class
+    return days, storage_class, _count(newer, "NewerNoncurrentVersions")
+
+
 def _expiration(elem: Element) -> dict:
     days, date = xml.child_text(elem, "Days"), xml.child_text(elem, "Date")
     marker = xml.child_text(elem, "ExpiredObjectDeleteMarker")
@@ -190,10 +198,11 @@ def _nodes(r: LifecycleRule) -> list[xml.Node]:
         out.append(("Filter", _filter_nodes(r)))
     out.append(("Status", "Enabled" if r.enabled else "Disabled"))
     out += [("Transition", [("Days", d), ("StorageClass", c)]) for d, c in r.transitions]
-    out += [
-        ("NoncurrentVersionTransition", [("NoncurrentDays", d), ("StorageClass", c)])
-        for d, c in r.noncurrent_transitions
-    ]
+    for d, c, *newer in r.noncurrent_transitions:
+        nvt: list[xml.Node] = [("NoncurrentDays", d), ("StorageClass", c)]
+        if newer:
+            nvt.append(("NewerNoncurrentVersions", newer[0]))
+        out.append(("NoncurrentVersionTransition", nvt))
     if r.expiration_days is not None:
         out.append(("Expiration", [("Days", r.expiration_days)]))
     elif r.expiration_date is not None:

@@ -30,7 +30,7 @@ from engine import (
     UploadsQuery,
     bare_etag,
 )
-from tiering.lifecycle_rules import abort_after_days
+from tiering.lifecycle_rules import abort_after_days, delete_marker_rules
 from tiering.policy import DAY, ObjectFacts, Placement
 from tiering.throttle import Throttle
 
@@ -50,6 +50,7 @@ class ApplyReport:
     skipped_not_served: int = 0
     expired: int = 0  # versions deleted by expiration rules
     aborted_uploads: int = 0
+    delete_markers_removed: int = 0  # expired object delete markers (lifecycle)
     restores_ended: int = 0  # restored copies of archived versions dropped at expiry
     totals: dict[str, list[int]] = field(default_factory=dict)  # tier -> [objects, bytes]
     partial: bool = False  # some bucket was not walked: totals cover only the rest
@@ -92,6 +93,7 @@ class ApplyPass:
         mover = await self.engine.bucket(self.principal, name, Operation.TRANSITION_OBJECT)
         policy, lifecycle = await service.bucket_policy(name)
         await self._abort_uploads(mover, lifecycle)
+        await self._remove_lone_markers(mover, lifecycle)
         if not policy.rules and not policy.bucket_rules:
             report.partial = True  # nothing can move here: not worth a walk
             return
@@ -158,6 +160,27 @@ class ApplyPass:
             self.report.failed.append(f"{v.bucket}/{v.key}: {type(exc).__name__}: {exc}")
         else:
             self.report.expired += 1
+
+    async def _remove_lone_markers(
+        self, bucket: AuthorizedBucket, rules: list[LifecycleRule]
+    ) -> None:
+        """Remove expired object delete markers (the only version of their key) that a
+        lifecycle rule says to. A version written meanwhile makes the marker noncurrent,
+        and removing a noncurrent marker loses nothing."""
+        wanted = delete_marker_rules(rules)
+        if not wanted:
+            return
+        now = self.engine.clock.time()
+        async for key, marker in self.service.lone_delete_markers(bucket.name):
+            if not any(key.startswith(p) and now >= marker.mtime + d * DAY for p, d in wanted):
+                continue
+            try:
+                await bucket.delete(key, version_id=marker.version_id or "null")
+            except Exception as exc:
+                self.report.failed.append(f"{bucket.name}/{key}: delete marker: "
+                                          f"{type(exc).__name__}: {exc}")
+            else:
+                self.report.delete_markers_removed += 1
 
     async def _abort_uploads(self, bucket: AuthorizedBucket, rules: list[LifecycleRule]) -> None:
         now = self.engine.clock.time()

@@ -6,10 +6,12 @@ that bucket only. As in S3, every lifecycle rule that matches a version
 applies (their actions united: the earliest expiry, the coldest due
 transition), and they come before the policy file's rules for the versions
 they act on: the bucket owner's own configuration is the more specific one.
-Transitions map their storage class to the tier that serves it; a class no tier serves any more (the
-policy changed since the rule was stored) drops that transition only.
-Expiration, noncurrent expiration and the abort of incomplete multipart
-uploads carry over as they are. Disabled rules are left out.
+Transitions map their storage class to the tier that serves it; a class no
+tier serves any more (the policy changed since the rule was stored) drops
+that transition only. Expiration, noncurrent expiration and the abort of
+incomplete multipart uploads carry over as they are; expired object delete
+markers are removed by the apply pass itself (``delete_marker_rules``).
+Disabled rules are left out.
 """
 
 from __future__ import annotations
@@ -40,6 +42,22 @@ def abort_after_days(rules: list[LifecycleRule]) -> list[tuple[str, float]]:
         for r in rules
         if r.enabled and r.abort_incomplete_days is not None
     ]
+
+
+def delete_marker_rules(rules: list[LifecycleRule]) -> list[tuple[str, float]]:
+    """(key prefix, days) of the enabled rules that remove expired object delete markers
+    (a current delete marker with no other version): at once with
+    ``ExpiredObjectDeleteMarker``, or, as S3 does for ``Expiration`` with ``Days``, once the
+    marker is that old. Rules filtering on tags or a minimum size never match a marker."""
+    out = []
+    for r in rules:
+        if not r.enabled or r.tags or r.size_greater_than is not None:
+            continue
+        if r.expired_object_delete_marker:
+            out.append((r.prefix, 0.0))
+        elif r.expiration_days is not None:
+            out.append((r.prefix, float(r.expiration_days)))
+    return out
 
 
 def _rule(policy: Policy, bucket: str, n: int, r: LifecycleRule) -> Rule:
@@ -77,12 +95,14 @@ def _acts_on_objects(rule: Rule) -> bool:
     )
 
 
-def _transitions(policy: Policy, pairs: tuple[tuple[int, str], ...]) -> tuple[Transition, ...]:
+def _transitions(policy: Policy, specs: tuple[tuple, ...]) -> tuple[Transition, ...]:
+    """(days, class) or, for noncurrent versions, (days, class, newer versions kept)."""
     out = []
-    for days, storage_class in pairs:
+    for days, storage_class, *newer in specs:
         try:
             tier = policy.tier_for_class(storage_class)
         except UnknownStorageClass:
             continue
-        out.append(Transition(to=tier.name, days=float(days)))
+        keep = int(newer[0]) if newer and newer[0] else 0
+        out.append(Transition(to=tier.name, days=float(days), keep_newer=keep))
     return tuple(out)

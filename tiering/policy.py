@@ -108,6 +108,7 @@ class Transition:
     to: str
     days: float | None = None  # since the write (or, for noncurrent rules, since superseded)
     days_since_read: float | None = None
+    keep_newer: int = 0  # noncurrent rules: the newest this many noncurrent versions stay
 
     def due_at(self, since_write: float, since_read: float) -> float:
         """The instant this transition starts to hold (epoch seconds)."""
@@ -234,7 +235,8 @@ class Policy:
         if expired is not None:
             return Placement(facts.tier, rule.name, expired, expire=True)
         if facts.noncurrent_since is not None:
-            return self._by_transitions(facts, now, rule, rule.noncurrent, facts.noncurrent_since)
+            moving = tuple(t for t in rule.noncurrent if facts.noncurrent_rank >= t.keep_newer)
+            return self._by_transitions(facts, now, rule, moving, facts.noncurrent_since)
         promotion = rule.promote
         if promotion is not None and facts.recent_reads >= promotion.reads:
             to = promotion.to or self.hottest.name

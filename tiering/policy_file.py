@@ -12,7 +12,7 @@ the line and the field. Pure apart from ``load_policy`` reading the file.
         match: {bucket: "logs*", prefix: "2024/", tags: {team: web},
                 min_size: 1MiB, content_type: "text/*"}
         transitions: [{days: 30, to: warm}, {days_since_read: 180, to: cold}]
-        noncurrent: [{days: 7, to: cold}]
+        noncurrent: [{days: 7, to: cold, keep_newer: 2}]   # the newest 2 stay
         promote: {reads: 3, within: 1d}
       - {name: keep-hot, match: {prefix: "index/"}, pin: hot}
     mover: {mb_per_s: 64, ops_per_s: 500}
@@ -314,14 +314,19 @@ def _match(node: _Node) -> Match:
 
 
 def _transition(node: _Node, tiers: set[str]) -> Transition:
-    fields = node.mapping({"to", "days", "days_since_read"})
+    fields = node.mapping({"to", "days", "days_since_read", "keep_newer"})
     if "to" not in fields:
         raise node.fail("a transition names the tier it goes to", "to")
     clocks = {"days", "days_since_read"} & fields.keys()
     if len(clocks) != 1:
         raise node.fail("a transition has exactly one of days, days_since_read")
     (clock,) = clocks
-    return Transition(to=_tier_name(fields["to"], tiers), **{clock: fields[clock].number()})
+    extra = {}
+    if "keep_newer" in fields:  # noncurrent: the newest N noncurrent versions stay
+        extra["keep_newer"] = int(_bounded(fields["keep_newer"], 0, 100))
+    return Transition(
+        to=_tier_name(fields["to"], tiers), **{clock: fields[clock].number()}, **extra
+    )
 
 
 def _promotion(node: _Node, tiers: set[str]) -> Promotion:

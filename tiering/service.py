@@ -200,6 +200,30 @@ class TieringService:
             key_marker, last, _ = page.versions[-1]
             version_marker = last.version_id or "null"
 
+    async def lone_delete_markers(self, bucket: str) -> AsyncIterator[tuple[str, ObjectEntry]]:
+        """(key, marker) of every key whose only version is a current delete marker
+        (what S3 calls an expired object delete marker)."""
+        listing = await self.engine.bucket(self.principal, bucket, Operation.LIST_OBJECT_VERSIONS)
+        key_marker = version_marker = ""
+        group: tuple[str, ObjectEntry, int] | None = None  # key, its latest, versions seen
+        while True:
+            page = await listing.list_versions(
+                key_marker=key_marker, version_marker=version_marker, max_keys=self.page_size,
+            )
+            for key, entry, _latest in page.versions:
+                if group is not None and group[0] == key:
+                    group = (key, group[1], group[2] + 1)
+                    continue
+                if group is not None and group[2] == 1 and group[1].delete_marker:
+                    yield group[0], group[1]
+                group = (key, entry, 1)
+            if not page.is_truncated or not page.versions:
+                break
+            key_marker, last, _ = page.versions[-1]
+            version_marker = last.version_id or "null"
+        if group is not None and group[2] == 1 and group[1].delete_marker:
+            yield group[0], group[1]
+
     async def read_walk(
         self, bucket: str, drop_stale: bool = False
     ) -> AsyncIterator[tuple[Version, ReadStats | None]]:

@@ -76,6 +76,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         "expired": report.expired,
         "aborted_uploads": report.aborted_uploads,
         "restores_ended": report.restores_ended,
+        "delete_markers_removed": report.delete_markers_removed,
         "failed": report.failed,
     }, indent=2))
     return 1 if report.failed else 0

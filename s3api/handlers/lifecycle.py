@@ -22,7 +22,7 @@ async def put_bucket_lifecycle(ctx: RequestContext) -> web.StreamResponse:
     bucket, body = await read_config_body(ctx)
     rules = lifecycle.parse_configuration(body)
     for rule in rules:
-        for _, storage_class in rule.transitions + rule.noncurrent_transitions:
+        for _, storage_class, *_ in rule.transitions + rule.noncurrent_transitions:
             ctx.engine.check_storage_class(storage_class)
     await write_owned_config(ctx, LIFECYCLE_ITEM, encode_rules(rules), bucket)
     return empty()

@@ -91,3 +91,47 @@ async def test_a_version_from_before_versioning_is_expired_itself(
     await engine.collect_garbage(SERVICE, grace_seconds=0)
     fsck = await engine.fsck(SERVICE)
     assert fsck.clean and not fsck.orphan_manifests
+
+
+async def test_expired_object_delete_markers_are_removed_as_s3_does(
+    engine: Engine, clock: ManualClock
+):
+    bucket = await _versioned_bucket(engine, "markers")
+    await bucket.set_versioning(ENABLED)
+    for key in ("logs/a", "logs/b", "keep/c"):
+        await _put(bucket, key, b"x")
+        await bucket.delete(key)  # a delete marker over one noncurrent version
+    await _put(bucket, "logs/d", b"live")  # a live object: nothing to remove
+    await _lifecycle(engine, "markers", LifecycleRule(
+        "tidy", prefix="logs/", noncurrent_expiration_days=1, expired_object_delete_marker=True,
+    ))
+    clock.advance(2 * DAY)
+    first = await service(engine).apply(["markers"])
+    assert (first.expired, first.delete_markers_removed, first.failed) == (2, 0, [])
+    # The noncurrent versions are gone: the markers of logs/ are now alone, and go.
+    second = await service(engine).apply(["markers"])
+    assert (second.delete_markers_removed, second.failed) == (2, [])
+    keys = {v.key async for v in service(engine).versions("markers")}
+    assert keys == {"keep/c", "logs/d"}
+    assert [k async for k, _ in service(engine, page_size=1).lone_delete_markers("markers")] == []
+
+
+async def test_expiration_days_also_removes_markers_old_enough(engine: Engine, clock: ManualClock):
+    bucket = await _versioned_bucket(engine, "aged")
+    await bucket.set_versioning(ENABLED)
+    await _put(bucket, "k", b"x")
+    await bucket.delete("k")
+    await bucket.delete("k", version_id=(await _only_version(engine, "aged", "k")))
+    await _lifecycle(engine, "aged", LifecycleRule("age", expiration_days=30))
+    clock.advance(10 * DAY)
+    assert (await service(engine).apply(["aged"])).delete_markers_removed == 0  # too young
+    clock.advance(25 * DAY)
+    assert (await service(engine).apply(["aged"])).delete_markers_removed == 1
+
+
+async def _only_version(engine: Engine, name: str, key: str) -> str:
+    """The id of ``key``'s one version that is not a delete marker."""
+    async for v in service(engine).versions(name):
+        if v.key == key:
+            return v.entry.version_id
+    raise AssertionError("no version")

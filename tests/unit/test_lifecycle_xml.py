@@ -23,6 +23,9 @@ FULL = (
     "<Transition><Days>30</Days><StorageClass>STANDARD_IA</StorageClass></Transition>"
     "<NoncurrentVersionTransition><NoncurrentDays>30</NoncurrentDays>"
     "<StorageClass>STANDARD_IA</StorageClass></NoncurrentVersionTransition>"
+    "<NoncurrentVersionTransition><NoncurrentDays>60</NoncurrentDays>"
+    "<StorageClass>GLACIER</StorageClass><NewerNoncurrentVersions>3</NewerNoncurrentVersions>"
+    "</NoncurrentVersionTransition>"
     "<Expiration><Days>365</Days></Expiration>"
     "<NoncurrentVersionExpiration><NoncurrentDays>90</NoncurrentDays>"
     "<NewerNoncurrentVersions>2</NewerNoncurrentVersions></NoncurrentVersionExpiration>"
@@ -41,6 +44,7 @@ def test_a_full_document_survives_storage_and_rendering():
     assert (full.rule_id, full.prefix, full.tags, full.size_greater_than) == (
         "logs", "logs/", {"team": "web"}, 1024)
     assert full.transitions == ((30, "STANDARD_IA"),)
+    assert full.noncurrent_transitions == ((30, "STANDARD_IA"), (60, "GLACIER", 3))
     assert (full.expiration_days, full.noncurrent_expiration_days) == (365, 90)
     assert (full.newer_noncurrent_versions, full.abort_incomplete_days) == (2, 7)
     assert (legacy.enabled, legacy.filter_form, legacy.prefix) == (False, "prefix", "tmp/")

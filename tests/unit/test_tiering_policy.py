@@ -232,3 +232,22 @@ def test_every_matching_lifecycle_rule_applies_as_in_s3(policy):
     assert other.rule == "lifecycle move"
     only_noncurrent = lifecycle_policy(policy, "logs-a", [rules[2]])
     assert only_noncurrent.place(facts(key="index/x"), T0).rule == "keep-index-hot"
+
+
+def test_a_noncurrent_transition_spares_the_newest_versions_it_is_told_to(policy):
+    from engine import LifecycleRule
+    from tiering.lifecycle_rules import lifecycle_policy
+
+    rule = LifecycleRule("nc", noncurrent_transitions=((30, "STANDARD_IA", 2),))
+    mine = lifecycle_policy(policy, "logs-a", [rule])
+    at = T0 + 40 * DAY
+    ranks = {rank: mine.place(facts(noncurrent_since=T0, noncurrent_rank=rank), at).tier
+             for rank in range(4)}
+    assert ranks == {0: "hot", 1: "hot", 2: "warm", 3: "warm"}  # two newest stay
+
+
+def test_a_policy_file_noncurrent_transition_may_keep_newer_versions():
+    text = ("tiers:\n  hot: {}\n  warm: {}\nrules:\n  - name: nc\n"
+            "    noncurrent: [{days: 7, to: warm, keep_newer: 2}]\n")
+    (rule,) = parse_policy(text, "p.yaml").rules
+    assert rule.noncurrent[0].keep_newer == 2
