@@ -248,6 +248,13 @@ def _tier(name: str, node: _Node) -> Tier:
             raise node.fail("a cold tier's data lives on an S3 endpoint (its pool is a catalog)")
         if ("access_key" in fields) != ("secret_key" in fields):
             raise node.fail("access_key and secret_key go together (or neither: boto3's chain)")
+    if args.get("replicated") is False:
+        # RADOS erasure-coded pools hold no omap, and every pack keeps its references in
+        # one: an EC tier needs its data split from a replicated catalog (planned).
+        raise fields["replicated"].fail(
+            "erasure-coded pools are not supported yet (they hold no omap); use a "
+            "replicated pool"
+        )
     return Tier(**args)
 
 
