@@ -20,10 +20,7 @@ off or bypassed, so every GET reads its tier; each object is read once.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import contextlib
-import json
 import os
 import shutil
 import statistics
@@ -32,6 +29,7 @@ import time
 import uuid
 from pathlib import Path
 
+from benchmarks import tiering
 from benchmarks.clock import Clock
 from benchmarks.targets import Target, start_moto
 from engine import (
@@ -177,14 +175,5 @@ async def measure(kind: str, quick: bool = False, ceph_conf: str | None = None) 
         moto.stop()
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--backend", choices=["local", "rados"], default="local")
-    p.add_argument("--ceph-conf")
-    p.add_argument("--quick", action="store_true")
-    args = p.parse_args()
-    print(json.dumps(asyncio.run(measure(args.backend, args.quick, args.ceph_conf)), indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    tiering.main(measure, __doc__)

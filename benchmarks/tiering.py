@@ -120,13 +120,15 @@ async def measure(kind: str, quick: bool = False, ceph_conf: str | None = None) 
         await bench.close()
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(run=None, doc: str | None = None) -> None:
+    """The command line of an in-process tiering benchmark (this one by default)."""
+    p = argparse.ArgumentParser(description=(doc or __doc__).splitlines()[0])
     p.add_argument("--backend", choices=["local", "rados"], default="local")
     p.add_argument("--ceph-conf")
     p.add_argument("--quick", action="store_true")
     args = p.parse_args()
-    print(json.dumps(asyncio.run(measure(args.backend, args.quick, args.ceph_conf)), indent=2))
+    rows = asyncio.run((run or measure)(args.backend, args.quick, args.ceph_conf))
+    print(json.dumps(rows, indent=2))
 
 
 if __name__ == "__main__":

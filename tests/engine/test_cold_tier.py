@@ -15,19 +15,18 @@ from engine import (
     Engine,
     InvalidObjectState,
     InvalidStorageClass,
-    ManualClock,
     Operation,
-    PutRequest,
     RemoteSettings,
     TierSettings,
 )
 from storage import BackendUnavailable
 from tests.engine.conftest import OWNER, SERVICE, engine_over
+from tests.engine.tier_helpers import DAY, MiB
+from tests.engine.tier_helpers import collect as _collect
+from tests.engine.tier_helpers import put as _put
+from tests.engine.tier_helpers import read as _read
 from tests.support.flaky_proxy import FlakyProxy
 from tests.support.moto import MOTO_KEY, MOTO_SECRET
-
-MiB = 1024 * 1024
-DAY = 86400.0
 
 
 def cold_tiers(endpoint: str, bucket: str, **remote) -> tuple[TierSettings, ...]:
@@ -63,34 +62,9 @@ def remote_keys(engine, tier: str, kind: str = "") -> list[str]:
     return [k for k in keys if f"/{tier}/{kind}" in k]
 
 
-async def _body(data: bytes):
-    for i in range(0, len(data), 256 * 1024):
-        yield data[i : i + 256 * 1024]
-
-
-async def _put(bucket, key: str, data: bytes, storage_class: str | None = None):
-    return await bucket.put(
-        key, PutRequest(body=_body(data), size=len(data), storage_class=storage_class)
-    )
-
-
-async def _read(engine: Engine, name: str, key: str, vid: str | None = None) -> bytes:
-    bucket = await engine.bucket(OWNER, name, Operation.GET_OBJECT, key=key)
-    entry = await bucket.head(key, vid)
-    return b"".join([p async for p in bucket.read(entry).body()])
-
-
 async def _bucket(engine: Engine, name: str):
     await engine.create_bucket(OWNER, name, "us-east-1")
     return await engine.bucket(OWNER, name, Operation.PUT_OBJECT)
-
-
-async def _collect(engine: Engine, clock: ManualClock) -> None:
-    clock.advance(2 * DAY)
-    await engine.collect_garbage(SERVICE, grace_seconds=0)
-    await engine.collect_garbage(SERVICE, grace_seconds=0)  # marked, then removed
-    fsck = await engine.fsck(SERVICE)
-    assert fsck.clean and not fsck.orphan_manifests, fsck
 
 
 async def test_an_instant_cold_write_travels_in_packs_and_reads_back(cold_engine):

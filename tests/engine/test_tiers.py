@@ -17,30 +17,13 @@ from engine import (
     InvalidStorageClass,
     ManualClock,
     Operation,
-    PutRequest,
     UnknownTier,
 )
-from tests.engine.conftest import OWNER, SERVICE
-
-MiB = 1024 * 1024
-DAY = 86400.0
-
-
-async def _body(data: bytes):
-    for i in range(0, len(data), 256 * 1024):
-        yield data[i : i + 256 * 1024]
-
-
-async def _put(bucket, key: str, data: bytes, storage_class: str | None = None):
-    return await bucket.put(
-        key, PutRequest(body=_body(data), size=len(data), storage_class=storage_class)
-    )
-
-
-async def _read(engine: Engine, name: str, key: str, vid: str | None = None) -> bytes:
-    bucket = await engine.bucket(OWNER, name, Operation.GET_OBJECT, key=key)
-    entry = await bucket.head(key, vid)
-    return b"".join([p async for p in bucket.read(entry).body()])
+from tests.engine.conftest import OWNER
+from tests.engine.tier_helpers import MiB
+from tests.engine.tier_helpers import collect as _collect
+from tests.engine.tier_helpers import put as _put
+from tests.engine.tier_helpers import read as _read
 
 
 async def _bucket(engine: Engine, name: str, op=Operation.PUT_OBJECT):
@@ -50,14 +33,6 @@ async def _bucket(engine: Engine, name: str, op=Operation.PUT_OBJECT):
 async def _holders(engine: Engine, tier: str) -> list[bytes]:
     store = engine._services.chunks.store
     return [h async for h in store.list_holders(tier)]
-
-
-async def _collect(engine: Engine, clock: ManualClock) -> None:
-    clock.advance(2 * DAY)
-    await engine.collect_garbage(SERVICE, grace_seconds=0)
-    await engine.collect_garbage(SERVICE, grace_seconds=0)  # marked, then removed
-    fsck = await engine.fsck(SERVICE)
-    assert fsck.clean and not fsck.orphan_manifests, fsck
 
 
 @pytest.fixture
