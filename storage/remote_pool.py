@@ -305,10 +305,20 @@ class ResolvingPool:
         return self.catalog.list_objects(prefix)
 
     def __getattr__(self, name: str):
+        if name not in _POOL_CALLS:
+            raise AttributeError(name)
+
         async def call(*args, **kwargs):
             return await getattr(await self.resolved(), name)(*args, **kwargs)
 
         return call
+
+
+# The storage protocol's async calls, which a ResolvingPool hands to the pool it resolves.
+_POOL_CALLS = frozenset({
+    "read", "write", "write_full", "append", "truncate", "remove", "stat", "get_xattr",
+    "get_xattrs", "set_xattr", "omap_get", "omap_list", "omap_set", "omap_rm", "operate",
+})
 
 
 LOCATION_OID = "remote.location"
