@@ -27,6 +27,7 @@ edit never makes the mover shuttle data back and forth.
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -93,13 +94,15 @@ class Match:
     content_type: str = "*"  # glob, e.g. "text/*"
 
     def holds(self, facts: ObjectFacts) -> bool:
+        # ("*" is the usual glob: skipped, as a plan asks this of every version.)
         return (
-            fnmatch.fnmatchcase(facts.bucket, self.bucket)
+            (self.bucket == "*" or fnmatch.fnmatchcase(facts.bucket, self.bucket))
             and facts.key.startswith(self.prefix)
             and all(facts.tags.get(k) == v for k, v in self.tags.items())
             and facts.size >= self.min_size
             and (self.max_size is None or facts.size <= self.max_size)
-            and fnmatch.fnmatchcase(facts.content_type or "", self.content_type)
+            and (self.content_type == "*"
+                 or fnmatch.fnmatchcase(facts.content_type or "", self.content_type))
         )
 
 
@@ -318,6 +321,7 @@ def _expiry(rule: Rule, facts: ObjectFacts, now: float) -> str | None:
     return None
 
 
+@functools.cache  # a plan describes the same few transitions for every version
 def _describe(t: Transition) -> str:
     if t.days is not None:
         return f"{_days(t.days)} since written -> {t.to}"
