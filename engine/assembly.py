@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field, replace
 
 from dedupe import ChunkCache, ChunkingConfig, ChunkStore, CpuPool, DedupeConfig
@@ -27,6 +28,9 @@ from engine.transitions import TierMover
 from storage import Backend, Pool
 from storage.remote_pool import RemoteDataPool, ResolvingPool
 from storage.remote_s3 import RemoteObjects
+
+# How long the remote client of a re-pointed cold tier lives on for reads in flight.
+_RETIRE_S = 300.0
 
 
 @dataclass(slots=True)
@@ -202,8 +206,11 @@ class ObjectEngine:
         for t in tiers:
             if t.remote is not None:
                 remote = self._remote(t)
-                if t.name not in self.remotes or self.remotes[t.name].settings != remote.settings:
+                old = self.remotes.get(t.name)
+                if old is None or old.settings != remote.settings:
                     self.remotes[t.name] = remote
+                    if old is not None:  # reads in flight may still use it: close it later
+                        asyncio.get_running_loop().call_later(_RETIRE_S, old.close)
             name = new.store_name(t)
             store.set_pool(name, self._tier_pool(t, pools[name]))
         self.tiers = self.objects.tiers = self.mover.tiers = new

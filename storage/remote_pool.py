@@ -265,20 +265,19 @@ class RemoteDataPool:
             await self.catalog.stat(LOCATION_OID)
         except (ObjectNotFound, PoolNotFound):
             return 0  # nothing was ever written here (or the catalog is gone: hands off)
-        try:
-            listed = [item async for item in (await self._objects()).listing()]
+        try:  # page by page: a tier of millions of packs is never listed into memory
+            async for name, modified in (await self._objects()).listing():
+                if now - modified < grace_seconds or not _UPLOAD_NAME.match(name):
+                    continue  # perhaps an upload whose catalog write is still to come
+                oid = name.rsplit(".", 1)[0]
+                with contextlib.suppress(ObjectNotFound):
+                    named = await self.catalog.get_xattrs(oid)
+                    if named.get(REMOTE_XATTR) == name.encode():
+                        continue
+                await self._drop(name)
+                dropped += 1
         except ObjectNotFound:
-            return 0  # the bucket was never made: nothing was ever written
-        for name, modified in listed:
-            if now - modified < grace_seconds or not _UPLOAD_NAME.match(name):
-                continue  # perhaps an upload whose catalog write is still to come
-            oid = name.rsplit(".", 1)[0]
-            with contextlib.suppress(ObjectNotFound):
-                named = await self.catalog.get_xattrs(oid)
-                if named.get(REMOTE_XATTR) == name.encode():
-                    continue
-            await self._drop(name)
-            dropped += 1
+            pass  # the bucket was never made: nothing was ever written
         return dropped
 
 

@@ -19,7 +19,7 @@ from engine import (
     RemoteSettings,
     TierSettings,
 )
-from storage import BackendUnavailable
+from storage import BackendUnavailable, StorageError
 from tests.engine.conftest import OWNER, SERVICE, engine_over
 from tests.engine.tier_helpers import DAY, MiB
 from tests.engine.tier_helpers import collect as _collect
@@ -172,6 +172,13 @@ async def test_tiers_replaced_at_run_time_serve_at_once(
         data = os.urandom(2 * MiB)
         await _put(bucket, "ir", data, "GLACIER_IR")
         assert await bucket.placement("ir") == {"cold": len(data)}
+        # The same tier pointed at another bucket: its data stays readable where it is,
+        # and new writes are refused rather than scattered over two places.
+        elsewhere = cold_tiers(moto_server.endpoint, "other-" + uuid.uuid4().hex[:8])
+        eng.replace_tiers(SERVICE, elsewhere)
+        assert await _read(eng, "reload", "ir") == data
+        with pytest.raises(StorageError, match="a new place needs a new tier name"):
+            await _put(bucket, "ir2", data, "GLACIER_IR")
         eng.replace_tiers(SERVICE, DEFAULT_TIERS[:1])  # a policy that drops every tier but hot
         assert await _read(eng, "reload", "ir") == data  # still readable where it is
         assert await _read(eng, "reload", "warm") == warm
