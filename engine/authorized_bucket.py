@@ -188,16 +188,18 @@ class AuthorizedBucket:
         version_id: str | None = None,
         bypass_governance: bool = False,
         mfa: str | None = None,
+        expect: ObjectEntry | None = None,
     ) -> ObjectEntry | None:
         """Unversioned: the entry removed. Versioned: the delete marker made, or (with
         ``version_id``) the version removed; see ``ObjectService.delete``. Object lock's
         GOVERNANCE retention yields to ``bypass_governance`` from the owner only. With MFA
-        delete on, removing a version needs ``mfa`` (``SERIAL CODE``) of the owner's device."""
+        delete on, removing a version needs ``mfa`` (``SERIAL CODE``) of the owner's device.
+        ``expect`` (with ``version_id``): only if the version is still that entry."""
         self.grant.permits(*_WRITES)
         if version_id is not None and await self._mfa_delete_on():
             await self._services.mfa.check(self.owner, mfa)
         removed = await self._services.objects.delete(
-            self.record, key, condition, version_id, self._bypass(bypass_governance)
+            self.record, key, condition, version_id, self._bypass(bypass_governance), expect
         )
         self._reads.deleted(self.record.bucket_id, [(key, removed)])
         return removed

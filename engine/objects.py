@@ -370,8 +370,10 @@ class ObjectService:
         condition: WriteCondition | DeleteCondition | None = None,
         version_id: str | None = None,
         bypass_governance: bool = False,
+        expect: ObjectEntry | None = None,
     ) -> ObjectEntry | None:
         """Remove key; deleting a missing key succeeds (S3 semantics) unless a condition says no.
+        ``expect`` (with ``version_id``): only if that version is still that entry.
 
         Unversioned: the entry removed. Versioned: without ``version_id`` the
         delete marker that became current, with it the version removed (None
@@ -386,7 +388,7 @@ class ObjectService:
         async def remove(rec: BucketRecord) -> Commit:
             if version_id is not None:
                 return await self.versioning.delete_version(
-                    rec, key, version_id, bypass_governance
+                    rec, key, version_id, bypass_governance, expect
                 )
             state = await self.versioning.state(rec)
             if state is not None:

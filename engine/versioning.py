@@ -32,6 +32,7 @@ from engine import layout
 from engine.buckets import BucketService
 from engine.clock import Clock
 from engine.errors import (
+    ConcurrentUpdate,
     DeleteMarkerCurrent,
     DeleteMarkerVersion,
     NoSuchBucket,
@@ -182,18 +183,26 @@ class Versioning:
         return Commit(made[0], applied.current, garbage)
 
     async def delete_version(
-        self, record: BucketRecord, key: str, vid: str, bypass_governance: bool = False
+        self, record: BucketRecord, key: str, vid: str, bypass_governance: bool = False,
+        expect: ObjectEntry | None = None,
     ) -> Commit:
         """Remove one version; the newest noncurrent one becomes current if it was current.
-        A version object lock protects is refused (ObjectLocked), on every path."""
+        A version object lock protects is refused (ObjectLocked), on every path.
+        ``expect``: only if the version is still that entry (a ``null`` version is
+        replaced in place by a write while versioning is suspended): else ConcurrentUpdate."""
         null_ptr = layout.null_key(key)
         removed: list[ObjectEntry | None] = [None]
         now_s = self.clock.time()
 
+        def checked(found: ObjectEntry) -> None:
+            check_deletable(found, now_s, bypass_governance)
+            if expect is not None and not same_version(found, expect):
+                raise ConcurrentUpdate("The version changed since it was judged", Key=key)
+
         async def decide(now: KeyState) -> KeyWrite | None:
             current = now.current
             if current is not None and is_version(current, vid):
-                check_deletable(current, now_s, bypass_governance)
+                checked(current)
                 removed[0] = current
                 if not now.versions:
                     return KeyWrite(None)
@@ -208,7 +217,7 @@ class Versioning:
             removed[0] = found
             if found is None:
                 return None  # no such version: deleting it changes nothing, as on S3
-            check_deletable(found, now_s, bypass_governance)
+            checked(found)
             write = KeyWrite(KEEP, removes=[layout.version_key(key, tok or "")])
             if found.version_id is None:
                 write.removes.append(null_ptr)
@@ -356,3 +365,10 @@ def visible(entry: ObjectEntry | None, key: str) -> ObjectEntry:
     if entry.delete_marker:
         raise DeleteMarkerCurrent(entry.version_id or NULL, Key=key)
     return entry
+
+
+def same_version(a: ObjectEntry, b: ObjectEntry) -> bool:
+    """Whether two entries are the same write of one version."""
+    return (a.version_id, a.mtime, a.etag, a.delete_marker) == (
+        b.version_id, b.mtime, b.etag, b.delete_marker
+    )

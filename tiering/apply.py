@@ -154,8 +154,8 @@ class ApplyPass:
         try:
             if v.version_id is None:
                 await bucket.delete(v.key, condition=same)
-            else:
-                await bucket.delete(v.key, version_id=v.version_id)
+            else:  # a "null" version may have been written again since it was judged
+                await bucket.delete(v.key, version_id=v.version_id, expect=e)
         except Exception as exc:
             self.report.failed.append(f"{v.bucket}/{v.key}: {type(exc).__name__}: {exc}")
         else:
@@ -174,8 +174,8 @@ class ApplyPass:
         async for key, marker in self.service.lone_delete_markers(bucket.name):
             if not any(key.startswith(p) and now >= marker.mtime + d * DAY for p, d in wanted):
                 continue
-            try:
-                await bucket.delete(key, version_id=marker.version_id or "null")
+            try:  # still that marker (a write while suspended replaces a null one in place)
+                await bucket.delete(key, version_id=marker.version_id or "null", expect=marker)
             except Exception as exc:
                 self.report.failed.append(f"{bucket.name}/{key}: delete marker: "
                                           f"{type(exc).__name__}: {exc}")

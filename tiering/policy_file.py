@@ -285,7 +285,8 @@ def _rule(node: _Node, tiers: set[str]) -> Rule:
         args["match"] = _match(fields["match"])
     for key in ("transitions", "noncurrent"):
         if key in fields:
-            args[key] = tuple(_transition(n, tiers) for n in fields[key].items())
+            noncurrent = key == "noncurrent"
+            args[key] = tuple(_transition(n, tiers, noncurrent) for n in fields[key].items())
     if "promote" in fields:
         args["promote"] = _promotion(fields["promote"], tiers)
     if "pin" in fields:
@@ -320,7 +321,7 @@ def _match(node: _Node) -> Match:
     return Match(**args)
 
 
-def _transition(node: _Node, tiers: set[str]) -> Transition:
+def _transition(node: _Node, tiers: set[str], noncurrent: bool = False) -> Transition:
     fields = node.mapping({"to", "days", "days_since_read", "keep_newer"})
     if "to" not in fields:
         raise node.fail("a transition names the tier it goes to", "to")
@@ -329,6 +330,9 @@ def _transition(node: _Node, tiers: set[str]) -> Transition:
         raise node.fail("a transition has exactly one of days, days_since_read")
     (clock,) = clocks
     extra = {}
+    if "keep_newer" in fields and not noncurrent:
+        raise fields["keep_newer"].fail("keep_newer spares noncurrent versions: "
+                                        "it belongs in a noncurrent transition")
     if "keep_newer" in fields:  # noncurrent: the newest N noncurrent versions stay
         extra["keep_newer"] = int(_bounded(fields["keep_newer"], 0, 100))
     return Transition(

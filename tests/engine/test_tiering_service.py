@@ -10,6 +10,7 @@ import pytest
 from engine import (
     ENABLED,
     LIFECYCLE_ITEM,
+    SUSPENDED,
     Engine,
     LifecycleRule,
     ManualClock,
@@ -135,3 +136,28 @@ async def _only_version(engine: Engine, name: str, key: str) -> str:
         if v.key == key:
             return v.entry.version_id
     raise AssertionError("no version")
+
+
+async def test_a_null_marker_written_over_meanwhile_is_not_removed(
+    engine: Engine, clock: ManualClock
+):
+    bucket = await _versioned_bucket(engine, "suspended")
+    await bucket.set_versioning(ENABLED)
+    await bucket.set_versioning(SUSPENDED)
+    await _put(bucket, "k", b"x")
+    await bucket.delete("k")  # a null delete marker, alone
+    await _lifecycle(engine, "suspended", LifecycleRule("tidy", expired_object_delete_marker=True))
+    tiering = service(engine)
+    listed = tiering.lone_delete_markers
+
+    async def then_a_write(name: str):
+        async for key, marker in listed(name):
+            await _put(bucket, key, b"written after the listing")  # replaces the null marker
+            yield key, marker
+
+    tiering.lone_delete_markers = then_a_write
+    report = await tiering.apply(["suspended"])
+    assert report.delete_markers_removed == 0 and len(report.failed) == 1
+    reader = await engine.bucket(OWNER, "suspended", Operation.GET_OBJECT, key="k")
+    entry = await reader.head("k")
+    assert b"".join([p async for p in reader.read(entry).body()]) == b"written after the listing"

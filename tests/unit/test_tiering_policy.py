@@ -149,6 +149,9 @@ BAD = [
      "rules[0].transitions[0]", "exactly one of days"),
     ("tiers: {hot: {}, warm: {endpoint: x}}\n", 1, "tiers.warm", "only cold tiers"),
     ("tiers: {Hot!: {}}\n", 1, "tiers", "tier name"),
+    ("tiers: {hot: {}, warm: {}}\nrules:\n  - name: a\n"
+     "    transitions: [{days: 1, to: warm, keep_newer: 1}]\n", 4,
+     "rules[0].transitions[0].keep_newer", "belongs in a noncurrent transition"),
     ("tiers: {hot: {}, warm: {replicated: false}}\n", 1, "tiers.warm.replicated",
      "erasure-coded pools are not supported yet"),
     ("tiers: {hot: {}, cold: {endpoint: e, bucket: b, access_key: k}}\n", 1, "tiers.cold",
