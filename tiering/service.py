@@ -174,55 +174,52 @@ class TieringService:
     async def versions(self, bucket: str, prefix: str = "") -> AsyncIterator[Version]:
         """Every version of every key (delete markers left out), newest first per key;
         a noncurrent version's clock starts when the next newer one was written."""
-        listing = await self.engine.bucket(self.principal, bucket, Operation.LIST_OBJECT_VERSIONS)
-        key_marker = version_marker = ""
         newer: tuple[str, float] | None = None  # the key and write time of the version before
         rank = -1
+        async for key, entry, latest in self._listed(bucket, prefix):
+            since = None
+            if not latest and newer is not None and newer[0] == key:
+                since = newer[1]
+                rank += 1
+            elif latest or newer is None or newer[0] != key:
+                rank = -1  # the next noncurrent version of this key is the newest
+            newer = (key, entry.mtime)
+            if not entry.delete_marker:
+                yield Version(bucket, key, entry, since, max(rank, 0))
+
+    async def lone_delete_markers(self, bucket: str) -> AsyncIterator[tuple[str, ObjectEntry]]:
+        """(key, marker) of every key whose only version is a current delete marker
+        (what S3 calls an expired object delete marker)."""
+        group: tuple[str, ObjectEntry, int] | None = None  # key, its latest, versions seen
+        async for key, entry, _latest in self._listed(bucket):
+            if group is not None and group[0] == key:
+                group = (key, group[1], group[2] + 1)
+                continue
+            if group is not None and group[2] == 1 and group[1].delete_marker:
+                yield group[0], group[1]
+            group = (key, entry, 1)
+        if group is not None and group[2] == 1 and group[1].delete_marker:
+            yield group[0], group[1]
+
+    async def _listed(
+        self, bucket: str, prefix: str = ""
+    ) -> AsyncIterator[tuple[str, ObjectEntry, bool]]:
+        """(key, entry, latest) of every version, delete markers included, page by page."""
+        listing = await self.engine.bucket(self.principal, bucket, Operation.LIST_OBJECT_VERSIONS)
+        key_marker = version_marker = ""
         while True:
             page = await listing.list_versions(
                 prefix=prefix, key_marker=key_marker, version_marker=version_marker,
                 max_keys=self.page_size,
             )
-            for key, entry, latest in page.versions:
-                since = None
-                if not latest and newer is not None and newer[0] == key:
-                    since = newer[1]
-                    rank += 1
-                elif latest or newer is None or newer[0] != key:
-                    rank = -1  # the next noncurrent version of this key is the newest
-                newer = (key, entry.mtime)
-                if not entry.delete_marker:
-                    yield Version(bucket, key, entry, since, max(rank, 0))
+            for item in page.versions:
+                yield item
             if not page.is_truncated or not page.versions:
                 return
             # Resume after the last version listed (its id, "null" for a pre-versioning
             # one): next_order is empty after a current version and would skip the key.
             key_marker, last, _ = page.versions[-1]
             version_marker = last.version_id or "null"
-
-    async def lone_delete_markers(self, bucket: str) -> AsyncIterator[tuple[str, ObjectEntry]]:
-        """(key, marker) of every key whose only version is a current delete marker
-        (what S3 calls an expired object delete marker)."""
-        listing = await self.engine.bucket(self.principal, bucket, Operation.LIST_OBJECT_VERSIONS)
-        key_marker = version_marker = ""
-        group: tuple[str, ObjectEntry, int] | None = None  # key, its latest, versions seen
-        while True:
-            page = await listing.list_versions(
-                key_marker=key_marker, version_marker=version_marker, max_keys=self.page_size,
-            )
-            for key, entry, _latest in page.versions:
-                if group is not None and group[0] == key:
-                    group = (key, group[1], group[2] + 1)
-                    continue
-                if group is not None and group[2] == 1 and group[1].delete_marker:
-                    yield group[0], group[1]
-                group = (key, entry, 1)
-            if not page.is_truncated or not page.versions:
-                break
-            key_marker, last, _ = page.versions[-1]
-            version_marker = last.version_id or "null"
-        if group is not None and group[2] == 1 and group[1].delete_marker:
-            yield group[0], group[1]
 
     async def read_walk(
         self, bucket: str, drop_stale: bool = False
