@@ -9,6 +9,12 @@ and cold archive, both in a bucket of a moto_server started here on loopback
 trips). The chunk cache, the hot cache and the cold tier's block cache are
 off or bypassed, so every GET reads its tier; each object is read once.
 
+A fifth, ``warm-ec`` (ONEZONE_IA), is the warm tier erasure-coded (k=2, m=1,
+failure domain osd: the bytes in an erasure-coded pool, the references in a
+replicated catalog); on RADOS only when the cluster has three OSDs up
+(``CEPH_OSDS=3 scripts/dev-cluster up``), on the embedded backend always (its
+data pool is a plain one there: the row is the split's own cost).
+
 - ``get-<tier>`` rows: for each tier and size (4 KiB, 4 MiB), OBJECTS distinct
   objects written with the tier's storage class, each read whole once
   (HEAD plus body, sequentially): p50/p99 in ms. A 4 KiB object is stored
@@ -21,9 +27,11 @@ off or bypassed, so every GET reads its tier; each object is read once.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 import uuid
@@ -36,6 +44,7 @@ from engine import (
     DEFAULT_TIERS,
     Engine,
     EngineSettings,
+    ErasureCode,
     Operation,
     Principal,
     PutRequest,
@@ -49,16 +58,25 @@ KiB, MiB = 1024, 1024 * 1024
 OBJECTS, OBJECTS_QUICK = 48, 8
 SIZES = (4 * KiB, 4 * MiB)
 OWNER = Principal.user("bench")
-CLASSES = {"hot": "STANDARD", "warm": "STANDARD_IA", "cold": "GLACIER_IR"}
+CLASSES = {"hot": "STANDARD", "warm": "STANDARD_IA", "warm-ec": "ONEZONE_IA",
+           "cold": "GLACIER_IR"}
 
 
-def tiers(endpoint: str, bucket: str) -> tuple[TierSettings, ...]:
+def tiers(endpoint: str, bucket: str, erasure: bool) -> tuple[TierSettings, ...]:
     def remote(prefix: str) -> RemoteSettings:
         return RemoteSettings(endpoint, bucket, prefix=prefix, access_key="bench",
                               secret_key="bench")
 
+    hot, warm = DEFAULT_TIERS
+    ec = ()
+    if erasure:
+        ec = (TierSettings("warm-ec", zstd_level=warm.zstd_level, reported_class="ONEZONE_IA",
+                           storage_classes=("ONEZONE_IA",), erasure=ErasureCode(2, 1, "osd")),)
     return (
-        *DEFAULT_TIERS,
+        hot,
+        TierSettings(warm.name, zstd_level=warm.zstd_level, storage_classes=("STANDARD_IA",),
+                     reported_class=warm.reported_class),
+        *ec,
         TierSettings("cold", storage_classes=("GLACIER_IR",), reported_class="GLACIER_IR",
                      remote=remote("instant/")),
         TierSettings("archive", storage_classes=("GLACIER",), reported_class="GLACIER",
@@ -83,8 +101,9 @@ class TierLatencyBench:
         self.prefix = "bench" + uuid.uuid4().hex[:8]
         self.data_dir = Path(tempfile.mkdtemp(prefix="atonix-tierlat-"))
         self.backend = open_backend(kind, data_dir=self.data_dir / "data", ceph_conf=ceph_conf)
+        self.erasure = kind == "local" or _osds_up(ceph_conf) >= 3
         settings = EngineSettings(
-            pool_prefix=self.prefix, tiers=tiers(moto.endpoint, self.prefix),
+            pool_prefix=self.prefix, tiers=tiers(moto.endpoint, self.prefix, self.erasure),
             cache_bytes=0, hot_cache_bytes=0,
         )
         self.engine = Engine.over(self.backend, settings)
@@ -110,6 +129,8 @@ class TierLatencyBench:
     async def gets(self, n: int) -> list[dict]:
         out = []
         for tier, storage_class in CLASSES.items():
+            if tier == "warm-ec" and not self.erasure:
+                continue
             bucket = await self._bucket(f"get-{tier}")
             for size in SIZES:
                 keys = [f"s{size}-{i:04d}" for i in range(n)]
@@ -155,12 +176,22 @@ class TierLatencyBench:
     async def close(self) -> None:
         if self.kind == "rados":
             pools = (layout.META_POOL, layout.DATA_POOL, layout.CHUNKS_POOL, "chunks.warm",
-                     "chunks.cold", "chunks.archive")
+                     "chunks.warm-ec", "chunks.warm-ec.ec", "chunks.cold", "chunks.archive")
             for pool in pools:
                 with contextlib.suppress(Exception):
                     await self.backend.delete_pool(f"{self.prefix}.{pool}")
         await self.engine.close()
         shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def _osds_up(ceph_conf: str | None) -> int:
+    """OSDs up in the cluster (0 if it cannot be asked)."""
+    try:
+        done = subprocess.run(["ceph", "-c", ceph_conf or "/etc/ceph/ceph.conf", "osd", "stat",
+                               "-f", "json"], capture_output=True, text=True, timeout=30)
+        return int(json.loads(done.stdout)["num_up_osds"])
+    except (OSError, ValueError, KeyError, subprocess.SubprocessError):
+        return 0
 
 
 async def measure(kind: str, quick: bool = False, ceph_conf: str | None = None) -> list[dict]:

@@ -137,6 +137,7 @@ from engine.uploads_registry import UploadsPage, UploadsQuery
 from engine.version_listing import VersionsPage
 from engine.versioning import ENABLED, MFA_DELETE_CONFIG, SUSPENDED, VERSIONING_CONFIG
 from engine.versions import NULL, InvalidVersionId, check_version_id
+from storage.protocol import ErasureCode
 from storage.remote_s3 import RemoteSettings
 
 __all__ = [
@@ -199,6 +200,7 @@ __all__ = [
     "EngineSettings",
     "EntityTooLarge",
     "EntityTooSmall",
+    "ErasureCode",
     "FsckResult",
     "GcResult",
     "Grants",

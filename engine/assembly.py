@@ -23,11 +23,12 @@ from engine.point_in_time import PointInTimeRestore
 from engine.records import BucketDedupe
 from engine.release_queue import ADOPT_SECONDS, DEFAULT_INLINE_BYTES, ReleaseQueue
 from engine.service_records import ServiceRecords
-from engine.tiers import DEFAULT_TIERS, RESTORES_NAMESPACE, TierMap, TierSettings
+from engine.tiers import DEFAULT_TIERS, RESTORES_NAMESPACE, TierMap, TierSettings, erasure_pool
 from engine.transitions import TierMover
 from storage import Backend, Pool
-from storage.remote_pool import RemoteDataPool, ResolvingPool
+from storage.pool_objects import PoolObjects
 from storage.remote_s3 import RemoteObjects
+from storage.split_pool import ResolvingPool, SplitPool
 
 # How long the remote client of a re-pointed cold tier lives on for reads in flight.
 _RETIRE_S = 300.0
@@ -224,21 +225,32 @@ class ObjectEngine:
 
     def _dropped_tier_pool(self, name: str) -> Pool:
         """The pool of a tier manifests name but the policy no longer lists."""
-        return ResolvingPool(self.backend.pool(self.tiers.default_pool(name)))
+        return ResolvingPool(self.backend.pool(self.tiers.default_pool(name)), self.backend.pool)
 
     def _tier_pool(self, tier: TierSettings, pool: str) -> Pool:
         local = self.backend.pool(pool)
         remote = self.remotes.get(tier.name)
-        return local if remote is None else RemoteDataPool(local, remote)
+        if remote is not None:  # cold: the bytes in a remote bucket
+            return SplitPool(local, remote, self.backend.pool)
+        if tier.erasure is not None:  # the bytes in an erasure-coded pool beside it
+            return SplitPool(local, PoolObjects(self.backend.pool(erasure_pool(pool))),
+                             self.backend.pool)
+        if pool == layout.pool_name(self.settings.pool_prefix, layout.CHUNKS_POOL):
+            return local  # the hot tier
+        # A replicated tier whose catalog records another place (the policy turned an
+        # erasure-coded or cold tier into a plain one): the record wins.
+        return ResolvingPool(local, self.backend.pool)
 
     async def _prepare_tier(self, tier: TierSettings, pool: str) -> None:
         await self.backend.create_pool(pool)
+        if tier.erasure is not None:
+            await self.backend.create_pool(erasure_pool(pool), tier.erasure)
         remote = self.remotes.get(tier.name)
         if remote is not None:
             await remote.check()  # unreachable: a clear error before any data moves
-            cold = self.chunks.store.pool(self.tiers.store_name(tier))
-            if isinstance(cold, RemoteDataPool):
-                await cold.claim_location()  # or refuse: the catalog holds another place's
+        split = self.chunks.store.pool(self.tiers.store_name(tier))
+        if isinstance(split, SplitPool):
+            await split.claim_location()  # or refuse: the catalog holds another place's
 
     def close(self) -> None:
         """Stop the CPU pool's and remote tiers' threads (after the backend is closed)."""

@@ -34,7 +34,7 @@ from engine.assembly import ObjectEngine
 from engine.records import BucketRecord, ObjectEntry, Segment
 from engine.versions import NULL
 from storage import ObjectNotFound, StorageError
-from storage.remote_pool import RemoteDataPool
+from storage.split_pool import ResolvingPool, SplitPool
 
 log = logging.getLogger("atonix.maintenance")
 
@@ -232,7 +232,9 @@ async def collect_garbage(engine: ObjectEngine, grace_seconds: float | None = No
             result.report.counts["chunk_objects_indexed"] = indexer.indexed
     stale = engine.chunks.config.stale_ref_seconds
     for pool in list(store.tiers.values()):
-        if isinstance(pool, RemoteDataPool):  # a cold tier: uploads a crash left unnamed
+        if isinstance(pool, ResolvingPool):
+            pool = await pool.resolved()
+        if isinstance(pool, SplitPool):  # data objects a crash left unnamed
             counts = result.report.counts
             try:
                 swept = await pool.sweep(stale, now=store.clock())

@@ -255,10 +255,11 @@ class ObjectService:
                     config, tier=store_name, zstd_level=level,
                     hotter_tiers=self.tiers.hotter_than(tier), moving_owners=moving,
                 )
-                if tier.remote is not None:
+                if tier.write_once:
                     # Whole packs only: a delta is an object of its own, and every
                     # remote object costs a request.
-                    packs = tier.pack_bytes or COLD_PACK_BYTES
+                    packs = tier.pack_bytes or (
+                        COLD_PACK_BYTES if tier.remote is not None else config.pack_bytes)
                     config = dataclasses.replace(config, delta_chunks=False, pack_bytes=packs)
             return ChunkedWriter(chunked, data_prefix, config)
 

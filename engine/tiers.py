@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from engine import layout
 from engine.errors import InvalidStorageClass, UnknownTier
 from engine.records import ObjectEntry, Segment
+from storage.protocol import ErasureCode
 from storage.remote_s3 import RemoteSettings
 
 HOT_STORE_NAME = "default"
@@ -56,6 +57,19 @@ class TierSettings:
     pack_bytes: int = 0  # 0: the deployment's pack size (cold: COLD_PACK_BYTES)
     # Readable only through a restore (GLACIER, DEEP_ARCHIVE), as in S3.
     archive: bool = False
+    # An erasure-coded tier: its chunks' bytes in an erasure-coded pool beside its own
+    # (``erasure_pool``), which is then only the catalog of those packs.
+    erasure: ErasureCode | None = None
+
+    @property
+    def write_once(self) -> bool:
+        """Its packs' bytes are written whole, once (no deltas: each is an object)."""
+        return self.remote is not None or self.erasure is not None
+
+
+def erasure_pool(pool: str) -> str:
+    """The erasure-coded pool holding the bytes of the tier whose catalog is ``pool``."""
+    return f"{pool}.ec"
 
 
 COLD_PACK_BYTES = 16 * 1024 * 1024  # fewer, larger remote objects than the local 4 MiB

@@ -9,13 +9,22 @@ from storage.errors import (
     PoolNotFound,
     StorageError,
 )
-from storage.protocol import Backend, ChangeFeed, CmpOp, ObjectStat, Pool, WriteOp
+from storage.protocol import (
+    Backend,
+    ChangeFeed,
+    CmpOp,
+    ErasureCode,
+    ObjectStat,
+    Pool,
+    WriteOp,
+)
 
 __all__ = [
     "Backend",
     "BackendUnavailable",
     "ChangeFeed",
     "CmpOp",
+    "ErasureCode",
     "GuardFailed",
     "NoSuchAttribute",
     "ObjectExists",

@@ -85,7 +85,7 @@ from storage import local_files as lf
 from storage.errors import BackendUnavailable, PoolNotFound, StorageError
 from storage.local_changes import LocalChangeFeed
 from storage.local_store import DB_NAME, PoolStore, init_pool_dir
-from storage.protocol import ObjectStat, WriteOp
+from storage.protocol import ErasureCode, ObjectStat, WriteOp
 
 T = TypeVar("T")
 INLINE_MAX = 64 * 1024
@@ -170,7 +170,9 @@ class LocalBackend:
         await self._run(check)
 
     # pools -------------------------------------------------------------------
-    async def create_pool(self, name: str) -> None:
+    async def create_pool(self, name: str, erasure: ErasureCode | None = None) -> None:
+        # One directory on one disk has nothing to spread codes over: an erasure-coded
+        # pool is a plain pool here, used the same way (whole-object writes only).
         lf.escape_pool_name(name)  # ValueError for an unusable name, before any I/O
         await self._run(self._create_pool_sync, name)
 

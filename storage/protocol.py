@@ -36,6 +36,24 @@ class CmpOp(Enum):
     LT = "lt"
 
 
+@dataclass(frozen=True, slots=True)
+class ErasureCode:
+    """An erasure-coded pool's layout: ``k`` data and ``m`` coding chunks per object,
+    no two of them in one ``failure_domain`` (a CRUSH bucket type: host, osd, rack).
+
+    Such a pool holds object data and xattrs but no omap, and in RADOS only
+    whole-object writes and appends: what stores the bytes of packs (``storage.
+    split_pool``), never the references kept beside them."""
+
+    k: int = 2
+    m: int = 1
+    failure_domain: str = "host"
+
+    @property
+    def profile_name(self) -> str:
+        return f"atonix-k{self.k}-m{self.m}-{self.failure_domain}"
+
+
 @dataclass(slots=True)
 class WriteOp:
     """A compound write applied atomically to one object.
@@ -193,8 +211,9 @@ class Backend(Protocol):
     async def ping(self) -> None:
         """Raise ``BackendUnavailable`` if the cluster cannot be reached."""
 
-    async def create_pool(self, name: str) -> None:
-        """Create the pool; no error if it already exists."""
+    async def create_pool(self, name: str, erasure: ErasureCode | None = None) -> None:
+        """Create the pool (erasure-coded if ``erasure`` is given and the backend can);
+        no error if it already exists, whatever its kind."""
 
     async def delete_pool(self, name: str) -> None: ...
 

@@ -45,7 +45,7 @@ from storage.errors import (
     PoolNotFound,
     StorageError,
 )
-from storage.protocol import CmpOp, ObjectStat, WriteOp, omap_guard_holds
+from storage.protocol import CmpOp, ErasureCode, ObjectStat, WriteOp, omap_guard_holds
 from storage.rados_changes import RadosChangeFeed
 from storage.rados_io import (
     CMP_ALWAYS_FAILS,
@@ -414,12 +414,15 @@ class RadosBackend:
         if ret < 0:
             raise BackendUnavailable(f"Ceph monitor answered {ret}: {outs}")
 
-    async def create_pool(self, name: str) -> None:
+    async def create_pool(self, name: str, erasure: ErasureCode | None = None) -> None:
         cluster = self._cluster
 
         def do() -> None:
             try:
-                cluster.create_pool(name)
+                if erasure is None:
+                    cluster.create_pool(name)
+                else:
+                    _create_erasure_pool(cluster, name, erasure)
             except rados.ObjectExists:
                 return
             try:  # tag the pool (avoids the POOL_APP_NOT_ENABLED health warning)
@@ -474,3 +477,22 @@ def _shutdown(holder: list[rados.Rados]) -> None:
 
 
 __all__ = ["RadosBackend", "RadosPool", "translate"]
+
+
+def _create_erasure_pool(cluster: rados.Rados, name: str, erasure: ErasureCode) -> None:
+    """An erasure-coded pool (its profile made first, named after its layout so that
+    pools of one layout share it); ``rados.ObjectExists`` if the pool exists."""
+    if cluster.pool_exists(name):
+        raise rados.ObjectExists(f"pool {name} exists")
+    profile = [f"k={erasure.k}", f"m={erasure.m}",
+               f"crush-failure-domain={erasure.failure_domain}"]
+    _mon(cluster, {"prefix": "osd erasure-code-profile set",
+                   "name": erasure.profile_name, "profile": profile})
+    _mon(cluster, {"prefix": "osd pool create", "pool": name, "pool_type": "erasure",
+                   "erasure_code_profile": erasure.profile_name})
+
+
+def _mon(cluster: rados.Rados, command: dict) -> None:
+    ret, _, outs = cluster.mon_command(json.dumps(command), b"", timeout=30)
+    if ret < 0:
+        raise StorageError(f"ceph {command['prefix']}: {outs or errno.errorcode.get(-ret, ret)}")

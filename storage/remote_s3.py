@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import json
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -56,6 +57,29 @@ class RemoteObjects:
 
     def key(self, name: str) -> str:
         return self.settings.prefix + name
+
+    # -- the place, as a split pool's catalog records it -----------------------------
+
+    @property
+    def address(self) -> str:
+        return self.settings.address
+
+    def record(self) -> bytes:
+        """This place, for the catalog (credentials included, as the meta pool holds
+        users' secret keys: whoever reads the deployment's pools owns it anyway)."""
+        fields = ("endpoint", "bucket", "prefix", "region", "access_key", "secret_key")
+        return json.dumps({"kind": "s3", **{f: getattr(self.settings, f) for f in fields}}).encode()
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> RemoteObjects:
+        return cls(RemoteSettings(**{k: v for k, v in record.items() if k != "kind"}))
+
+    def same_place(self, other: object) -> bool:
+        if not isinstance(other, RemoteObjects):
+            return False
+        a, b = self.settings, other.settings
+        return (a.endpoint.rstrip("/"), a.bucket, a.prefix) == (
+            b.endpoint.rstrip("/"), b.bucket, b.prefix)
 
     async def put(self, name: str, data: bytes) -> None:
         await self._call(self._sync_client().put_object, Bucket=self.settings.bucket,

@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from tests.support.ceph_cluster import CephCluster, require_ceph_binaries
 from tests.support.gateway_process import GatewayProcess, create_test_user
 
 BACKEND_KINDS = ["local", "rados"]
@@ -42,6 +43,15 @@ def backend_options(kind: str, tmp_path) -> dict:
         "ceph_conf": ceph_conf(),
         "pool_prefix": "t" + uuid.uuid4().hex[:10],
     }
+
+
+@pytest.fixture(scope="session")
+def three_osd_ceph():
+    """The ceph.conf of a three-OSD cluster of the session's own (erasure-coded pools
+    want k+m OSDs; the shared cluster has one), started on first use."""
+    require_ceph_binaries()
+    with CephCluster(osds=3) as conf:
+        yield conf
 
 
 @pytest.fixture(params=BACKEND_KINDS)

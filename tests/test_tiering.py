@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 import uuid
 
@@ -367,14 +368,7 @@ def test_glacier_writes_need_a_restore_to_be_read_or_copied(deployment):
 
 
 def test_an_edited_policy_is_reloaded_and_a_broken_one_reported(backend_kind, tmp_path):
-    options = backend_options(backend_kind, tmp_path)
-    policy = tmp_path / "tiering.yaml"
-    policy.write_text("tiers:\n  hot: {}\n  warm: {zstd_level: 9}\n")
-    config = tmp_path / "gateway.yaml"
-    config.write_text("tier_reload_seconds: 0.2\n")
-    options.update(tiering=str(policy), config=str(config))
-    create_test_user(options)
-    gw = GatewayProcess(options, tmp_path / "gw.log").start()
+    policy, gw = _reloading_gateway(backend_options(backend_kind, tmp_path), tmp_path)
     try:
         s3 = gw.client()
         s3.create_bucket(Bucket="reload")
@@ -393,6 +387,57 @@ def test_an_edited_policy_is_reloaded_and_a_broken_one_reported(backend_kind, tm
         assert s3.get_object(Bucket="reload", Key="ia")["Body"].read() == b"x" * 100_000
     finally:
         gw.stop()
+
+
+@pytest.mark.parametrize("kind", ["local", "rados-ec"])
+def test_a_warm_tier_turned_erasure_coded_keeps_every_object(kind, tmp_path, request):
+    """Through a gateway and boto3: objects written to a replicated warm tier stay
+    readable once the policy makes it erasure-coded, new ones go to the coded pool,
+    and the collector and fsck agree with both."""
+    options = backend_options("local", tmp_path)
+    if kind == "rados-ec":
+        options = {"backend": "rados", "ceph_conf": request.getfixturevalue("three_osd_ceph"),
+                   "pool_prefix": "t" + uuid.uuid4().hex[:10]}
+    policy, gw = _reloading_gateway(options, tmp_path)
+    before, after = os.urandom(3 * MiB), os.urandom(3 * MiB)
+    try:
+        s3 = gw.client()
+        s3.create_bucket(Bucket="coded")
+        s3.put_object(Bucket="coded", Key="before", Body=before, StorageClass="STANDARD_IA")
+        policy.write_text("tiers:\n  hot: {}\n  warm:\n    zstd_level: 9\n"
+                          "    replicated: false\n    erasure: {k: 2, m: 1, failure_domain: osd}\n")
+        time.sleep(1.0)  # the watcher looks every 0.2 s
+        assert _health_until(gw, lambda h: h["status"] == "ok")["status"] == "ok"
+        s3.put_object(Bucket="coded", Key="after", Body=after, StorageClass="STANDARD_IA")
+        assert s3.get_object(Bucket="coded", Key="before")["Body"].read() == before
+        got = s3.get_object(Bucket="coded", Key="after")
+        assert got["Body"].read() == after and got["StorageClass"] == "STANDARD_IA"
+        explained = tier(options, "explain", "coded", "after")
+        assert explained["data"] == {"warm": len(after)}, explained
+        if kind == "rados-ec":  # the new object's packs are in the erasure-coded pool
+            listed = subprocess.run(
+                ["rados", "-c", options["ceph_conf"], "-p",
+                 f"{options['pool_prefix']}.chunks.warm.ec", "ls"],
+                capture_output=True, text=True, timeout=30, check=True).stdout.split()
+            assert listed and all(name.startswith("k.") for name in listed), listed
+        s3.delete_object(Bucket="coded", Key="before")
+        run_cli(options, "gc", "--grace", "0")
+        report = json.loads(run_cli(options, "fsck").stdout)
+        assert report["clean"], report
+        assert s3.get_object(Bucket="coded", Key="after")["Body"].read() == after
+    finally:
+        gw.stop()
+
+
+def _reloading_gateway(options: dict, tmp_path) -> tuple:
+    """A gateway whose policy (hot, replicated warm) is re-read every 0.2 s."""
+    policy = tmp_path / "tiering.yaml"
+    policy.write_text("tiers:\n  hot: {}\n  warm: {zstd_level: 9}\n")
+    config = tmp_path / "gateway.yaml"
+    config.write_text("tier_reload_seconds: 0.2\n")
+    options.update(tiering=str(policy), config=str(config))
+    create_test_user(options)
+    return policy, GatewayProcess(options, tmp_path / "gw.log").start()
 
 
 def _health_until(gw: GatewayProcess, done, timeout: float = 30.0) -> dict:

@@ -61,6 +61,10 @@ class Tier:
     kind: str  # hot | warm | cold
     pool: str = ""  # hot/warm: the RADOS pool (empty: the deployment's own naming)
     replicated: bool = True  # warm: replicated or erasure-coded pool
+    # warm, erasure-coded: k data and m coding chunks, no two in one failure domain
+    erasure_k: int = 2
+    erasure_m: int = 1
+    failure_domain: str = "host"
     zstd_level: int = 3
     cost_per_gb_month: float = 0.0
     flavour: str = INSTANT  # cold: instant (readable) or archive (needs RestoreObject)

@@ -164,8 +164,9 @@ def load_policy(path: str | Path) -> Policy:
 _TIER_FIELDS = {
     "kind", "pool", "replicated", "zstd_level", "cost_per_gb_month", "flavour", "endpoint",
     "bucket", "pack_bytes", "region", "key_prefix", "access_key", "secret_key",
-    "timeout_seconds", "attempts",
+    "timeout_seconds", "attempts", "erasure",
 }
+_ERASURE_FIELDS = {"k", "m", "failure_domain"}
 _REMOTE_FIELDS = {
     "endpoint", "bucket", "flavour", "pack_bytes", "region", "key_prefix", "access_key",
     "secret_key", "timeout_seconds", "attempts",
@@ -235,7 +236,7 @@ def _tier(name: str, node: _Node) -> Tier:
         "attempts": lambda n: int(_bounded(n, 1, 20)),
     }
     for key, field_node in fields.items():
-        if key != "kind":
+        if key not in ("kind", "erasure"):
             args[key] = readers[key](field_node)
     remote = _REMOTE_FIELDS & fields.keys()
     if kind != COLD and remote:
@@ -248,14 +249,29 @@ def _tier(name: str, node: _Node) -> Tier:
             raise node.fail("a cold tier's data lives on an S3 endpoint (its pool is a catalog)")
         if ("access_key" in fields) != ("secret_key" in fields):
             raise node.fail("access_key and secret_key go together (or neither: boto3's chain)")
-    if args.get("replicated") is False:
-        # RADOS erasure-coded pools hold no omap, and every pack keeps its references in
-        # one: an EC tier needs its data split from a replicated catalog (planned).
-        raise fields["replicated"].fail(
-            "erasure-coded pools are not supported yet (they hold no omap); use a "
-            "replicated pool"
-        )
+    if "replicated" in fields and kind != "warm" and args["replicated"] is False:
+        raise fields["replicated"].fail("only a warm tier can be erasure-coded")
+    if "erasure" in fields:
+        if args.get("replicated", True):
+            raise fields["erasure"].fail("erasure settings need replicated: false")
+        args.update(_erasure(fields["erasure"]))
     return Tier(**args)
+
+
+def _erasure(node: _Node) -> dict[str, Any]:
+    """``erasure: {k, m, failure_domain}`` of an erasure-coded warm tier."""
+    fields = node.mapping(_ERASURE_FIELDS)
+    out: dict[str, Any] = {}
+    if "k" in fields:
+        out["erasure_k"] = int(_bounded(fields["k"], 2, 32))
+    if "m" in fields:
+        out["erasure_m"] = int(_bounded(fields["m"], 1, 16))
+    if "failure_domain" in fields:
+        domain = fields["failure_domain"].text()
+        if not re.fullmatch(r"[a-z][a-z0-9_-]*", domain):
+            raise fields["failure_domain"].fail("a CRUSH bucket type: osd, host, rack, ...")
+        out["failure_domain"] = domain
+    return out
 
 
 def _bounded(node: _Node, lo: int, hi: int) -> float:

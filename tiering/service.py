@@ -26,6 +26,7 @@ from engine import (
     LIFECYCLE_ITEM,
     TIER_HEADER,
     Engine,
+    ErasureCode,
     LifecycleRule,
     ObjectEntry,
     Operation,
@@ -69,10 +70,13 @@ def _engine_tier(t: Tier) -> TierSettings:
             access_key=t.access_key, secret_key=t.secret_key, attempts=t.attempts,
             timeout_seconds=t.timeout_seconds,
         )
+    erasure = None
+    if not t.replicated:
+        erasure = ErasureCode(t.erasure_k, t.erasure_m, t.failure_domain)
     return TierSettings(
         t.name, pool=t.pool, zstd_level=t.zstd_level, storage_classes=classes,
         reported_class=t.storage_class, remote=remote, pack_bytes=t.pack_bytes,
-        archive=t.kind == COLD and t.flavour == ARCHIVE,
+        archive=t.kind == COLD and t.flavour == ARCHIVE, erasure=erasure,
     )
 
 

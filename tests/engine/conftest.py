@@ -29,19 +29,21 @@ def clock() -> ManualClock:
 @contextlib.asynccontextmanager
 async def engine_over(
     backend_kind: str, tmp_path, clock: ManualClock, *, serving: bool = False,
-    keep_pools: bool = False, **settings
+    keep_pools: bool = False, backend=None, **settings
 ) -> AsyncIterator[Engine]:
     """A connected engine on a fresh namespace of the backend (its pools removed after,
     unless ``keep_pools``: a second engine opens them again); ``serving``: started as a
-    gateway process is (listening to changes, caching)."""
-    backend = make_backend(backend_kind, tmp_path)
+    gateway process is (listening to changes, caching); ``backend``: an unconnected
+    backend of the test's own instead of the session's."""
+    backend = backend or make_backend(backend_kind, tmp_path)
     prefix = settings.pop("pool_prefix", None) or "t" + uuid.uuid4().hex[:10]
     eng = Engine.over(backend, EngineSettings(pool_prefix=prefix, **settings), clock=clock)
     await (eng.start() if serving else eng.connect())
     try:
         yield eng
     finally:
-        pools = ("meta", "data", "chunks", "chunks.warm", "chunks.cold", "chunks.glacier")
+        pools = ("meta", "data", "chunks", "chunks.warm", "chunks.warm.ec", "chunks.cold",
+                 "chunks.glacier")
         for pool in () if keep_pools else pools:
             with contextlib.suppress(Exception):
                 await backend.delete_pool(f"{prefix}.{pool}")

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from engine import ErasureCode
 from tiering.policy import DAY, ObjectFacts, UnknownStorageClass, default_policy
 from tiering.policy_file import PolicyError, load_policy, parse_policy
+from tiering.service import engine_tiers
 
 POLICY = """\
 tiers:
@@ -125,6 +127,19 @@ def test_a_cold_tier_names_its_endpoint_credentials_and_catalog_pool():
     assert cold.pack_bytes == 32 * 1024 * 1024
 
 
+def test_an_erasure_coded_warm_tier_names_its_layout():
+    text = ("tiers:\n  hot: {}\n  warm:\n    replicated: false\n"
+            "    erasure: {k: 4, m: 2, failure_domain: osd}\n")
+    warm = parse_policy(text, "p.yaml").tier("warm")
+    assert (warm.replicated, warm.erasure_k, warm.erasure_m, warm.failure_domain) == (
+        False, 4, 2, "osd")
+    plain = parse_policy("tiers: {hot: {}, warm: {replicated: false}}\n", "p.yaml").tier("warm")
+    assert (plain.erasure_k, plain.erasure_m, plain.failure_domain) == (2, 1, "host")
+    hot, warm_settings = engine_tiers(parse_policy(text, "p.yaml"))
+    assert hot.erasure is None and warm_settings.write_once
+    assert warm_settings.erasure == ErasureCode(4, 2, "osd")
+
+
 def test_tiers_report_their_storage_class(policy):
     assert [t.storage_class for t in policy.tiers] == ["STANDARD", "STANDARD_IA", "GLACIER"]
 
@@ -152,8 +167,16 @@ BAD = [
     ("tiers: {hot: {}, warm: {}}\nrules:\n  - name: a\n"
      "    transitions: [{days: 1, to: warm, keep_newer: 1}]\n", 4,
      "rules[0].transitions[0].keep_newer", "belongs in a noncurrent transition"),
-    ("tiers: {hot: {}, warm: {replicated: false}}\n", 1, "tiers.warm.replicated",
-     "erasure-coded pools are not supported yet"),
+    ("tiers: {hot: {replicated: false}}\n", 1, "tiers.hot.replicated",
+     "only a warm tier can be erasure-coded"),
+    ("tiers: {hot: {}, warm: {erasure: {k: 2}}}\n", 1, "tiers.warm.erasure",
+     "need replicated: false"),
+    ("tiers: {hot: {}, warm: {replicated: false, erasure: {k: 1}}}\n", 1,
+     "tiers.warm.erasure.k", "from 2 to 32"),
+    ("tiers: {hot: {}, warm: {replicated: false, erasure: {j: 1}}}\n", 1,
+     "tiers.warm.erasure", "unknown field 'j'"),
+    ("tiers: {hot: {}, warm: {replicated: false, erasure: {failure_domain: 'a b'}}}\n", 1,
+     "tiers.warm.erasure.failure_domain", "CRUSH bucket type"),
     ("tiers: {hot: {}, cold: {endpoint: e, bucket: b, access_key: k}}\n", 1, "tiers.cold",
      "go together"),
     ("tiers: {hot: {}, cold: {endpoint: e, bucket: b, replicated: true}}\n", 1, "tiers.cold",

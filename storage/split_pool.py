@@ -1,43 +1,46 @@
-"""A pool whose object *data* lives in a remote S3 bucket and everything else in a
-local catalog pool: what the cold tier is made of.
+"""A pool whose object *data* lives in one store and everything else in a catalog
+pool: what cold tiers (data in a remote S3 bucket) and erasure-coded warm tiers
+(data in an erasure-coded pool) are made of.
 
 The chunk store keeps its reference protocol (exclusive creates, omap
 references and guards, the chunk table of a pack) in omaps and xattrs, which
-S3 cannot hold; the bytes of a pack are written once and then only read,
-which S3 does well. So a pack or chunk object of a cold tier is two things:
+neither S3 nor an erasure-coded RADOS pool can hold; the bytes of a pack are
+written once and then only read, which both do well. So a pack or chunk
+object of such a tier is two things:
 
-- in the catalog pool (a pool of the deployment's own backend), the object
-  with its omap and xattrs, no data, plus ``remote`` (the name of the remote
-  object holding its bytes) and ``remote.size``;
-- in the remote bucket, ``<prefix><oid>.<token>``: the bytes, one request
-  per pack, never one per chunk. The token is new for every write, so a
+- in the catalog pool (a replicated pool of the deployment's own backend),
+  the object with its omap and xattrs, no data, plus ``remote`` (the name of
+  the data object holding its bytes) and ``remote.size``;
+- in the data store (``storage.remote_s3.RemoteObjects`` or
+  ``storage.pool_objects.PoolObjects``), ``<oid>.<token>``: the bytes, one
+  write per pack, never one per chunk. The token is new for every write, so a
   name is never reused and a reader that cached a location can never read
   another write's bytes.
 
-Write order is data first: the remote object is uploaded, then the catalog
+Write order is data first: the data object is written, then the catalog
 operation (with its guards) names it. A refused operation (the object exists,
-a guard failed) deletes the upload at once; a crash in between leaves a remote
-object nothing names, which ``sweep`` deletes once it is older than a grace
-period. A removal applies the catalog operation first and deletes the remote
-bytes after, so nothing can name a deleted remote object.
+a guard failed) deletes the data object at once; a crash in between leaves one
+nothing names, which ``sweep`` deletes once it is older than a grace period.
+A removal applies the catalog operation first and deletes the data after, so
+nothing can name a deleted data object.
 
 Only objects whose ids start with one of ``data_prefixes`` (packs and chunk
-objects) keep their data remotely; the tier's fingerprint index shards and
-dictionaries stay whole in the catalog. Remote objects are write-once:
+objects) keep their data in the store; the tier's fingerprint index shards
+and dictionaries stay whole in the catalog. Data objects are write-once:
 partial writes, appends and truncation are refused.
 
-The catalog records where its bytes are (``remote.location``: endpoint,
-bucket, prefix, region and credentials, written at the tier's first write),
-and that record wins: a policy that later names another place for the same
-tier cannot strand the data already written (its writes are refused, reads
-go to the recorded place), and a tier dropped from the policy stays readable
-(``ResolvingPool``).
+The catalog records where its bytes are (``remote.location``: for S3 the
+endpoint, bucket, prefix, region and credentials; for a pool its name,
+written at the tier's first write), and that record wins: a policy that later
+names another place for the same tier cannot strand the data already written
+(its writes are refused, reads go to the recorded place), and a tier dropped
+from the policy stays readable (``ResolvingPool``).
 
 Reads go through a small cache of fixed-size blocks (``remote_blocks``): a
 reader walking an object's chunks, which a move wrote next to each other in
-one pack, costs one ranged GET per block rather than one per chunk. Names are
-never reused, so a cached block is never stale; every read looks its object
-up in the catalog first, so a removed object is never read.
+one pack, costs one ranged read per block rather than one per chunk. Names
+are never reused, so a cached block is never stale; every read looks its
+object up in the catalog first, so a removed object is never read.
 """
 
 from __future__ import annotations
@@ -49,14 +52,16 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
 
 from storage.errors import GuardFailed, ObjectExists, ObjectNotFound, PoolNotFound, StorageError
+from storage.pool_objects import PoolObjects
 from storage.protocol import ObjectStat, Pool, WriteOp
 from storage.remote_blocks import BlockCache
-from storage.remote_s3 import RemoteObjects, RemoteSettings
+from storage.remote_s3 import RemoteObjects
 
-log = logging.getLogger("atonix.storage.remote")
+log = logging.getLogger("atonix.storage.split")
 
 REMOTE_XATTR = "remote"
 SIZE_XATTR = "remote.size"
@@ -66,28 +71,30 @@ _REFUSALS = (ObjectExists, GuardFailed, ObjectNotFound)
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Located:
-    name: str  # the remote object's name under the bucket prefix
+    name: str  # the data object's name in its store
     size: int
 
 
-class RemoteDataPool:
-    """A ``storage.Pool``: the catalog's objects with their data in ``remote``."""
+class SplitPool:
+    """A ``storage.Pool``: the catalog's objects with their data in ``objects``."""
 
     def __init__(
         self,
         catalog: Pool,
-        remote: RemoteObjects,
+        objects: DataObjects,
+        open_pool: Callable[[str], Pool] | None = None,
         data_prefixes: tuple[str, ...] = ("c.", "k."),
         *,
         block_bytes: int = 1024 * 1024,
         cache_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.catalog = catalog
-        self.remote = remote  # where the policy says; the catalog's record may differ
+        self.objects = objects  # where the policy says; the catalog's record may differ
+        self._open_pool = open_pool  # opens the pool a catalog's record names
         self.name = catalog.name
         self.data_prefixes = data_prefixes
         self._blocks = BlockCache(self._fetch, block_bytes, cache_bytes)
-        self._recorded: RemoteObjects | None = None  # the catalog's place, once read
+        self._recorded: DataObjects | None = None  # the catalog's place, once read
         self._moved = False  # the policy names another place than the catalog's
 
     # -- where the bytes are ---------------------------------------------------------
@@ -98,44 +105,46 @@ class RemoteDataPool:
         await self._objects()
         if self._moved:
             raise StorageError(
-                f"{self.name} holds data at {self._recorded.settings.address}, not at "
-                f"{self.remote.settings.address}: a new place needs a new tier name"
+                f"{self.name} holds data at {self._recorded.address}, not at "
+                f"{self.objects.address}: a new place needs a new tier name"
             )
         if self._recorded is None:
-            op = WriteOp().create(exclusive=True).write_full(location_record(self.remote.settings))
+            op = WriteOp().create(exclusive=True).write_full(self.objects.record())
             with contextlib.suppress(ObjectExists):  # another process claimed it first
                 await self.catalog.operate(LOCATION_OID, op)
             self._recorded = None
             await self._objects(fresh=True)
 
-    async def _objects(self, fresh: bool = False) -> RemoteObjects:
-        """The remote bucket this catalog's bytes are in."""
+    async def _objects(self, fresh: bool = False) -> DataObjects:
+        """The store this catalog's bytes are in."""
         if self._recorded is not None and not fresh:
             return self._recorded
         try:
-            settings = settings_from_record(await self.catalog.read(LOCATION_OID))
+            raw = await self.catalog.read(LOCATION_OID)
         except (ObjectNotFound, PoolNotFound):
-            return self.remote  # nothing written yet: the policy's place
-        self._moved = not same_place(settings, self.remote.settings)
-        self._recorded = RemoteObjects(settings) if self._moved else self.remote
+            return self.objects  # nothing written yet: the policy's place
+        recorded = self.objects if raw == self.objects.record() else open_place(
+            raw, self._open_pool)
+        self._moved = not self.objects.same_place(recorded)
+        self._recorded = recorded if self._moved else self.objects
         return self._recorded
 
     async def _fetch(self, name: str, offset: int, length: int) -> bytes:
         return await (await self._objects()).get(name, offset, length)
 
-    def _remote(self, oid: str) -> bool:
+    def _split(self, oid: str) -> bool:
         return oid.startswith(self.data_prefixes)
 
     # -- reads ------------------------------------------------------------------
 
     async def read(self, oid: str, offset: int = 0, length: int | None = None) -> bytes:
-        if not self._remote(oid):
+        if not self._split(oid):
             return await self.catalog.read(oid, offset, length)
         # Looked up in the catalog on every read (cheap next to a remote GET): a
         # remembered name could outlive a removal and re-creation by another process.
         where = await self._locate(oid)
-        if where is None:
-            return b""
+        if where is None:  # created without data, or written before the tier was split
+            return await self.catalog.read(oid, offset, length)
         end = where.size if length is None else min(where.size, offset + length)
         if end <= offset:
             return b""
@@ -146,10 +155,10 @@ class RemoteDataPool:
 
     async def stat(self, oid: str) -> ObjectStat:
         st = await self.catalog.stat(oid)
-        if not self._remote(oid):
+        if not self._split(oid):
             return st
         where = await self._locate(oid)
-        return ObjectStat(where.size if where else 0, st.mtime, st.version)
+        return st if where is None else ObjectStat(where.size, st.mtime, st.version)
 
     async def _locate(self, oid: str) -> Located | None:
         xattrs = await self.catalog.get_xattrs(oid)
@@ -163,10 +172,10 @@ class RemoteDataPool:
     async def operate(self, oid: str, op: WriteOp) -> None:
         data = [s for s in op.steps if s[0] in _DATA_STEPS]
         removes = any(s[0] == "remove" for s in op.steps)
-        if not self._remote(oid) or (not data and not removes):
+        if not self._split(oid) or (not data and not removes):
             return await self.catalog.operate(oid, op)
         if data and (len(data) > 1 or data[0][0] != "write_full"):
-            raise StorageError(f"{oid}: remote data is written whole, once")
+            raise StorageError(f"{oid}: split data is written whole, once")
         old = await self._current(oid)
         new = f"{oid}.{secrets.token_hex(8)}" if data else None
         steps: list[tuple] = []
@@ -196,31 +205,31 @@ class RemoteDataPool:
             return None
 
     async def _drop(self, name: str) -> None:
-        """Delete remote bytes nothing names; a failure leaves them to ``sweep``."""
+        """Delete data nothing names; a failure leaves it to ``sweep``."""
         self._blocks.forget(name)
         try:
             await (await self._objects()).delete(name)
         except ObjectNotFound:
             pass
         except StorageError as exc:
-            log.warning("remote %s not deleted (the sweep will): %s", name, exc)
+            log.warning("data object %s not deleted (the sweep will): %s", name, exc)
 
     async def write_full(self, oid: str, data: bytes) -> None:
         await self.operate(oid, WriteOp().write_full(data))
 
     async def write(self, oid: str, data: bytes, offset: int = 0) -> None:
-        if self._remote(oid):
-            raise StorageError(f"{oid}: remote data is written whole, once")
+        if self._split(oid):
+            raise StorageError(f"{oid}: split data is written whole, once")
         await self.catalog.write(oid, data, offset)
 
     async def append(self, oid: str, data: bytes) -> None:
-        if self._remote(oid):
-            raise StorageError(f"{oid}: remote data is written whole, once")
+        if self._split(oid):
+            raise StorageError(f"{oid}: split data is written whole, once")
         await self.catalog.append(oid, data)
 
     async def truncate(self, oid: str, size: int) -> None:
-        if self._remote(oid):
-            raise StorageError(f"{oid}: remote data is written whole, once")
+        if self._split(oid):
+            raise StorageError(f"{oid}: split data is written whole, once")
         await self.catalog.truncate(oid, size)
 
     async def remove(self, oid: str) -> None:
@@ -257,8 +266,8 @@ class RemoteDataPool:
     # -- upkeep -------------------------------------------------------------------
 
     async def sweep(self, grace_seconds: float, now: float | None = None) -> int:
-        """Delete remote objects no catalog object names that are older than
-        ``grace_seconds`` (uploads of a crashed or refused write); how many."""
+        """Delete data objects no catalog object names that are older than
+        ``grace_seconds`` (writes a crash or a refusal left); how many."""
         now = time.time() if now is None else now
         dropped = 0
         try:
@@ -282,12 +291,13 @@ class RemoteDataPool:
 
 
 class ResolvingPool:
-    """The pool of a tier known only by name (one a policy dropped): a cold catalog's
-    ``RemoteDataPool`` if it records a remote place, else the plain pool."""
+    """The pool of a tier known only by name (one a policy dropped): a
+    ``SplitPool`` if its catalog records a data place, else the plain pool."""
 
-    def __init__(self, catalog: Pool) -> None:
+    def __init__(self, catalog: Pool, open_pool: Callable[[str], Pool] | None = None) -> None:
         self.catalog = catalog
         self.name = catalog.name
+        self._open_pool = open_pool
         self._pool: Pool | None = None
 
     async def resolved(self) -> Pool:
@@ -297,7 +307,8 @@ class ResolvingPool:
             except (ObjectNotFound, PoolNotFound):
                 self._pool = self.catalog
             else:
-                self._pool = RemoteDataPool(self.catalog, RemoteObjects(settings_from_record(raw)))
+                place = open_place(raw, self._open_pool)
+                self._pool = SplitPool(self.catalog, place, self._open_pool)
         return self._pool
 
     def list_objects(self, prefix: str = "") -> AsyncIterator[str]:
@@ -324,17 +335,37 @@ LOCATION_OID = "remote.location"
 _UPLOAD_NAME = re.compile(r"^[ck]\.[0-9a-f]+\.[0-9a-f]{16}$")
 
 
-def location_record(settings: RemoteSettings) -> bytes:
-    """The catalog's record of its place (credentials included, as the meta pool holds
-    users' secret keys: whoever reads the deployment's pools owns it anyway)."""
-    fields = ("endpoint", "bucket", "prefix", "region", "access_key", "secret_key")
-    return json.dumps({f: getattr(settings, f) for f in fields}).encode()
+class DataObjects(Protocol):
+    """Where a split pool's bytes are: write-once objects by name."""
+
+    @property
+    def address(self) -> str:
+        """The place, for messages (never a credential)."""
+
+    def record(self) -> bytes:
+        """The place, as the catalog records it (``open_place`` reads it back)."""
+
+    def same_place(self, other: object) -> bool: ...
+
+    async def put(self, name: str, data: bytes) -> None: ...
+
+    async def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes: ...
+
+    async def delete(self, name: str) -> None: ...
+
+    def listing(self) -> AsyncIterator[tuple[str, float]]:
+        """(name, modified epoch seconds) of every object."""
+
+    async def check(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
-def settings_from_record(raw: bytes) -> RemoteSettings:
-    return RemoteSettings(**json.loads(raw))
-
-
-def same_place(a: RemoteSettings, b: RemoteSettings) -> bool:
-    return (a.endpoint.rstrip("/"), a.bucket, a.prefix) == (b.endpoint.rstrip("/"), b.bucket,
-                                                           b.prefix)
+def open_place(raw: bytes, open_pool: Callable[[str], Pool] | None) -> DataObjects:
+    """The data store a catalog's record names (records without a kind are S3's)."""
+    record = json.loads(raw)
+    if record.get("kind", "s3") == "s3":
+        return RemoteObjects.from_record(record)
+    if open_pool is None:
+        raise StorageError(f"the catalog names {record.get('pool')!r}, and no pools are at hand")
+    return PoolObjects.from_record(record, open_pool)
