@@ -35,7 +35,7 @@ from typing import Protocol
 
 from dedupe import failpoints
 from dedupe.delta import ManifestSource
-from dedupe.errors import FailpointHit
+from dedupe.errors import ChunkCorrupt, FailpointHit
 from dedupe.manifest import Manifest
 from dedupe.packs import TABLE_KEY, PackBuffer, PackSlot, decode_table, holder_oid
 from dedupe.refs import DELTA_OWNER_PREFIX
@@ -136,6 +136,9 @@ class PackCompactor:
         buffer, where = PackBuffer(), {}
         for slot in kept:
             blob = await pool.read(holder_oid(pack), slot.offset, slot.stored_len)
+            if len(blob) != slot.stored_len:  # never copy a short read into a new pack
+                raise ChunkCorrupt(f"pack {pack.hex()}: slot at {slot.offset} read "
+                                   f"{len(blob)} of {slot.stored_len} bytes")
             where[slot.offset] = buffer.append_blob(slot, blob)
         owners = [m.owner for m in users]
         await self.store.put_pack(tier, buffer, owners[0], more_owners=owners[1:])

@@ -42,6 +42,7 @@ from engine.access.decision import (
 from engine.access.principal import Principal, PrincipalKind
 from engine.assembly import EngineSettings
 from engine.authorized_bucket import AuthorizedBucket
+from engine.change_log import Change
 from engine.chunked import DataPathObserver
 from engine.clock import Clock, ManualClock, OffsetClock, SystemClock
 from engine.conditions import ANY_ETAG, DeleteCondition, WriteCondition, bare_etag, etag_matches
@@ -114,6 +115,20 @@ from engine.point_in_time import RestoreChange, RestoreReport
 from engine.read_log import BucketReads, ReadsCursor, ReadTracking
 from engine.read_stats import ReadStats
 from engine.records import BucketDedupe, BucketRecord, ObjectEntry, Segment
+from engine.replicas import SyncResult
+from engine.replication_rules import (
+    COMPLETED,
+    FAILED,
+    PENDING,
+    REPLICA,
+    REPLICATED_BUCKETS,
+    REPLICATION_ITEM,
+    REPLICATION_STATUS_HEADER,
+    InvalidDestination,
+    ReplicationConfig,
+    ReplicationRule,
+    parse_destination,
+)
 from engine.service_records import ServiceRecords
 from engine.tiers import (
     DEFAULT_TIERS,
@@ -137,6 +152,7 @@ from engine.uploads_registry import UploadsPage, UploadsQuery
 from engine.version_listing import VersionsPage
 from engine.versioning import ENABLED, MFA_DELETE_CONFIG, SUSPENDED, VERSIONING_CONFIG
 from engine.versions import NULL, InvalidVersionId, check_version_id
+from storage.errors import StorageError
 from storage.protocol import ErasureCode
 from storage.remote_s3 import RemoteSettings
 
@@ -147,10 +163,12 @@ __all__ = [
     "AUTHENTICATED_USERS",
     "BUCKET_ACLS",
     "BUCKET_ACL_ITEM",
+    "COMPLETED",
     "COMPLIANCE",
     "CORS_ITEM",
     "DEFAULT_TIERS",
     "ENABLED",
+    "FAILED",
     "FULL_CONTROL",
     "GOVERNANCE",
     "HOLD_HEADER",
@@ -163,9 +181,14 @@ __all__ = [
     "NULL",
     "OBJECT_ACLS",
     "OBJECT_ACL_HEADER",
+    "PENDING",
     "PRIVATE",
     "READ",
     "READ_ACP",
+    "REPLICA",
+    "REPLICATED_BUCKETS",
+    "REPLICATION_ITEM",
+    "REPLICATION_STATUS_HEADER",
     "S3_STORAGE_CLASSES",
     "STORAGE_CLASS_HEADER",
     "SUSPENDED",
@@ -187,6 +210,7 @@ __all__ = [
     "BucketNotEmpty",
     "BucketReads",
     "BucketRecord",
+    "Change",
     "Clock",
     "ConcurrentUpdate",
     "CopyPlan",
@@ -207,6 +231,7 @@ __all__ = [
     "IncompleteBody",
     "InvalidBucketName",
     "InvalidBucketState",
+    "InvalidDestination",
     "InvalidKey",
     "InvalidObjectState",
     "InvalidPart",
@@ -253,12 +278,16 @@ __all__ = [
     "ReadTracking",
     "ReadsCursor",
     "RemoteSettings",
+    "ReplicationConfig",
+    "ReplicationRule",
     "RestoreChange",
     "RestoreReport",
     "Retention",
     "Segment",
     "ServiceRecords",
     "SpaceStats",
+    "StorageError",
+    "SyncResult",
     "SystemClock",
     "TierSettings",
     "TransitionFailed",
@@ -286,6 +315,7 @@ __all__ = [
     "legal_hold_of",
     "normalize_etag",
     "object_acl",
+    "parse_destination",
     "retention_of",
     "storage_class_of",
     "totp_code",

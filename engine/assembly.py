@@ -20,8 +20,10 @@ from engine.multipart import UploadService
 from engine.objects import ObjectService
 from engine.payload import PayloadStore
 from engine.point_in_time import PointInTimeRestore
-from engine.records import BucketDedupe
+from engine.records import BucketDedupe, BucketRecord
 from engine.release_queue import ADOPT_SECONDS, DEFAULT_INLINE_BYTES, ReleaseQueue
+from engine.replicas import ReplicaWriter
+from engine.replication_rules import REPLICATED_BUCKETS
 from engine.service_records import ServiceRecords
 from engine.tiers import DEFAULT_TIERS, RESTORES_NAMESPACE, TierMap, TierSettings, erasure_pool
 from engine.transitions import TierMover
@@ -72,6 +74,8 @@ class EngineSettings:
     bucket_dedupe: dict[str, BucketDedupe] = field(default_factory=dict)
     # Chunk tiers, hottest first (engine.tiers; the tiering policy sets them).
     tiers: tuple[TierSettings, ...] = DEFAULT_TIERS
+    # Other regions a replication rule may name (arn:aws:s3:REGION::BUCKET).
+    regions: tuple[str, ...] = ()
 
     def dedupe_config(self) -> DedupeConfig:
         return DedupeConfig(
@@ -178,6 +182,16 @@ class ObjectEngine:
             self.objects, self.tiers, ServiceRecords(self.meta, RESTORES_NAMESPACE)
         )
         self.restores = PointInTimeRestore(self.objects, self.cloner)
+        self.replicas = ReplicaWriter(self.objects.versioning, self.cloner, self._move_replica)
+        self.replicated = ServiceRecords(self.meta, REPLICATED_BUCKETS)
+
+    async def _move_replica(
+        self, record: BucketRecord, key: str, storage_class: str, version_id: str | None
+    ) -> None:
+        """A replica to the tier of its rule's storage class (a clone starts where its
+        source is)."""
+        tier = self.tiers.for_class(storage_class)
+        await self.mover.move(record, record.bucket_id, key, tier.name, version_id, None)
 
     async def prepare(self) -> None:
         """Create the engine's pools if they are missing (idempotent, safe to race)."""
@@ -204,6 +218,9 @@ class ObjectEngine:
         new = TierMap(tiers, self.settings.pool_prefix, self._prepare_tier)
         store = self.chunks.store
         pools = new.pools()
+        for gone in set(self.remotes) - {t.name for t in tiers if t.remote is not None}:
+            # No longer a cold tier (dropped, or now a warm one): its endpoint retires.
+            asyncio.get_running_loop().call_later(_RETIRE_S, self.remotes.pop(gone).close)
         for t in tiers:
             if t.remote is not None:
                 remote = self._remote(t)
@@ -229,9 +246,8 @@ class ObjectEngine:
 
     def _tier_pool(self, tier: TierSettings, pool: str) -> Pool:
         local = self.backend.pool(pool)
-        remote = self.remotes.get(tier.name)
-        if remote is not None:  # cold: the bytes in a remote bucket
-            return SplitPool(local, remote, self.backend.pool)
+        if tier.remote is not None:  # cold: the bytes in a remote bucket
+            return SplitPool(local, self.remotes[tier.name], self.backend.pool)
         if tier.erasure is not None:  # the bytes in an erasure-coded pool beside it
             return SplitPool(local, PoolObjects(self.backend.pool(erasure_pool(pool))),
                              self.backend.pool)
@@ -245,9 +261,8 @@ class ObjectEngine:
         await self.backend.create_pool(pool)
         if tier.erasure is not None:
             await self.backend.create_pool(erasure_pool(pool), tier.erasure)
-        remote = self.remotes.get(tier.name)
-        if remote is not None:
-            await remote.check()  # unreachable: a clear error before any data moves
+        if tier.remote is not None:
+            await self.remotes[tier.name].check()  # unreachable: fails before data moves
         split = self.chunks.store.pool(self.tiers.store_name(tier))
         if isinstance(split, SplitPool):
             await split.claim_location()  # or refuse: the catalog holds another place's

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 from engine.access.decision import BUCKET_ACL_ITEM, Grant, object_acl, with_object_acl
 from engine.assembly import ObjectEngine
+from engine.change_log import Change, read_changes, trim
 from engine.conditions import DeleteCondition, WriteCondition
 from engine.errors import AccessDenied, InvalidBucketState, InvalidRequestForBucket, NoSuchKey
 from engine.index import ListPage
@@ -33,6 +34,9 @@ from engine.objects import ObjectReader, PutRequest
 from engine.operations import Operation, Permission
 from engine.read_log import BucketReads, ReadLog
 from engine.records import BucketRecord, ObjectEntry
+from engine.replicas import SyncResult
+from engine.replication_config import read_replication, refuse_suspension, write_replication
+from engine.replication_rules import ReplicationConfig, ReplicationRule
 from engine.transitions import TransitionResult
 from engine.upload_records import PartRecord, UploadInfo
 from engine.uploads_registry import UploadsPage, UploadsQuery
@@ -322,6 +326,8 @@ class AuthorizedBucket:
         locked = await versioning.lock_config(self.record)
         if status == SUSPENDED and locked is not None:
             raise InvalidBucketState("An Object Lock configuration is present on this bucket")
+        if status == SUSPENDED:
+            await refuse_suspension(self._services, self.record)
         if mfa_delete is not None or await self._mfa_delete_on():
             await self._services.mfa.check(self.owner, mfa)
         if mfa_delete is not None:
@@ -333,6 +339,40 @@ class AuthorizedBucket:
                 self.record, VERSIONING_CONFIG, status.encode()
             )
             versioning.changed(self.record, status)
+
+    async def replication(self) -> ReplicationConfig | None:
+        """The bucket's replication configuration (None: none)."""
+        self.grant.permits()
+        return await read_replication(self._services, self.record)
+
+    async def set_replication(self, config: ReplicationConfig | None) -> None:
+        """Set (None: remove) the replication configuration, checked as S3 checks it."""
+        self.grant.permits()
+        await write_replication(self._services, self.record, config)
+
+    # -- replication (the replication service's calls) ----------------------------------
+
+    async def changes(self, limit: int = 1000) -> list[Change]:
+        """The oldest records of the bucket's change log (engine.change_log)."""
+        self.grant.permits()
+        return await read_changes(self._services.index, self.record.bucket_id, limit)
+
+    async def trim_changes(self, changes: list[Change]) -> None:
+        """Remove shipped change-log records."""
+        self.grant.permits()
+        await trim(self._services.meta, changes)
+
+    async def replicate_key(
+        self, key: str, gone: tuple[str, ...], destination: AuthorizedBucket,
+        rule_for: Callable[[ObjectEntry], ReplicationRule | None],
+    ) -> SyncResult:
+        """Make ``destination``'s versions of ``key`` agree with this bucket's
+        (engine.replicas); ``rule_for(version)``: the rule that ships it, if any."""
+        self.grant.permits()
+        destination.grant.permits()
+        return await self._services.replicas.sync_key(
+            self.record, destination.record, key, gone, rule_for
+        )
 
     async def mfa_delete(self) -> str | None:
         """The bucket's MFA delete state: None (never set), Enabled or Disabled."""

@@ -225,19 +225,22 @@ class BucketIndex:
         entry: ObjectEntry | None,
         check: Callable[[ObjectEntry | None], None] = lambda current: None,
         retries: int = CONDITIONAL_RETRIES,
+        sets: Callable[[ObjectEntry | None], dict[str, bytes]] | None = None,
     ) -> ObjectEntry | None:
         """Atomically: check(current entry) (raises to refuse), then write or remove.
 
         Returns the entry that was replaced, exactly: an overwrite releases
         what it returns, and two racing writers never both see the same one.
         ``entry=None`` removes the key (a missing key: nothing is written).
+        ``sets(current)``: other omap items of the shard written with it (a
+        change-log record).
         """
 
         async def decide(state: KeyState) -> KeyWrite | None:
             check(state.current)
             if entry is None and state.current is None:
                 return None
-            return KeyWrite(entry)
+            return KeyWrite(entry, sets=sets(state.current) if sets is not None else {})
 
         return (await self.transact(bucket_id, key, decide, retries=retries)).current
 

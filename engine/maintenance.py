@@ -232,18 +232,19 @@ async def collect_garbage(engine: ObjectEngine, grace_seconds: float | None = No
             result.report.counts["chunk_objects_indexed"] = indexer.indexed
     stale = engine.chunks.config.stale_ref_seconds
     for pool in list(store.tiers.values()):
-        if isinstance(pool, ResolvingPool):
-            pool = await pool.resolved()
-        if isinstance(pool, SplitPool):  # data objects a crash left unnamed
-            counts = result.report.counts
-            try:
-                swept = await pool.sweep(stale, now=store.clock())
-            except StorageError as exc:  # the rest of the pass still counts
-                log.warning("cold tier %s not swept: %s", pool.name, exc)
-                counts["remote_sweeps_failed"] = counts.get("remote_sweeps_failed", 0) + 1
+        counts = result.report.counts
+        try:
+            if isinstance(pool, ResolvingPool):
+                pool = await pool.resolved()
+            if not isinstance(pool, SplitPool):
                 continue
-            if swept:
-                counts["remote_orphans_removed"] = counts.get("remote_orphans_removed", 0) + swept
+            swept = await pool.sweep(stale, now=store.clock())  # what a crash left unnamed
+        except StorageError as exc:  # the rest of the pass still counts
+            log.warning("split tier %s not swept: %s", pool.name, exc)
+            counts["remote_sweeps_failed"] = counts.get("remote_sweeps_failed", 0) + 1
+            continue
+        if swept:
+            counts["remote_orphans_removed"] = counts.get("remote_orphans_removed", 0) + swept
     live = await live_stripe_prefixes(engine)
     _, removed, removed_bytes = await orphan_stripes(engine, live, stale, remove=True)
     if removed:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from engine.buckets import BucketRef, BucketService, bucket_name
+from engine.change_log import change_record, replicated_view
 from engine.chunked import ChunkedWriter
 from engine.clock import SYSTEM_CLOCK, Clock
 from engine.conditions import DeleteCondition, EntryChanged, SameEntry, WriteCondition
@@ -332,7 +333,14 @@ class ObjectService:
         same = SameEntry(current, key)
 
         async def write(rec: BucketRecord) -> ObjectEntry | None:
-            return await self.index.put_if(rec.bucket_id, key, new, same.check)
+            logged = await self.versioning.logs(rec, key)
+
+            def log(old: ObjectEntry | None) -> dict[str, bytes]:
+                if logged and (old is None or replicated_view(old) != replicated_view(new)):
+                    return change_record(key, self.clock.time())
+                return {}
+
+            return await self.index.put_if(rec.bucket_id, key, new, same.check, sets=log)
 
         await self._with_bucket(bucket, write)
 

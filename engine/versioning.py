@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from engine import layout
 from engine.buckets import BucketService
+from engine.change_log import change_record, replicated_view
 from engine.clock import Clock
 from engine.errors import (
     ConcurrentUpdate,
@@ -42,6 +43,12 @@ from engine.errors import (
 from engine.index import KEEP, BucketIndex, KeyState, KeyWrite, StaleBucket
 from engine.object_lock import LOCK_CONFIG, LockConfig, check_deletable
 from engine.records import BucketRecord, ObjectEntry, Segment
+from engine.replication_rules import (
+    PENDING,
+    REPLICATION_ITEM,
+    REPLICATION_STATUS_HEADER,
+    ReplicationConfig,
+)
 from engine.version_listing import Cursor, VersionsPage, list_versions
 from engine.versions import NULL, HybridClock, token, version_id
 
@@ -106,6 +113,20 @@ class Versioning:
     def lock_changed(self, record: BucketRecord, config: LockConfig) -> None:
         self._remember(record, LOCK_CONFIG, config.encode())
 
+    async def replication(self, record: BucketRecord) -> ReplicationConfig | None:
+        """The bucket's replication configuration, cached like the state: its changes
+        are logged (``engine.change_log``) while one is present."""
+        raw = await self._config(record, REPLICATION_ITEM)
+        return ReplicationConfig.decode(raw) if raw else None
+
+    def replication_changed(self, record: BucketRecord, config: ReplicationConfig | None) -> None:
+        self._remember(record, REPLICATION_ITEM, config.encode() if config else None)
+
+    async def logs(self, record: BucketRecord, key: str) -> bool:
+        """Whether changes of ``key`` are logged for replication."""
+        config = await self.replication(record)
+        return config is not None and config.covers(key)
+
     async def _config(self, record: BucketRecord, item: str) -> bytes | None:
         """A configuration document, read at most every STATE_TTL_S seconds per process."""
         cached = self._configs.get((record.bucket_id, item))
@@ -156,6 +177,12 @@ class Versioning:
         null_ptr = layout.null_key(key)
         made: list[ObjectEntry] = []
         garbage: list[Segment] = []
+        config = await self.replication(record)
+        logged = config is not None and config.covers(key)
+        headers = {k: v for k, v in entry.headers.items() if k != REPLICATION_STATUS_HEADER}
+        if config is not None and not entry.delete_marker and config.rules_for(key, entry.tags):
+            headers[REPLICATION_STATUS_HEADER] = PENDING  # a copy's source status is its own
+        entry = dataclasses.replace(entry, headers=headers)
 
         async def decide(now: KeyState) -> KeyWrite:
             current = now.current
@@ -167,10 +194,10 @@ class Versioning:
             vid = None if state == SUSPENDED else self._vid(stamp)
             new = dataclasses.replace(entry, version_id=vid, stamp=stamp)
             made[:] = [new]
-            write = KeyWrite(new)
+            write = KeyWrite(new, sets=change_record(key, self.clock.time()) if logged else {})
             garbage.clear()  # decided again after a conflict: only the last decision counts
             if current is not None and (state == ENABLED or current.version_id is not None):
-                self._file_noncurrent(write, key, current)
+                self.file_noncurrent(write, key, current)
             elif current is not None:
                 garbage.extend(current.stored_segments)  # the null version, replaced
             if state == SUSPENDED and null_ptr in now.values:
@@ -193,6 +220,7 @@ class Versioning:
         null_ptr = layout.null_key(key)
         removed: list[ObjectEntry | None] = [None]
         now_s = self.clock.time()
+        log = change_record(key, now_s, (vid,)) if await self.logs(record, key) else {}
 
         def checked(found: ObjectEntry) -> None:
             check_deletable(found, now_s, bypass_governance)
@@ -205,10 +233,10 @@ class Versioning:
                 checked(current)
                 removed[0] = current
                 if not now.versions:
-                    return KeyWrite(None)
+                    return KeyWrite(None, sets=dict(log))
                 tok, raw = now.versions[0]
                 promoted = ObjectEntry.decode(raw)
-                write = KeyWrite(promoted, removes=[layout.version_key(key, tok)])
+                write = KeyWrite(promoted, sets=dict(log), removes=[layout.version_key(key, tok)])
                 if promoted.version_id is None:
                     write.removes.append(null_ptr)
                 return write
@@ -218,7 +246,7 @@ class Versioning:
             if found is None:
                 return None  # no such version: deleting it changes nothing, as on S3
             checked(found)
-            write = KeyWrite(KEEP, removes=[layout.version_key(key, tok or "")])
+            write = KeyWrite(KEEP, sets=dict(log), removes=[layout.version_key(key, tok or "")])
             if found.version_id is None:
                 write.removes.append(null_ptr)
             return write
@@ -239,12 +267,18 @@ class Versioning:
         """Replace version ``vid``'s metadata (retention, legal hold, tags) where it is."""
         null_ptr = layout.null_key(key)
         changed: list[ObjectEntry] = []
+        logged = await self.logs(record, key)
+
+        def log(old: ObjectEntry, new: ObjectEntry) -> dict[str, bytes]:
+            if logged and replicated_view(old) != replicated_view(new):
+                return change_record(key, self.clock.time())
+            return {}  # a tier move, a restore, a replication status: nothing to ship
 
         async def decide(now: KeyState) -> KeyWrite:
             if now.current is not None and is_version(now.current, vid):
                 new = change(now.current)
                 changed[:] = [new]
-                return KeyWrite(new)
+                return KeyWrite(new, sets=log(now.current, new))
             tok = self._noncurrent_token(now, key, vid)
             found = await self.get_noncurrent(record, key, tok) if tok else None
             if found is None:
@@ -253,7 +287,8 @@ class Versioning:
                 raise DeleteMarkerVersion(vid, found.mtime)
             new = change(found)
             changed[:] = [new]
-            return KeyWrite(KEEP, sets={layout.version_key(key, tok or ""): new.encode()})
+            sets = {layout.version_key(key, tok or ""): new.encode(), **log(found, new)}
+            return KeyWrite(KEEP, sets=sets)
 
         await self.index.transact(
             record.bucket_id, key, decide, reads=(null_ptr,), retries=RETRIES
@@ -341,7 +376,7 @@ class Versioning:
         return token(vid, 0)
 
     @staticmethod
-    def _file_noncurrent(write: KeyWrite, key: str, current: ObjectEntry) -> None:
+    def file_noncurrent(write: KeyWrite, key: str, current: ObjectEntry) -> None:
         tok = entry_token(current)
         write.sets[layout.version_key(key, tok)] = current.encode()
         if current.version_id is None:

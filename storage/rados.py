@@ -483,6 +483,10 @@ def _create_erasure_pool(cluster: rados.Rados, name: str, erasure: ErasureCode) 
     """An erasure-coded pool (its profile made first, named after its layout so that
     pools of one layout share it); ``rados.ObjectExists`` if the pool exists."""
     if cluster.pool_exists(name):
+        ret, _, outs = cluster.mon_command(json.dumps(
+            {"prefix": "osd pool get", "pool": name, "var": "erasure_code_profile"}), b"")
+        if ret < 0:  # a replicated pool: the tier would silently not be erasure-coded
+            raise StorageError(f"pool {name} exists and is not erasure-coded: {outs}")
         raise rados.ObjectExists(f"pool {name} exists")
     profile = [f"k={erasure.k}", f"m={erasure.m}",
                f"crush-failure-domain={erasure.failure_domain}"]

@@ -68,7 +68,8 @@ class RemoteObjects:
         """This place, for the catalog (credentials included, as the meta pool holds
         users' secret keys: whoever reads the deployment's pools owns it anyway)."""
         fields = ("endpoint", "bucket", "prefix", "region", "access_key", "secret_key")
-        return json.dumps({"kind": "s3", **{f: getattr(self.settings, f) for f in fields}}).encode()
+        # No "kind": byte for byte what gateways before split pools wrote and read.
+        return json.dumps({f: getattr(self.settings, f) for f in fields}).encode()
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> RemoteObjects:

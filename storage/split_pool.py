@@ -314,6 +314,17 @@ class ResolvingPool:
     def list_objects(self, prefix: str = "") -> AsyncIterator[str]:
         return self.catalog.list_objects(prefix)
 
+    async def read(self, oid: str, offset: int = 0, length: int | None = None) -> bytes:
+        pool = await self.resolved()
+        data = await pool.read(oid, offset, length)
+        if data or pool is not self.catalog or length == 0 or not oid.startswith(_DATA):
+            return data
+        # A pack is never empty: another process may have split this tier since we
+        # looked (a newer policy made it erasure-coded). Look again.
+        self._pool = None
+        pool = await self.resolved()
+        return data if pool is self.catalog else await pool.read(oid, offset, length)
+
     def __getattr__(self, name: str):
         if name not in _POOL_CALLS:
             raise AttributeError(name)
@@ -332,6 +343,7 @@ _POOL_CALLS = frozenset({
 
 
 LOCATION_OID = "remote.location"
+_DATA = ("c.", "k.")  # ids of packs and chunk objects: what a split pool stores apart
 _UPLOAD_NAME = re.compile(r"^[ck]\.[0-9a-f]+\.[0-9a-f]{16}$")
 
 

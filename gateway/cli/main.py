@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.cli import backup, datapath, restore, tier, users
+from gateway.cli import backup, datapath, replication, restore, tier, users
 from gateway.cli.options import add_backend_options, settings_from
 from gateway.cli.session import CommandFailed
 
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_parser(sub, add_backend_options)
     backup.add_parser(sub, add_backend_options)
     tier.add_parser(sub, add_backend_options)
+    replication.add_parser(sub, add_backend_options)
 
     bench = sub.add_parser("bench", add_help=False,
                            help="run the benchmark suite (see atonix-cli bench --help)")

@@ -25,6 +25,7 @@ from engine import (
 )
 from gateway.server.config import Settings
 from gateway.server.metrics import GatewayMetrics
+from replication.service import start_replication
 from s3api.app import S3Frontend
 from s3api.context import S3Settings
 from storage.factory import open_backend
@@ -41,6 +42,7 @@ ENGINE_KEY = web.AppKey("engine", Engine)
 COLLECTOR = Principal.service("chunk-gc")
 BACKUPS = Principal.service("backup-scheduler")
 TIER_MOVER = Principal.service("tier-mover")
+REPLICATOR = Principal.service("replication")
 METRICS_KEY = web.AppKey("metrics", GatewayMetrics)
 
 
@@ -196,23 +198,15 @@ def build_app(settings: Settings) -> web.Application:
             engine, TIER_MOVER, lambda: watcher.policy if watcher else policy, metrics,
             settings.tier_interval_seconds,
         )
+        shipping = start_replication(
+            engine, REPLICATOR, metrics, settings.replication_interval_seconds
+        )
         yield
-        if watching is not None:
-            watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watching
-        if mover is not None:
-            mover.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await mover
-        if backups is not None:
-            backups.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await backups
-        if collector is not None:
-            collector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await collector
+        for task in (watching, shipping, mover, backups, collector):  # stopped in this order
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await engine.stop()
 
     async def health(request: web.Request) -> web.StreamResponse:

@@ -81,6 +81,8 @@ class Settings:
     # meta pool this often (a crash loses at most this much), a share of reads sampled.
     read_stats_flush_seconds: float = 30.0
     read_stats_sample_rate: float = 1.0
+    # How often the gateway holding the replication lease ships change logs (0 = never).
+    replication_interval_seconds: float = 0.25
 
     @property
     def host(self) -> str:

@@ -108,6 +108,20 @@ class GatewayMetrics:
             "atonix_tier_bytes", "Logical bytes per tier (last mover pass)", ["tier"],
             registry=r, multiprocess_mode="mostrecent",
         )
+        self.replication_lag = Histogram(
+            "atonix_replication_lag_seconds", "Seconds from a change's commit to its shipping",
+            ["destination"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 900),
+            registry=r,
+        )
+        self.replication_backlog_objects = Gauge(
+            "atonix_replication_backlog_objects",
+            "Change-log records left after the last pass", ["destination"], registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.replication_failures = Counter(
+            "atonix_replication_failures_total", "Keys whose shipping failed (retried)",
+            ["destination"], registry=r,
+        )
         self.tier_moves = Counter(
             "atonix_tier_moves", "Object versions moved between tiers", ["from", "to"],
             registry=r,
@@ -168,6 +182,17 @@ class GatewayMetrics:
 
     def last_success(self, bucket: str, when: float) -> None:
         self.backup_last_success.labels(bucket).set(when)
+
+    def replication_shipped(self, destination: str, lags: list[float]) -> None:
+        child = self.replication_lag.labels(destination)
+        for lag in lags:
+            child.observe(lag)
+
+    def replication_failed(self, destination: str) -> None:
+        self.replication_failures.labels(destination).inc()
+
+    def replication_backlog(self, destination: str, objects: int) -> None:
+        self.replication_backlog_objects.labels(destination).set(objects)
 
     def tier_moved(self, source: str, target: str, nbytes: int) -> None:
         self.tier_moves.labels(source, target).inc()

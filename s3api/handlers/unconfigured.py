@@ -23,7 +23,6 @@ _MISSING: dict[Operation, S3ErrorCode] = {
     Operation.GET_BUCKET_POLICY_STATUS: S3ErrorCode.NoSuchBucketPolicy,
     Operation.GET_BUCKET_WEBSITE: S3ErrorCode.NoSuchWebsiteConfiguration,
     Operation.GET_BUCKET_ENCRYPTION: S3ErrorCode.ServerSideEncryptionConfigurationNotFoundError,
-    Operation.GET_BUCKET_REPLICATION: S3ErrorCode.ReplicationConfigurationNotFoundError,
     Operation.GET_BUCKET_OWNERSHIP_CONTROLS: S3ErrorCode.OwnershipControlsNotFoundError,
     Operation.GET_BUCKET_PUBLIC_ACCESS_BLOCK: S3ErrorCode.NoSuchPublicAccessBlockConfiguration,
 }
@@ -43,7 +42,6 @@ _DELETES = (
     Operation.DELETE_BUCKET_POLICY,
     Operation.DELETE_BUCKET_WEBSITE,
     Operation.DELETE_BUCKET_ENCRYPTION,
-    Operation.DELETE_BUCKET_REPLICATION,
     Operation.DELETE_BUCKET_OWNERSHIP_CONTROLS,
     Operation.DELETE_BUCKET_PUBLIC_ACCESS_BLOCK,
 )

@@ -175,3 +175,13 @@ async def test_objects_written_before_the_tier_was_split_stay_readable(pool, pla
 async def test_a_plain_pool_dropped_from_the_policy_reads_as_itself(pool):
     await pool.write_full("k.09", b"warm bytes")
     assert await ResolvingPool(pool).read("k.09") == b"warm bytes"
+
+
+async def test_a_stale_plain_view_looks_again_when_a_pack_reads_empty(pool, place, backend):
+    """One process resolved the tier as plain; another then split it (a newer policy made
+    it erasure-coded): the first must not read the new packs as empty."""
+    stale = ResolvingPool(pool, backend.pool)
+    await stale.write_full("i.shard", b"catalog bytes")  # resolved now: plain
+    split = SplitPool(pool, place, backend.pool)
+    await split.operate("k.0c", WriteOp().create(exclusive=True).write_full(b"split pack"))
+    assert await stale.read("k.0c") == b"split pack"

@@ -5,6 +5,7 @@ embedded backend the data pool is a plain one, used the same way."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import uuid
@@ -12,7 +13,7 @@ import uuid
 import pytest
 
 from engine import DEFAULT_TIERS, Engine, ErasureCode, Operation, TierSettings
-from storage import PoolNotFound
+from storage import PoolNotFound, StorageError
 from storage.factory import open_backend
 from tests.engine.conftest import OWNER, engine_over
 from tests.engine.tier_helpers import MiB, collect, put, read
@@ -110,3 +111,20 @@ async def test_a_crashed_pack_write_is_swept_after_the_grace(ec_engine, clock):
     assert "k.0123456789abcdef.00000000deadbeef" not in after
     assert len(after) == len(before) - 1
     assert len(await read(ec_engine, "sweep", "k")) == 2 * MiB
+
+
+async def test_a_replicated_pool_in_the_erasure_pools_place_is_refused(three_osd_ceph):
+    backend = open_backend("rados", ceph_conf=three_osd_ceph)
+    await backend.connect()
+    name = "t" + uuid.uuid4().hex[:10] + ".chunks.warm.ec"
+    try:
+        await backend.create_pool(name)  # replicated, by mistake
+        with pytest.raises(StorageError, match="not erasure-coded"):
+            await backend.create_pool(name, ERASURE)
+        await backend.create_pool(name + "2", ERASURE)
+        await backend.create_pool(name + "2", ERASURE)  # again: nothing to do
+    finally:
+        for made in (name, name + "2"):
+            with contextlib.suppress(Exception):
+                await backend.delete_pool(made)
+        await backend.close()

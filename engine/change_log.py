@@ -1,0 +1,91 @@
+"""The change log of a replicated bucket: one record per committed index change, in the
+omap of the index shard that holds the key, written by the same guarded operation
+as the entry itself (``KeyWrite.sets``), so an acknowledged change is never
+missing from it and a refused one never in it.
+
+A record's key is ``~log.<commit time, µs, 16 hex>.<8 random hex>``: records of
+one shard list oldest first, and two gateways never collide. Its value names
+the object key and the version ids the change removed (what a destination must
+remove too); everything else a shipper needs it reads from the index, as it
+is when shipped: changes are shipped as *state*, so shipping them late, twice
+or out of order converges to the same copy (``engine.replicas``). ``~`` sorts
+after every other index space, and every scan of the index names its space's
+prefix, so listings never see these records. A split copies only the object
+and version spaces: a shard keeps the records it had, and its keys' later
+changes are logged where the keys then live.
+
+The log is trimmed record by record once shipped (``trim``); a bucket without
+a replication configuration writes no records.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from engine.index import BucketIndex
+from engine.records import ObjectEntry
+from engine.replication_rules import REPLICATION_STATUS_HEADER
+from storage import ObjectNotFound, Pool, WriteOp
+
+LOG_PREFIX = "~log."
+# What a replica may differ in from its source: where it is stored, its replication
+# status, a restore of its own (``replicated_view``).
+_LOCAL_HEADERS = ("x-amz-storage-class", "x-amz-restore", REPLICATION_STATUS_HEADER)
+
+
+@dataclass(frozen=True)
+class Change:
+    shard: str  # the index shard object holding the record
+    record: str  # the record's omap key
+    key: str
+    time: float
+    gone: tuple[str, ...]  # version ids the change removed
+
+
+def change_record(key: str, now: float, gone: Iterable[str] = ()) -> dict[str, bytes]:
+    """The omap item logging a change of ``key`` at ``now`` (for ``KeyWrite.sets``)."""
+    name = f"{LOG_PREFIX}{int(now * 1_000_000):016x}.{secrets.token_hex(4)}"
+    return {name: json.dumps({"k": key, "t": now, "g": list(gone)}).encode()}
+
+
+def local_header(name: str) -> bool:
+    """A header about this copy alone (placement, restore, replication status)."""
+    return name in _LOCAL_HEADERS or name.startswith("x-atonix-")
+
+
+def replicated_view(entry: ObjectEntry) -> tuple:
+    """What a replica must agree with its source on (content and metadata)."""
+    headers = {k: v for k, v in entry.headers.items() if not local_header(k)}
+    return (entry.version_id, entry.etag, entry.size, entry.delete_marker,
+            sorted(entry.user_meta.items()), sorted(entry.tags.items()), sorted(headers.items()))
+
+
+async def read_changes(index: BucketIndex, bucket_id: str, limit: int) -> list[Change]:
+    """Up to ``limit`` of the oldest records of each shard, oldest first overall."""
+    out: list[Change] = []
+    for view in await index.shards(bucket_id):
+        oid = index.router.oid(bucket_id, view.shard)
+        try:
+            items = await index.meta.omap_list(oid, prefix=LOG_PREFIX, max_items=limit)
+        except ObjectNotFound:
+            continue  # the bucket went meanwhile
+        for name, raw in items:
+            doc = json.loads(raw)
+            out.append(Change(oid, name, doc["k"], float(doc["t"]), tuple(doc.get("g", ()))))
+    out.sort(key=lambda c: (c.time, c.record))
+    return out[:limit]
+
+
+async def trim(meta: Pool, changes: Iterable[Change]) -> None:
+    """Remove shipped records (a shard that is gone has nothing left to trim)."""
+    by_shard: dict[str, list[str]] = {}
+    for change in changes:
+        by_shard.setdefault(change.shard, []).append(change.record)
+    for oid, names in by_shard.items():
+        try:
+            await meta.operate(oid, WriteOp().assert_exists().omap_rm(names))
+        except ObjectNotFound:
+            continue

@@ -1,0 +1,143 @@
+"""The replication service in the gateways: every ``interval`` seconds the gateway holding
+the deployment's ``replication`` lease ships the change log of every bucket with a
+replication configuration (``replication.shipper``).
+
+A bucket whose pass failed (a destination gone, the cluster unwell) is tried
+again after an exponential backoff with jitter (``interval`` doubling up to
+``max_backoff``), so a destination that stays down costs one attempt per
+backoff period, not a busy loop; its records stay in the log meanwhile. A
+gateway that dies stops renewing the lease and another takes over once it
+lapses; what the dead one was shipping is shipped again, by state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from dataclasses import dataclass
+from typing import Protocol
+
+from engine import (
+    REPLICATED_BUCKETS,
+    Engine,
+    EngineError,
+    NoSuchBucket,
+    Principal,
+    StorageError,
+)
+from replication.shipper import BucketShipper, ShipReport, destinations
+
+log = logging.getLogger("atonix.replication")
+
+
+class ReplicationObserver(Protocol):
+    """What metrics learn of the shippers (the gateway's GatewayMetrics implements it)."""
+
+    def replication_shipped(self, destination: str, lags: list[float]) -> None: ...
+
+    def replication_failed(self, destination: str) -> None: ...
+
+    def replication_backlog(self, destination: str, objects: int) -> None: ...
+
+
+class _Quiet:
+    def replication_shipped(self, destination: str, lags: list[float]) -> None:
+        pass
+
+    def replication_failed(self, destination: str) -> None:
+        pass
+
+    def replication_backlog(self, destination: str, objects: int) -> None:
+        pass
+
+
+@dataclass
+class _Backoff:
+    failures: int = 0
+    not_before: float = 0.0
+
+
+class ReplicationService:
+    def __init__(self, engine: Engine, principal: Principal,
+                 observer: ReplicationObserver | None = None, interval: float = 0.25,
+                 max_backoff: float = 60.0) -> None:
+        self.engine = engine
+        self.principal = principal
+        self.observer = observer or _Quiet()
+        self.interval = interval
+        self.max_backoff = max_backoff
+        self.shipper = BucketShipper(engine, principal)
+        self._backoff: dict[str, _Backoff] = {}
+
+    async def buckets(self) -> list[str]:
+        records = self.engine.records(self.principal, REPLICATED_BUCKETS)
+        return [name for name, _ in await records.list()]
+
+    async def pass_once(self) -> dict[str, ShipReport]:
+        """Ship every configured bucket that is not backing off; reports by bucket."""
+        out: dict[str, ShipReport] = {}
+        now = self.engine.clock.monotonic()
+        for name in await self.buckets():
+            held = self._backoff.get(name)
+            if held is not None and now < held.not_before:
+                continue
+            out[name] = await self._ship(name)
+        return out
+
+    async def _ship(self, name: str) -> ShipReport:
+        try:
+            report, config = await self.shipper.ship(name)
+        except NoSuchBucket:
+            await self.engine.records(self.principal, REPLICATED_BUCKETS).delete(name)
+            return ShipReport()
+        except (EngineError, StorageError) as exc:
+            report, config = ShipReport(failures=[f"{name}: {exc}"]), None
+        if config is None and not report.failures:
+            await self.engine.records(self.principal, REPLICATED_BUCKETS).delete(name)
+            return report
+        for target in destinations(config) if config is not None else ():
+            self.observer.replication_shipped(target, report.lags)
+            self.observer.replication_backlog(target, report.backlog)
+            for _ in report.failures:
+                self.observer.replication_failed(target)
+        self._settle(name, bool(report.failures))
+        if report.failures:
+            log.warning("replication of %s: %d key(s) failed, retried later: %s", name,
+                        len(report.failures), "; ".join(report.failures[:3]))
+        return report
+
+    def _settle(self, name: str, failed: bool) -> None:
+        if not failed:
+            self._backoff.pop(name, None)
+            return
+        held = self._backoff.setdefault(name, _Backoff())
+        held.failures += 1
+        delay = min(self.max_backoff, self.interval * 2 ** held.failures)
+        held.not_before = self.engine.clock.monotonic() + delay * random.uniform(0.5, 1.0)
+
+
+def start_replication(engine: Engine, principal: Principal,
+                      observer: ReplicationObserver | None, interval: float
+                      ) -> asyncio.Task | None:
+    """The shipping loop of a gateway (None when ``interval`` is 0: disabled)."""
+    if interval <= 0:
+        return None
+    service = ReplicationService(engine, principal, observer, interval)
+    lease = engine.lease(principal, "replication", ttl=max(30.0, 20 * interval))
+
+    async def loop() -> None:
+        try:
+            while True:
+                await engine.clock.sleep(interval)
+                try:
+                    if await lease.try_acquire():
+                        await lease.hold(service.pass_once)
+                except Exception:
+                    log.exception("replication pass failed")
+        finally:
+            with contextlib.suppress(Exception):
+                await lease.release()
+
+    return asyncio.create_task(loop(), name="replication")
