@@ -115,7 +115,8 @@ from engine.point_in_time import RestoreChange, RestoreReport
 from engine.read_log import BucketReads, ReadsCursor, ReadTracking
 from engine.read_stats import ReadStats
 from engine.records import BucketDedupe, BucketRecord, ObjectEntry, Segment
-from engine.replicas import SyncResult
+from engine.replica_commit import ReplicaOf
+from engine.replicas import SyncResult, ships
 from engine.replication_rules import (
     COMPLETED,
     FAILED,
@@ -278,6 +279,7 @@ __all__ = [
     "ReadTracking",
     "ReadsCursor",
     "RemoteSettings",
+    "ReplicaOf",
     "ReplicationConfig",
     "ReplicationRule",
     "RestoreChange",
@@ -317,6 +319,7 @@ __all__ = [
     "object_acl",
     "parse_destination",
     "retention_of",
+    "ships",
     "storage_class_of",
     "totp_code",
     "with_object_acl",

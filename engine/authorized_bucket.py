@@ -34,9 +34,16 @@ from engine.objects import ObjectReader, PutRequest
 from engine.operations import Operation, Permission
 from engine.read_log import BucketReads, ReadLog
 from engine.records import BucketRecord, ObjectEntry
+from engine.replica_commit import ReplicaOf, key_versions
 from engine.replicas import SyncResult
 from engine.replication_config import read_replication, refuse_suspension, write_replication
-from engine.replication_rules import ReplicationConfig, ReplicationRule
+from engine.replication_rules import (
+    COMPLETED,
+    FAILED,
+    REPLICATION_ITEM,
+    ReplicationConfig,
+    ReplicationRule,
+)
 from engine.transitions import TransitionResult
 from engine.upload_records import PartRecord, UploadInfo
 from engine.uploads_registry import UploadsPage, UploadsQuery
@@ -120,7 +127,21 @@ class AuthorizedBucket:
 
     async def put(self, key: str, request: PutRequest) -> ObjectEntry:
         self.grant.permits(*_WRITES)
+        if request.replica is not None:
+            await self._replica_allowed()
         return await self._services.objects.put(self.record, key, request)
+
+    async def put_marker_replica(self, key: str, of: ReplicaOf) -> ObjectEntry:
+        """A delete marker made in another region, with its version id and stamp."""
+        await self._replica_allowed()
+        return await self._services.replicas.put_marker(self.record, key, of)
+
+    async def _replica_allowed(self) -> None:
+        """Replicas keep their source's version ids: the owner's (or a service's) writes
+        only, into a bucket that keeps versions."""
+        self.grant.permits()
+        if await self._services.objects.versioning.state(self.record) != ENABLED:
+            raise InvalidRequestForBucket("Replicas need versioning enabled on the bucket")
 
     async def transition(
         self, key: str, tier: str, version_id: str | None = None,
@@ -352,15 +373,22 @@ class AuthorizedBucket:
 
     # -- replication (the replication service's calls) ----------------------------------
 
+    def _service_only(self) -> None:
+        """The change log and replica writes are the replication service's, not an
+        owner's: they bypass what S3 lets clients do to versions."""
+        self.grant.permits()
+        if not self.grant.principal.is_service:
+            raise AccessDenied("replication internals are for the replication service")
+
     async def changes(self, limit: int = 1000) -> list[Change]:
         """The oldest records of the bucket's change log (engine.change_log)."""
-        self.grant.permits()
+        self._service_only()
         return await read_changes(self._services.index, self.record.bucket_id, limit)
 
     async def trim_changes(self, changes: list[Change]) -> None:
-        """Remove shipped change-log records."""
-        self.grant.permits()
-        await trim(self._services.meta, changes)
+        """Remove shipped change-log records (of this bucket's shards only)."""
+        self._service_only()
+        await trim(self._services.meta, changes, self.record.bucket_id)
 
     async def replicate_key(
         self, key: str, gone: tuple[str, ...], destination: AuthorizedBucket,
@@ -368,11 +396,24 @@ class AuthorizedBucket:
     ) -> SyncResult:
         """Make ``destination``'s versions of ``key`` agree with this bucket's
         (engine.replicas); ``rule_for(version)``: the rule that ships it, if any."""
-        self.grant.permits()
-        destination.grant.permits()
+        self._service_only()
+        destination._service_only()
         return await self._services.replicas.sync_key(
             self.record, destination.record, key, gone, rule_for
         )
+
+    async def key_versions(self, key: str) -> list[ObjectEntry]:
+        """Every version of ``key``, newest first (a shipper comparing copies)."""
+        self._service_only()
+        return await key_versions(self._services.objects.versioning, self.record, key)
+
+    async def mark_replicated(self, key: str, versions: list[ObjectEntry],
+                              failed: bool = False) -> None:
+        """Shipped everywhere: the PENDING ones among ``versions`` become COMPLETED (or,
+        given up on, FAILED)."""
+        self._service_only()
+        await self._services.replicas.mark_completed(
+            self.record, key, versions, FAILED if failed else COMPLETED)
 
     async def mfa_delete(self) -> str | None:
         """The bucket's MFA delete state: None (never set), Enabled or Disabled."""
@@ -449,6 +490,8 @@ class AuthorizedBucket:
 
     async def write_config(self, item: str, value: bytes | None) -> BucketRecord:
         """Set (None: remove) the ``item`` document of this very bucket."""
+        if item == REPLICATION_ITEM:  # only through set_replication, with S3's checks
+            raise AccessDenied("the replication document is set with its checks")
         self._may_use_config(item, Permission.BUCKET_WRITE_ACP)
         return await self._services.buckets.write_config(self.record, item, value)
 

@@ -25,16 +25,24 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from engine import layout
 from engine.index import BucketIndex
 from engine.records import ObjectEntry
 from engine.replication_rules import REPLICATION_STATUS_HEADER
+from engine.tiers import (
+    RESTORE_HEADER,
+    RESTORED_UNTIL_HEADER,
+    STORAGE_CLASS_HEADER,
+    TIER_HEADER,
+)
 from storage import ObjectNotFound, Pool, WriteOp
 
 LOG_PREFIX = "~log."
 # What a replica may differ in from its source: where it is stored, its replication
-# status, a restore of its own (``replicated_view``).
-_LOCAL_HEADERS = ("x-amz-storage-class", "x-amz-restore", REPLICATION_STATUS_HEADER)
-
+# status, a restore of its own (``replicated_view``). ACLs, retention and legal holds
+# (x-atonix-acl, the lock headers) are the version's and travel with it.
+_LOCAL_HEADERS = (STORAGE_CLASS_HEADER, TIER_HEADER, RESTORE_HEADER, RESTORED_UNTIL_HEADER,
+                  REPLICATION_STATUS_HEADER)
 
 @dataclass(frozen=True)
 class Change:
@@ -53,7 +61,7 @@ def change_record(key: str, now: float, gone: Iterable[str] = ()) -> dict[str, b
 
 def local_header(name: str) -> bool:
     """A header about this copy alone (placement, restore, replication status)."""
-    return name in _LOCAL_HEADERS or name.startswith("x-atonix-")
+    return name in _LOCAL_HEADERS
 
 
 def replicated_view(entry: ObjectEntry) -> tuple:
@@ -79,10 +87,14 @@ async def read_changes(index: BucketIndex, bucket_id: str, limit: int) -> list[C
     return out[:limit]
 
 
-async def trim(meta: Pool, changes: Iterable[Change]) -> None:
-    """Remove shipped records (a shard that is gone has nothing left to trim)."""
+async def trim(meta: Pool, changes: Iterable[Change], bucket_id: str) -> None:
+    """Remove shipped records of bucket ``bucket_id``'s shards (a shard that is gone has
+    nothing left to trim); anything else handed in is refused."""
+    shard_prefix = layout.index_shard_object(bucket_id, "")
     by_shard: dict[str, list[str]] = {}
     for change in changes:
+        if not change.shard.startswith(shard_prefix) or not change.record.startswith(LOG_PREFIX):
+            raise ValueError(f"not a change-log record of this bucket: {change}")
         by_shard.setdefault(change.shard, []).append(change.record)
     for oid, names in by_shard.items():
         try:

@@ -35,6 +35,8 @@ from engine.names import validate_key
 from engine.object_lock import apply_lock
 from engine.payload import ChunkedFactory, PayloadStore, PayloadWriter
 from engine.records import BucketDedupe, BucketRecord, ObjectEntry, Segment
+from engine.replica_commit import ReplicaOf, put_replica
+from engine.replication_rules import REPLICA, REPLICATION_STATUS_HEADER
 from engine.tiers import (
     COLD_PACK_BYTES,
     DEFAULT_TIERS,
@@ -70,6 +72,8 @@ class PutRequest:
     checksums: Callable[[], dict[str, str]] | None = None
     condition: WriteCondition | None = None  # checked atomically with the commit
     storage_class: str | None = None  # x-amz-storage-class: picks the tier (engine.tiers)
+    # A replica from another region: committed with its source's version id and stamp.
+    replica: ReplicaOf | None = None
 
 
 @dataclass(slots=True)
@@ -193,10 +197,16 @@ class ObjectService:
             if condition is not None:
                 condition.check(visible_or_none(current), key)
 
+        if req.replica is not None:
+            entry = replica_entry(entry, req.replica)
+
+        async def commit(rec: BucketRecord) -> Commit:
+            if req.replica is not None:
+                return await put_replica(self.versioning, rec, key, entry)
+            return await self.commit_entry(rec, key, entry, check)
+
         try:
-            done = await self._with_bucket(
-                bucket, lambda rec: self.commit_entry(rec, key, entry, check)
-            )
+            done = await self._with_bucket(bucket, commit)
         except BaseException:
             await writer.discard()
             raise
@@ -492,3 +502,12 @@ def resolve_range(byte_range: tuple[int | None, int | None], size: int) -> tuple
 def visible_or_none(entry: ObjectEntry | None) -> ObjectEntry | None:
     """What conditions see: a delete marker is no object."""
     return None if entry is None or entry.delete_marker else entry
+
+
+def replica_entry(entry: ObjectEntry, of: ReplicaOf) -> ObjectEntry:
+    """``entry`` as the replica of version ``of`` (its id, stamp, time and ETag)."""
+    return dataclasses.replace(
+        entry, version_id=of.version_id, stamp=of.stamp, mtime=of.mtime,
+        etag=of.etag or entry.etag,
+        headers={**entry.headers, REPLICATION_STATUS_HEADER: REPLICA},
+    )

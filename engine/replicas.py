@@ -13,28 +13,32 @@ repaired by shipping again.
   key at once therefore agree on the winner without talking to each other.
   Its payload is a clone (``engine.clone``): same deployment, no byte copied.
 - A version present on both sides whose metadata differs (tags, ACL, user
-  metadata) is rewritten in place on the destination.
+  metadata, retention) is rewritten in place on the destination, decided on
+  the replica as the transaction reads it (its payload and placement kept).
 - A version the log says was removed (``Change.gone``) is removed from the
-  destination too, if it is there.
+  destination too if it is a replica there (never an original of the
+  destination's own) and object lock allows it (a locked one stays).
 - A version that is itself a replica is not shipped on (as in S3), nor a
   delete marker unless the rule replicates delete markers, nor a ``null``
   version (written before versioning was enabled).
 
-The source's versions are then marked COMPLETED (``x-amz-replication-status``;
-REPLICA on the destination), a metadata change that is not logged again.
+The versions a destination holds are returned (``SyncResult.shipped``); the
+shipper marks them COMPLETED (``x-amz-replication-status``; REPLICA on the
+destination) once every destination took them, a change not logged again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from engine import layout
 from engine.change_log import local_header, replicated_view
 from engine.clone import PayloadCloner
-from engine.index import KEEP, KeyState, KeyWrite
+from engine.errors import InvalidRequestForBucket
+from engine.object_lock import ObjectLocked
 from engine.records import BucketRecord, ObjectEntry
+from engine.replica_commit import ReplicaOf, key_versions, put_replica
 from engine.replication_rules import (
     COMPLETED,
     PENDING,
@@ -42,9 +46,7 @@ from engine.replication_rules import (
     REPLICATION_STATUS_HEADER,
     ReplicationRule,
 )
-from engine.versioning import Commit, Versioning, entry_token, is_version
-
-KEY_VERSIONS = 1000  # versions of one key compared per sync (older ones are left alone)
+from engine.versioning import ENABLED, Versioning
 
 
 @dataclass
@@ -52,55 +54,9 @@ class SyncResult:
     copied: int = 0
     updated: int = 0
     removed: int = 0
+    kept_locked: int = 0  # removed at the source, kept by the destination's object lock
     bytes: int = 0
-
-
-async def key_versions(versioning: Versioning, record: BucketRecord, key: str) -> list[ObjectEntry]:
-    """The key's versions, newest first (the current one first)."""
-    seen: list[KeyState] = []
-
-    async def decide(now: KeyState) -> None:
-        seen[:] = [now]
-
-    await versioning.index.transact(record.bucket_id, key, decide, versions=KEY_VERSIONS)
-    now = seen[0]
-    out = [now.current] if now.current is not None else []
-    return out + [ObjectEntry.decode(raw) for _, raw in now.versions]
-
-
-def newer(a: ObjectEntry, b: ObjectEntry) -> bool:
-    """Whether version ``a`` sorts before ``b`` (stamp, then writer id: the id order)."""
-    return entry_token(a) < entry_token(b)
-
-
-async def put_replica(versioning: Versioning, record: BucketRecord, key: str,
-                      entry: ObjectEntry) -> Commit:
-    """File ``entry`` (a version made elsewhere, its id and stamp kept) among the key's
-    versions; the same version already there is replaced (its payload is garbage)."""
-    versioning.hlc.observe(entry.stamp)  # our later versions sort after it
-    tok = entry_token(entry)
-    vkey = layout.version_key(key, tok)
-    replaced: list[ObjectEntry | None] = [None]
-
-    async def decide(now: KeyState) -> KeyWrite:
-        current = now.current
-        replaced[0] = None
-        if current is not None and is_version(current, entry.version_id or ""):
-            replaced[0] = current
-            return KeyWrite(entry)
-        if vkey in now.values:
-            replaced[0] = ObjectEntry.decode(now.values[vkey])
-            return KeyWrite(KEEP, sets={vkey: entry.encode()})
-        if current is None or newer(entry, current):
-            write = KeyWrite(entry)
-            if current is not None:
-                Versioning.file_noncurrent(write, key, current)
-            return write
-        return KeyWrite(KEEP, sets={vkey: entry.encode()})
-
-    await versioning.index.transact(record.bucket_id, key, decide, reads=(vkey,))
-    old = replaced[0]
-    return Commit(entry, old, list(old.stored_segments) if old is not None else [])
+    shipped: list[ObjectEntry] = field(default_factory=list)  # the destination has them
 
 
 class ReplicaWriter:
@@ -111,78 +67,110 @@ class ReplicaWriter:
         self.payloads = cloner.payloads
         self.move = move  # (record, key, storage_class, version_id) -> None: a rule's class
 
+    async def put_marker(self, record: BucketRecord, key: str, of: ReplicaOf) -> ObjectEntry:
+        """A delete marker made elsewhere, filed by its stamp."""
+        marker = ObjectEntry(0, '""', of.mtime, delete_marker=True, version_id=of.version_id,
+                             stamp=of.stamp, headers={REPLICATION_STATUS_HEADER: REPLICA})
+        done = await put_replica(self.versioning, record, key, marker)
+        await self.payloads.release(done.garbage)
+        return marker
+
     async def sync_key(
         self, source: BucketRecord, destination: BucketRecord, key: str,
         gone: tuple[str, ...], rule_for: Callable[[ObjectEntry], ReplicationRule | None],
     ) -> SyncResult:
-        """Make ``destination``'s versions of ``key`` agree with ``source``'s (see module)."""
+        """Make ``destination``'s versions of ``key`` agree with ``source``'s (see module);
+        the source versions it holds now are ``result.shipped`` (the caller marks them
+        COMPLETED once every destination took them)."""
+        if await self.versioning.state(destination) != ENABLED:
+            raise InvalidRequestForBucket(f"Destination bucket {destination.name} must "
+                                          "have versioning enabled.")
         result = SyncResult()
         mine = await key_versions(self.versioning, source, key)
         theirs = {v.version_id: v for v in await key_versions(self.versioning, destination, key)}
         have = {v.version_id for v in mine}
         for vid in gone:
             if vid in theirs and vid not in have:
-                done = await self.versioning.delete_version(destination, key, vid,
-                                                            expect=theirs.pop(vid))
-                await self.payloads.release(done.garbage)
-                result.removed += 1
-        shipped: list[ObjectEntry] = []
+                await self._remove(destination, key, theirs.pop(vid), result)
         for version in reversed(mine):  # oldest first: the newest lands last, as current
             rule = rule_for(version)
-            if not _ships(version, rule):
+            if not ships(version, rule):
                 continue
             assert rule is not None
             await self._ship(destination, key, version, theirs.get(version.version_id), rule,
                              result)
-            shipped.append(version)
-        await self._mark_completed(source, key, shipped)
+            result.shipped.append(version)
         return result
+
+    async def _remove(self, destination: BucketRecord, key: str, there: ObjectEntry,
+                      result: SyncResult) -> None:
+        """A version removed at the source goes from the destination too, if it is a
+        replica there (an original of the destination's own never goes), and if object
+        lock lets it (a locked replica stays, as the lock says)."""
+        if there.headers.get(REPLICATION_STATUS_HEADER) != REPLICA:
+            return
+        try:
+            done = await self.versioning.delete_version(
+                destination, key, there.version_id or "", expect=there)
+        except ObjectLocked:
+            result.kept_locked += 1
+            return
+        await self.payloads.release(done.garbage)
+        result.removed += 1
 
     async def _ship(self, destination: BucketRecord, key: str, version: ObjectEntry,
                     there: ObjectEntry | None, rule: ReplicationRule, result: SyncResult) -> None:
         if there is not None and replicated_view(there) == replicated_view(version):
             return
-        headers = {**version.headers, REPLICATION_STATUS_HEADER: REPLICA}
-        if there is not None:  # metadata only: the replica keeps its payload and placement
-            headers = {**{k: v for k, v in version.headers.items() if not local_header(k)},
-                       **{k: v for k, v in there.headers.items() if local_header(k)},
-                       REPLICATION_STATUS_HEADER: REPLICA}
-            replica = dataclasses.replace(version, headers=headers,
-                                          segments=there.segments, restored=there.restored)
+        if there is not None:  # metadata only: decided on the replica as it is then
+            await put_replica(self.versioning, destination, key, version,
+                              onto=lambda old: updated_replica(version, old))
             result.updated += 1
-        else:
-            segments = await self.cloner.clone(version, destination.bucket_id)
-            replica = dataclasses.replace(version, headers=headers, segments=segments,
-                                          restored=[])
-            result.copied += 1
-            result.bytes += version.size
+            return
+        segments = await self.cloner.clone(version, destination.bucket_id)
+        replica = dataclasses.replace(
+            version, segments=segments, restored=[],
+            headers={**version.headers, REPLICATION_STATUS_HEADER: REPLICA})
         try:
             done = await put_replica(self.versioning, destination, key, replica)
         except BaseException:
-            if there is None:
-                await self.payloads.remove(replica.segments)
+            await self.payloads.remove(segments)
             raise
-        if there is not None:
-            done.garbage = []  # the replica's payload stays in use
         await self.payloads.release(done.garbage)
-        if there is None and rule.storage_class and self.move is not None:
+        result.copied += 1
+        result.bytes += version.size
+        if rule.storage_class and self.move is not None:
             await self.move(destination, key, rule.storage_class, version.version_id)
 
-    async def _mark_completed(self, source: BucketRecord, key: str,
-                              shipped: list[ObjectEntry]) -> None:
+    async def mark_completed(self, source: BucketRecord, key: str,
+                             shipped: list[ObjectEntry], status: str = COMPLETED) -> None:
+        """The PENDING ones among ``shipped`` now have ``status`` (COMPLETED, or FAILED
+        when the shipper gave up on them)."""
         for version in shipped:
             if version.headers.get(REPLICATION_STATUS_HEADER) != PENDING:
                 continue
 
-            def completed(entry: ObjectEntry) -> ObjectEntry:
+            def marked(entry: ObjectEntry) -> ObjectEntry:
                 return dataclasses.replace(
-                    entry, headers={**entry.headers, REPLICATION_STATUS_HEADER: COMPLETED})
+                    entry, headers={**entry.headers, REPLICATION_STATUS_HEADER: status})
 
             await self.versioning.update_version(source, key, version.version_id or "",
-                                                 completed)
+                                                 marked)
 
 
-def _ships(version: ObjectEntry, rule: ReplicationRule | None) -> bool:
+def updated_replica(source: ObjectEntry, old: ObjectEntry) -> ObjectEntry:
+    """The source version's metadata on the replica ``old`` (its payload, placement and
+    restore kept)."""
+    headers = {**{k: v for k, v in source.headers.items() if not local_header(k)},
+               **{k: v for k, v in old.headers.items() if local_header(k)},
+               REPLICATION_STATUS_HEADER: REPLICA}
+    return dataclasses.replace(source, headers=headers, segments=old.segments,
+                               restored=old.restored)
+
+
+def ships(version: ObjectEntry, rule: ReplicationRule | None) -> bool:
+    """Whether ``rule`` ships ``version`` (not a replica, a null version, or a delete
+    marker the rule leaves alone)."""
     if rule is None or version.version_id is None:
         return False
     if version.headers.get(REPLICATION_STATUS_HEADER) == REPLICA:

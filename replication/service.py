@@ -16,20 +16,21 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from engine import (
     REPLICATED_BUCKETS,
     Engine,
-    EngineError,
     NoSuchBucket,
     Principal,
-    StorageError,
 )
-from replication.shipper import BucketShipper, ShipReport, destinations
+from replication.remote_region import RegionClient
+from replication.shipper import ADMIN, BucketShipper, ShipReport, destinations, target_name
 
 log = logging.getLogger("atonix.replication")
+FORGET_AFTER_S = 30.0  # well past the 5 s the gateways cache a configuration
 
 
 class ReplicationObserver(Protocol):
@@ -62,14 +63,16 @@ class _Backoff:
 class ReplicationService:
     def __init__(self, engine: Engine, principal: Principal,
                  observer: ReplicationObserver | None = None, interval: float = 0.25,
-                 max_backoff: float = 60.0) -> None:
+                 max_backoff: float = 60.0,
+                 regions: Mapping[str, RegionClient] | None = None) -> None:
         self.engine = engine
         self.principal = principal
         self.observer = observer or _Quiet()
         self.interval = interval
         self.max_backoff = max_backoff
-        self.shipper = BucketShipper(engine, principal)
+        self.shipper = BucketShipper(engine, principal, regions=regions)
         self._backoff: dict[str, _Backoff] = {}
+        self._removed: dict[str, float] = {}  # bucket -> when its configuration was gone
 
     async def buckets(self) -> list[str]:
         records = self.engine.records(self.principal, REPLICATED_BUCKETS)
@@ -92,12 +95,14 @@ class ReplicationService:
         except NoSuchBucket:
             await self.engine.records(self.principal, REPLICATED_BUCKETS).delete(name)
             return ShipReport()
-        except (EngineError, StorageError) as exc:
-            report, config = ShipReport(failures=[f"{name}: {exc}"]), None
+        except Exception as exc:
+            report, config = ShipReport(failures=[f"{name}: {type(exc).__name__}: {exc}"]), None
         if config is None and not report.failures:
-            await self.engine.records(self.principal, REPLICATED_BUCKETS).delete(name)
+            await self._unconfigured(name)
             return report
-        for target in destinations(config) if config is not None else ():
+        self._removed.pop(name, None)
+        for arn in destinations(config) if config is not None else ():
+            target = target_name(arn)
             self.observer.replication_shipped(target, report.lags)
             self.observer.replication_backlog(target, report.backlog)
             for _ in report.failures:
@@ -107,6 +112,18 @@ class ReplicationService:
             log.warning("replication of %s: %d key(s) failed, retried later: %s", name,
                         len(report.failures), "; ".join(report.failures[:3]))
         return report
+
+    async def _unconfigured(self, name: str) -> None:
+        """Forget a bucket whose configuration went, once every gateway's cached copy of
+        it has expired (they may log a few more changes until then, which are trimmed)."""
+        first = self._removed.setdefault(name, self.engine.clock.monotonic())
+        if self.engine.clock.monotonic() - first > FORGET_AFTER_S:
+            records = self.engine.records(self.principal, REPLICATED_BUCKETS)
+            await records.delete(name)
+            self._removed.pop(name, None)
+            bucket = await self.engine.bucket(self.principal, name, ADMIN)
+            if await bucket.replication() is not None:  # configured again meanwhile
+                await records.put(name, b"")
 
     def _settle(self, name: str, failed: bool) -> None:
         if not failed:
@@ -119,12 +136,13 @@ class ReplicationService:
 
 
 def start_replication(engine: Engine, principal: Principal,
-                      observer: ReplicationObserver | None, interval: float
+                      observer: ReplicationObserver | None, interval: float,
+                      regions: Mapping[str, RegionClient] | None = None,
                       ) -> asyncio.Task | None:
     """The shipping loop of a gateway (None when ``interval`` is 0: disabled)."""
     if interval <= 0:
         return None
-    service = ReplicationService(engine, principal, observer, interval)
+    service = ReplicationService(engine, principal, observer, interval, regions=regions)
     lease = engine.lease(principal, "replication", ttl=max(30.0, 20 * interval))
 
     async def loop() -> None:
@@ -139,5 +157,7 @@ def start_replication(engine: Engine, principal: Principal,
         finally:
             with contextlib.suppress(Exception):
                 await lease.release()
+            for client in (regions or {}).values():
+                await client.close()
 
     return asyncio.create_task(loop(), name="replication")

@@ -8,15 +8,16 @@ records of a key are trimmed only once every destination took it; a key
 that failed keeps its records for the next pass, so a destination that is
 down loses nothing and a kill -9 mid-pass only ships some keys again.
 
-Destinations in this region only: a rule naming another region is refused
-when the configuration is set, as no regions are configured yet.
+A destination of this region is shipped to by the engine (payloads cloned);
+one in another region (``arn:aws:s3:REGION::BUCKET``) through that region's
+gateways (``replication.remote_sync``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from engine import (
@@ -29,9 +30,13 @@ from engine import (
     ReplicationConfig,
     ReplicationRule,
     StorageError,
+    parse_destination,
 )
+from replication.remote_region import RegionClient, RegionUnavailable
+from replication.remote_sync import sync_remote_key
 
-_ADMIN = Operation.PUT_BUCKET_REPLICATION  # what the service asks for: the owner's rights
+ADMIN = Operation.PUT_BUCKET_REPLICATION  # what the service asks for: the owner's rights
+MAX_KEY_FAILURES = 8  # passes a key may fail (with backoff between) before it is FAILED
 
 
 @dataclass
@@ -48,7 +53,14 @@ class ShipReport:
 
 
 def destinations(config: ReplicationConfig) -> set[str]:
-    return {r.destination_bucket for r in config.rules if r.enabled}
+    """The destination ARNs of the enabled rules."""
+    return {r.destination for r in config.rules if r.enabled}
+
+
+def target_name(arn: str) -> str:
+    """A destination as status and metrics name it: BUCKET, or REGION:BUCKET."""
+    region, bucket = parse_destination(arn)
+    return bucket if region is None else f"{region}:{bucket}"
 
 
 def rule_picker(config: ReplicationConfig, key: str,
@@ -57,7 +69,7 @@ def rule_picker(config: ReplicationConfig, key: str,
 
     def pick(version: ObjectEntry) -> ReplicationRule | None:
         for rule in config.rules_for(key, version.tags):
-            if rule.destination_bucket == destination:
+            if rule.destination == destination:
                 return rule
         return None
 
@@ -66,21 +78,24 @@ def rule_picker(config: ReplicationConfig, key: str,
 
 class BucketShipper:
     def __init__(self, engine: Engine, principal: Principal, batch: int = 1000,
-                 parallel: int = 8) -> None:
+                 parallel: int = 8, regions: Mapping[str, RegionClient] | None = None) -> None:
         self.engine = engine
+        self.regions = regions or {}
         self.principal = principal
         self.batch = batch
         self.parallel = parallel
+        self._failures: dict[tuple[str, str], int] = {}  # (bucket, key) -> passes failed
 
     async def ship(self, name: str) -> tuple[ShipReport, ReplicationConfig | None]:
         """One pass over bucket ``name``'s log; the report and the configuration shipped by."""
         report = ShipReport()
-        source = await self.engine.bucket(self.principal, name, _ADMIN)
+        source = await self.engine.bucket(self.principal, name, ADMIN)
         config = await source.replication()
-        changes = await source.changes(self.batch)
         if config is None:  # removed: what was logged meanwhile has nowhere to go
-            await source.trim_changes(changes)
+            while changes := await source.changes(self.batch):
+                await source.trim_changes(changes)
             return report, None
+        changes = await source.changes(self.batch)
         by_key: dict[str, list[Change]] = {}
         for change in changes:
             by_key.setdefault(change.key, []).append(change)
@@ -94,27 +109,56 @@ class BucketShipper:
         done = await asyncio.gather(*(one(k, g) for k, g in by_key.items()),
                                     return_exceptions=True)
         shipped = [c for outcome in done if isinstance(outcome, list) for c in outcome]
-        for (key, _), outcome in zip(by_key.items(), done, strict=True):
+        for (key, group), outcome in zip(by_key.items(), done, strict=True):
+            if isinstance(outcome, asyncio.CancelledError):
+                raise outcome
             if isinstance(outcome, BaseException):
-                if not isinstance(outcome, (EngineError, StorageError)):
-                    raise outcome
-                report.failures.append(f"{name}/{key}: {outcome}")
+                report.failures.append(f"{name}/{key}: {type(outcome).__name__}: {outcome}")
+                if await self._given_up(source, name, key):
+                    shipped.extend(group)  # FAILED: its next change logs it again
+            else:
+                self._failures.pop((name, key), None)
         await source.trim_changes(shipped)
         report.trimmed = len(shipped)
         report.backlog = len(changes) - len(shipped)
         return report, config
 
+    async def _given_up(self, source, name: str, key: str) -> bool:
+        """After MAX_KEY_FAILURES passes, a key's PENDING versions become FAILED and its
+        records go: a key that cannot be shipped must not hold back its shard's log."""
+        failures = self._failures.get((name, key), 0) + 1
+        self._failures[(name, key)] = failures
+        if failures < MAX_KEY_FAILURES:
+            return False
+        try:
+            await source.mark_replicated(key, await source.key_versions(key), failed=True)
+        except (EngineError, StorageError):
+            return False
+        del self._failures[(name, key)]
+        return True
+
     async def _ship_key(self, source, config: ReplicationConfig, key: str,
                         group: list[Change], report: ShipReport) -> None:
         gone = tuple(sorted({vid for change in group for vid in change.gone}))
-        for name in sorted(destinations(config)):
-            target = await self.engine.bucket(self.principal, name, _ADMIN)
-            result = await source.replicate_key(key, gone, target,
-                                                rule_picker(config, key, name))
+        shipped: dict[str | None, ObjectEntry] = {}
+        for arn in sorted(destinations(config)):
+            region, bucket = parse_destination(arn)
+            pick = rule_picker(config, key, arn)
+            if region is None:  # the owner's own bucket, still (not one re-created since)
+                target = await self.engine.bucket(self.principal, bucket, ADMIN,
+                                                  expected_owner=source.owner)
+                result = await source.replicate_key(key, gone, target, pick)
+            else:
+                client = self.regions.get(region)
+                if client is None:
+                    raise RegionUnavailable(f"region {region} is not configured")
+                result = await sync_remote_key(source, key, gone, client, bucket, pick)
             report.copied += result.copied
             report.updated += result.updated
             report.removed += result.removed
             report.bytes += result.bytes
+            shipped.update((v.version_id, v) for v in result.shipped)
+        await source.mark_replicated(key, list(shipped.values()))  # every destination has them
         report.keys += 1
         now = time.time()
         report.lags.extend(now - change.time for change in group)

@@ -6,7 +6,7 @@ import email.utils
 import re
 from collections.abc import Mapping
 
-from engine import InvalidVersionId, ObjectEntry, check_version_id, storage_class_of
+from engine import InvalidVersionId, ObjectEntry, ReplicaOf, check_version_id, storage_class_of
 from s3api import checksums
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.xml import http_date
@@ -173,3 +173,27 @@ def parse_http_date(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return parsed.timestamp() if parsed is not None else None
+
+
+# A replica PUT or delete marker from another region's shipper (replication.remote_region):
+# the source version's id, hybrid clock stamp, time and ETag travel with it.
+REPLICA_VERSION_HEADER = "x-atonix-replica-version-id"
+REPLICA_STAMP_HEADER = "x-atonix-replica-stamp"
+REPLICA_MTIME_HEADER = "x-atonix-replica-mtime"
+REPLICA_ETAG_HEADER = "x-atonix-replica-etag"
+
+
+def replica_of(headers: Mapping[str, str]) -> ReplicaOf | None:
+    """The source version a replica request names (None: an ordinary request)."""
+    vid = headers.get(REPLICA_VERSION_HEADER)
+    if vid is None:
+        return None
+    try:
+        check_version_id(vid)
+        stamp = int(headers.get(REPLICA_STAMP_HEADER, ""))
+        mtime = float(headers.get(REPLICA_MTIME_HEADER, ""))
+    except (InvalidVersionId, ValueError):
+        raise S3Error(S3ErrorCode.InvalidArgument, "Malformed replica headers") from None
+    if vid == "null" or stamp <= 0:
+        raise S3Error(S3ErrorCode.InvalidArgument, "A replica needs a version id and stamp")
+    return ReplicaOf(vid, stamp, mtime, headers.get(REPLICA_ETAG_HEADER))

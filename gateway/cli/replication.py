@@ -14,12 +14,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from engine import REPLICATED_BUCKETS, Engine, Operation
+from engine import REPLICATED_BUCKETS, Engine
 from gateway.cli.options import settings_from
 from gateway.cli.session import CLI, run_admin
-from replication.shipper import destinations
+from replication.shipper import ADMIN, destinations, target_name
 
-_ADMIN = Operation.PUT_BUCKET_REPLICATION
 _STATUS_SCAN = 100_000  # change-log records counted per bucket
 
 
@@ -54,7 +53,7 @@ def cmd_put(args: argparse.Namespace) -> int:
     config = parse_configuration(Path(args.file).read_bytes())
 
     async def work(engine: Engine) -> None:
-        bucket = await engine.bucket(CLI, args.bucket, _ADMIN)
+        bucket = await engine.bucket(CLI, args.bucket, ADMIN)
         await bucket.set_replication(config)
 
     _run(args, work)
@@ -63,7 +62,7 @@ def cmd_put(args: argparse.Namespace) -> int:
 
 def cmd_get(args: argparse.Namespace) -> int:
     async def work(engine: Engine):
-        return await (await engine.bucket(CLI, args.bucket, _ADMIN)).replication()
+        return await (await engine.bucket(CLI, args.bucket, ADMIN)).replication()
 
     config = _run(args, work)
     if config is None:
@@ -74,7 +73,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     async def work(engine: Engine) -> None:
-        await (await engine.bucket(CLI, args.bucket, _ADMIN)).set_replication(None)
+        await (await engine.bucket(CLI, args.bucket, ADMIN)).set_replication(None)
 
     _run(args, work)
     return 0
@@ -86,15 +85,15 @@ def cmd_status(args: argparse.Namespace) -> int:
             n for n, _ in await engine.records(CLI, REPLICATED_BUCKETS).list()]
         out = {}
         for name in names:
-            bucket = await engine.bucket(CLI, name, _ADMIN)
+            bucket = await engine.bucket(CLI, name, ADMIN)
             config = await bucket.replication()
             if config is None:
                 continue
             changes = await bucket.changes(_STATUS_SCAN)
             oldest = min((c.time for c in changes), default=None)
             lag = round(time.time() - oldest, 3) if oldest is not None else 0.0
-            out[name] = {target: {"backlog_objects": len(changes), "lag_seconds": lag}
-                         for target in sorted(destinations(config))}
+            out[name] = {target_name(arn): {"backlog_objects": len(changes), "lag_seconds": lag}
+                         for arn in sorted(destinations(config))}
         return out
 
     print(json.dumps(_run(args, work), indent=2))

@@ -25,6 +25,7 @@ from engine import (
 )
 from gateway.server.config import Settings
 from gateway.server.metrics import GatewayMetrics
+from replication.remote_region import RegionClient
 from replication.service import start_replication
 from s3api.app import S3Frontend
 from s3api.context import S3Settings
@@ -76,6 +77,7 @@ def make_engine(settings: Settings, metrics: GatewayMetrics | None = None) -> En
             release_inline_bytes=settings.release_inline_bytes,
             release_adopt_seconds=settings.release_adopt_seconds,
             tiers=engine_tiers(settings.tiering_policy()),
+            regions=tuple(settings.regions),
             bucket_dedupe={
                 name: BucketDedupe(bool(doc.get("enabled", True)), doc.get("compression_level"))
                 for name, doc in settings.bucket_dedupe.items()
@@ -199,7 +201,8 @@ def build_app(settings: Settings) -> web.Application:
             settings.tier_interval_seconds,
         )
         shipping = start_replication(
-            engine, REPLICATOR, metrics, settings.replication_interval_seconds
+            engine, REPLICATOR, metrics, settings.replication_interval_seconds,
+            {r.name: RegionClient(r) for r in settings.region_settings()},
         )
         yield
         for task in (watching, shipping, mover, backups, collector):  # stopped in this order

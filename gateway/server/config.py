@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from backup.schedule import parse_schedules
+from replication.remote_region import RegionSettings
 from tiering.policy import Policy, default_policy
 from tiering.policy_file import load_policy
 
@@ -83,6 +84,10 @@ class Settings:
     read_stats_sample_rate: float = 1.0
     # How often the gateway holding the replication lease ships change logs (0 = never).
     replication_interval_seconds: float = 0.25
+    # Other regions replication rules may name (arn:aws:s3:REGION::BUCKET): per name,
+    # endpoints (a list of its gateways' URLs), access_key and secret_key of the user
+    # the shipper writes as (the owner of the destination buckets), optional s3_region.
+    regions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def host(self) -> str:
@@ -103,6 +108,26 @@ class Settings:
             raise ValueError("--workers must be at least 1")
         parse_schedules(self.backups)  # a mistyped schedule fails at start, not at 02:30
         self.tiering_policy()  # so does an invalid policy (its error names file and line)
+        self.region_settings()
+
+    def region_settings(self) -> list[RegionSettings]:
+        """The ``regions`` section, checked: each needs endpoints and a key pair."""
+        out = []
+        for name, doc in self.regions.items():
+            if not isinstance(doc, dict):
+                raise ValueError(f"regions.{name}: expected a mapping")
+            endpoints = doc.get("endpoints") or ([doc["endpoint"]] if "endpoint" in doc else [])
+            missing = [f for f in ("access_key", "secret_key") if not doc.get(f)]
+            if not endpoints or missing:
+                raise ValueError(f"regions.{name}: needs endpoints, access_key and secret_key")
+            unknown = set(doc) - {"endpoints", "endpoint", "access_key", "secret_key",
+                                  "s3_region", "timeout_seconds"}
+            if unknown:
+                raise ValueError(f"regions.{name}: unknown fields {', '.join(sorted(unknown))}")
+            out.append(RegionSettings(
+                name, tuple(endpoints), doc["access_key"], doc["secret_key"],
+                doc.get("s3_region", "us-east-1"), float(doc.get("timeout_seconds", 30.0))))
+        return out
 
     def tiering_policy(self) -> Policy:
         return load_policy(self.tiering) if self.tiering else default_policy()

@@ -16,6 +16,7 @@ from engine import (
     PENDING,
     REPLICA,
     REPLICATION_STATUS_HEADER,
+    AccessDenied,
     Engine,
     InvalidBucketState,
     InvalidRequestForBucket,
@@ -24,7 +25,7 @@ from engine import (
     ReplicationRule,
 )
 from replication.shipper import BucketShipper
-from tests.engine.conftest import OWNER, SERVICE
+from tests.engine.conftest import OTHER, OWNER, SERVICE
 from tests.engine.tier_helpers import put, read
 
 
@@ -41,6 +42,10 @@ async def versioned(engine: Engine, name: str):
 
 async def admin(engine: Engine, name: str):
     return await engine.bucket(OWNER, name, Operation.PUT_BUCKET_REPLICATION)
+
+
+async def service(engine: Engine, name: str):
+    return await engine.bucket(SERVICE, name, Operation.PUT_BUCKET_REPLICATION)
 
 
 async def versions(engine: Engine, name: str) -> list[tuple]:
@@ -61,15 +66,15 @@ async def test_changes_are_logged_with_the_write_and_shipped_by_state(engine):
     await versioned(engine, "target")
     await put(src, "before", b"written before the configuration")
     await (await admin(engine, "source")).set_replication(ReplicationConfig((rule("target"),)))
-    assert await (await admin(engine, "source")).changes() == []  # earlier writes: no record
+    assert await (await service(engine, "source")).changes() == []  # earlier: no record
     first = await put(src, "k", b"one" * 1000)
     second = await put(src, "k", b"two" * 1000)
     assert second.headers[REPLICATION_STATUS_HEADER] == PENDING
-    logged = await (await admin(engine, "source")).changes()
+    logged = await (await service(engine, "source")).changes()
     assert [c.key for c in logged] == ["k", "k"]
     report = await ship(engine, "source")
     assert (report.copied, report.trimmed) == (2, 2)
-    assert await (await admin(engine, "source")).changes() == []
+    assert await (await service(engine, "source")).changes() == []
     there = await versions(engine, "target")
     assert [(v[0], v[1], v[4]) for v in there] == [
         ("k", second.version_id, True), ("k", first.version_id, False)]
@@ -148,3 +153,60 @@ async def test_two_buckets_replicating_to_each_other_converge(engine, seed):
         await ship(engine, a)
         await ship(engine, b)
     assert await versions(engine, a) == await versions(engine, b)
+
+
+async def test_acls_follow_and_the_log_is_the_services_alone(engine):
+    src = await versioned(engine, "acl-source")
+    await versioned(engine, "acl-target")
+    await (await admin(engine, "acl-source")).set_replication(
+        ReplicationConfig((rule("acl-target"),)))
+    await put(src, "k", b"data")
+    await ship(engine, "acl-source")
+    owner = await engine.bucket(OWNER, "acl-source", Operation.PUT_OBJECT_ACL, key="k")
+    await owner.set_object_acl("k", "public-read")
+    assert [c.key for c in await (await service(engine, "acl-source")).changes()] == ["k"]
+    await ship(engine, "acl-source")
+    reader = await engine.bucket(OWNER, "acl-target", Operation.GET_OBJECT_ACL, key="k")
+    source_acl = await (await engine.bucket(OWNER, "acl-source", Operation.GET_OBJECT_ACL,
+                                            key="k")).object_acl("k")
+    assert source_acl == "public-read" and await reader.object_acl("k") == source_acl
+    with pytest.raises(AccessDenied):  # an owner holds no key to the change log
+        await (await admin(engine, "acl-source")).changes()
+
+
+async def test_a_destination_re_created_by_someone_else_gets_nothing(engine):
+    src = await versioned(engine, "mine")
+    await versioned(engine, "shared-name")
+    await (await admin(engine, "mine")).set_replication(
+        ReplicationConfig((rule("shared-name"),)))
+    await (await engine.bucket(OWNER, "shared-name", Operation.DELETE_BUCKET)).delete_bucket()
+    await engine.create_bucket(OTHER, "shared-name", "us-east-1")
+    await put(src, "secret", b"not for bob")
+    report, _ = await BucketShipper(engine, SERVICE).ship("mine")
+    assert report.failures and report.copied == 0
+    bob = await engine.bucket(OTHER, "shared-name", Operation.LIST_OBJECT_VERSIONS)
+    assert (await bob.list_versions()).versions == []
+    head = await (await engine.bucket(OWNER, "mine", Operation.GET_OBJECT, key="secret")).head(
+        "secret")
+    assert head.headers[REPLICATION_STATUS_HEADER] == PENDING  # not shipped anywhere
+
+
+async def test_completed_only_once_every_destination_has_it(engine):
+    src = await versioned(engine, "fan-source")
+    await versioned(engine, "fan-one")
+    two = await versioned(engine, "fan-two")
+    await (await admin(engine, "fan-source")).set_replication(
+        ReplicationConfig((rule("fan-one"), rule("fan-two"))))
+    await two.set_versioning("Suspended")  # the second destination can take no replica
+    await put(src, "k", b"data")
+    report, _ = await BucketShipper(engine, SERVICE).ship("fan-source")
+    assert report.failures
+    assert [v[0] for v in await versions(engine, "fan-one")] == ["k"]
+    head = await (await engine.bucket(OWNER, "fan-source", Operation.GET_OBJECT, key="k")).head(
+        "k")
+    assert head.headers[REPLICATION_STATUS_HEADER] == PENDING
+    await two.set_versioning(ENABLED)
+    await ship(engine, "fan-source")
+    head = await (await engine.bucket(OWNER, "fan-source", Operation.GET_OBJECT, key="k")).head(
+        "k")
+    assert head.headers[REPLICATION_STATUS_HEADER] == COMPLETED
