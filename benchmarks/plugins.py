@@ -25,6 +25,9 @@ each gateway (and RGW) itself and times raw-HTTP ListObjectsV2 pages
 ``get-hot``, ``get-warm``, ``get-cold`` (size: object bytes; p50/p99 of
 first reads through the engine), ``move-cold`` (value: MB/s moved hot ->
 cold) and ``restore`` (archived 4 MiB objects; p50/p99 per restore).
+Replication rows (``benchmarks.replication_lag``; size: the PUT rate asked):
+``lag`` (p50/p99 ms from a commit in one region to its acknowledgement by the
+other, 50 ms one-way delay between them; value: p99 ms).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from collections.abc import Callable
 from tqdm import tqdm
 
 from benchmarks import dedupe as dedupe_bench
-from benchmarks import listing, listing_http, recovery, tier_latency, tiering
+from benchmarks import listing, listing_http, recovery, replication_lag, tier_latency, tiering
 from benchmarks.report import COLUMNS
 from benchmarks.scenarios import EXTRA_SCENARIOS
 from benchmarks.targets import start_atonix, start_moto, start_rgw
@@ -285,9 +288,28 @@ def _tier_latency_rows(options: dict, target: str, kind: str, conf: str | None) 
     return rows
 
 
+# --- replication ----------------------------------------------------------------------
+
+
+def run_replication(options: dict) -> list[dict]:
+    rows: list[dict] = []
+    for target, kind, conf in backends(options):
+        try:
+            results = asyncio.run(replication_lag.measure(kind, bool(options.get("quick")), conf))
+        except Exception as e:
+            rows.append(failed_row(options, target, "replication", 0, e))
+            continue
+        for r in results:
+            rows.append(row(options, target, "replication", "lag", r["rate"],
+                            ops_per_s=r["achieved"], p50_ms=r["p50_ms"], p99_ms=r["p99_ms"],
+                            gateway_cpu=r["east_cpu"], value=r["p99_ms"], unit="ms lag p99",
+                            items=r["shipped"]))
+    return rows
+
+
 PLUGINS: dict[str, Callable[[dict], list[dict]]] = {
     "list": run_list, "list-http": run_list_http, "dedupe": run_dedupe,
-    "recovery": run_recovery, "tiering": run_tiering,
+    "recovery": run_recovery, "tiering": run_tiering, "replication": run_replication,
 }
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+import yaml
 
 ACCESS_KEY = "BENCHACCESSKEY000001"
 SECRET = "bench-secret-00000000000000000000000000"
@@ -104,9 +105,15 @@ def _spawn(cmd: list[str], log: Path, env: dict | None = None) -> subprocess.Pop
         return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env or os.environ)
 
 
-def start_atonix(backend: str, workers: int, ceph_conf: str | None = None) -> Target:
+def start_atonix(backend: str, workers: int, ceph_conf: str | None = None,
+                 config: dict | None = None, port: int | None = None) -> Target:
+    """``config``: settings for the gateway's --config file; ``port``: chosen beforehand
+    (a peer's configuration names it)."""
     work = Path(tempfile.mkdtemp(prefix=f"atonix-bench-{backend}-"))
     opts = ["--backend", backend]
+    if config:
+        (work / "gateway.yaml").write_text(yaml.safe_dump(config))
+        opts += ["--config", str(work / "gateway.yaml")]
     if backend == "local":
         opts += ["--data-dir", str(work / "data")]
     else:
@@ -118,7 +125,7 @@ def start_atonix(backend: str, workers: int, ceph_conf: str | None = None) -> Ta
          ACCESS_KEY, "--secret", SECRET, *opts],
         check=True, capture_output=True,
     )
-    port = free_port()
+    port = port or free_port()
     proc = _spawn(
         [*cli, "serve", *opts, "--listen", f"127.0.0.1:{port}", "--workers", str(workers),
          "--log-level", "warning", "--no-access-log"],

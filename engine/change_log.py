@@ -5,8 +5,9 @@ missing from it and a refused one never in it.
 
 A record's key is ``~log.<commit time, µs, 16 hex>.<8 random hex>``: records of
 one shard list oldest first, and two gateways never collide. Its value names
-the object key and the version ids the change removed (what a destination must
-remove too); everything else a shipper needs it reads from the index, as it
+the object key, the version ids the change wrote and those it removed (what
+a destination must remove too; a replica's removal is not passed on);
+everything else a shipper needs it reads from the index, as it
 is when shipped: changes are shipped as *state*, so shipping them late, twice
 or out of order converges to the same copy (``engine.replicas``). ``~`` sorts
 after every other index space, and every scan of the index names its space's
@@ -51,12 +52,15 @@ class Change:
     key: str
     time: float
     gone: tuple[str, ...]  # version ids the change removed
+    written: tuple[str, ...] = ()  # version ids the change wrote or changed
 
 
-def change_record(key: str, now: float, gone: Iterable[str] = ()) -> dict[str, bytes]:
+def change_record(key: str, now: float, gone: Iterable[str] = (),
+                  written: Iterable[str] = ()) -> dict[str, bytes]:
     """The omap item logging a change of ``key`` at ``now`` (for ``KeyWrite.sets``)."""
     name = f"{LOG_PREFIX}{int(now * 1_000_000):016x}.{secrets.token_hex(4)}"
-    return {name: json.dumps({"k": key, "t": now, "g": list(gone)}).encode()}
+    doc = {"k": key, "t": now, "g": list(gone), "w": list(written)}
+    return {name: json.dumps(doc).encode()}
 
 
 def local_header(name: str) -> bool:
@@ -82,7 +86,8 @@ async def read_changes(index: BucketIndex, bucket_id: str, limit: int) -> list[C
             continue  # the bucket went meanwhile
         for name, raw in items:
             doc = json.loads(raw)
-            out.append(Change(oid, name, doc["k"], float(doc["t"]), tuple(doc.get("g", ()))))
+            out.append(Change(oid, name, doc["k"], float(doc["t"]), tuple(doc.get("g", ())),
+                              tuple(doc.get("w", ()))))
     out.sort(key=lambda c: (c.time, c.record))
     return out[:limit]
 

@@ -347,7 +347,8 @@ class ObjectService:
 
             def log(old: ObjectEntry | None) -> dict[str, bytes]:
                 if logged and (old is None or replicated_view(old) != replicated_view(new)):
-                    return change_record(key, self.clock.time())
+                    return change_record(key, self.clock.time(),
+                                         written=(new.version_id or "null",))
                 return {}
 
             return await self.index.put_if(rec.bucket_id, key, new, same.check, sets=log)

@@ -45,6 +45,7 @@ from engine.object_lock import LOCK_CONFIG, LockConfig, check_deletable
 from engine.records import BucketRecord, ObjectEntry, Segment
 from engine.replication_rules import (
     PENDING,
+    REPLICA,
     REPLICATION_ITEM,
     REPLICATION_STATUS_HEADER,
     ReplicationConfig,
@@ -194,7 +195,8 @@ class Versioning:
             vid = None if state == SUSPENDED else self._vid(stamp)
             new = dataclasses.replace(entry, version_id=vid, stamp=stamp)
             made[:] = [new]
-            write = KeyWrite(new, sets=change_record(key, self.clock.time()) if logged else {})
+            log = change_record(key, self.clock.time(), written=(vid or NULL,)) if logged else {}
+            write = KeyWrite(new, sets=log)
             garbage.clear()  # decided again after a conflict: only the last decision counts
             if current is not None and (state == ENABLED or current.version_id is not None):
                 self.file_noncurrent(write, key, current)
@@ -220,7 +222,15 @@ class Versioning:
         null_ptr = layout.null_key(key)
         removed: list[ObjectEntry | None] = [None]
         now_s = self.clock.time()
-        log = change_record(key, now_s, (vid,)) if await self.logs(record, key) else {}
+        logged = await self.logs(record, key)
+
+        def log(found: ObjectEntry) -> dict[str, bytes]:
+            if not logged:
+                return {}
+            # A replica's removal is not passed on (as in S3): the destination's copy
+            # might be the original.
+            replica = found.headers.get(REPLICATION_STATUS_HEADER) == REPLICA
+            return change_record(key, now_s, () if replica else (vid,))
 
         def checked(found: ObjectEntry) -> None:
             check_deletable(found, now_s, bypass_governance)
@@ -233,10 +243,11 @@ class Versioning:
                 checked(current)
                 removed[0] = current
                 if not now.versions:
-                    return KeyWrite(None, sets=dict(log))
+                    return KeyWrite(None, sets=log(current))
                 tok, raw = now.versions[0]
                 promoted = ObjectEntry.decode(raw)
-                write = KeyWrite(promoted, sets=dict(log), removes=[layout.version_key(key, tok)])
+                write = KeyWrite(promoted, sets=log(current),
+                                 removes=[layout.version_key(key, tok)])
                 if promoted.version_id is None:
                     write.removes.append(null_ptr)
                 return write
@@ -246,7 +257,7 @@ class Versioning:
             if found is None:
                 return None  # no such version: deleting it changes nothing, as on S3
             checked(found)
-            write = KeyWrite(KEEP, sets=dict(log), removes=[layout.version_key(key, tok or "")])
+            write = KeyWrite(KEEP, sets=log(found), removes=[layout.version_key(key, tok or "")])
             if found.version_id is None:
                 write.removes.append(null_ptr)
             return write
@@ -271,7 +282,7 @@ class Versioning:
 
         def log(old: ObjectEntry, new: ObjectEntry) -> dict[str, bytes]:
             if logged and replicated_view(old) != replicated_view(new):
-                return change_record(key, self.clock.time())
+                return change_record(key, self.clock.time(), written=(vid,))
             return {}  # a tier move, a restore, a replication status: nothing to ship
 
         async def decide(now: KeyState) -> KeyWrite:

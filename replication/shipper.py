@@ -3,7 +3,7 @@
 A pass reads the oldest records of the log (``AuthorizedBucket.changes``),
 groups them by key and makes each destination agree with the source for
 that key (``AuthorizedBucket.replicate_key``: by state, so a record shipped
-twice or late does no harm), with at most ``parallel`` keys in flight. The
+twice or late does no harm), with at most ``parallel`` (32) keys in flight. The
 records of a key are trimmed only once every destination took it; a key
 that failed keeps its records for the next pass, so a destination that is
 down loses nothing and a kill -9 mid-pass only ships some keys again.
@@ -78,7 +78,7 @@ def rule_picker(config: ReplicationConfig, key: str,
 
 class BucketShipper:
     def __init__(self, engine: Engine, principal: Principal, batch: int = 1000,
-                 parallel: int = 8, regions: Mapping[str, RegionClient] | None = None) -> None:
+                 parallel: int = 32, regions: Mapping[str, RegionClient] | None = None) -> None:
         self.engine = engine
         self.regions = regions or {}
         self.principal = principal
@@ -140,6 +140,7 @@ class BucketShipper:
     async def _ship_key(self, source, config: ReplicationConfig, key: str,
                         group: list[Change], report: ShipReport) -> None:
         gone = tuple(sorted({vid for change in group for vid in change.gone}))
+        written = tuple(sorted({vid for change in group for vid in change.written}))
         shipped: dict[str | None, ObjectEntry] = {}
         for arn in sorted(destinations(config)):
             region, bucket = parse_destination(arn)
@@ -152,7 +153,8 @@ class BucketShipper:
                 client = self.regions.get(region)
                 if client is None:
                     raise RegionUnavailable(f"region {region} is not configured")
-                result = await sync_remote_key(source, key, gone, client, bucket, pick)
+                result = await sync_remote_key(source, key, gone, written, client, bucket,
+                                               pick)
             report.copied += result.copied
             report.updated += result.updated
             report.removed += result.removed

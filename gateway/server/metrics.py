@@ -110,7 +110,8 @@ class GatewayMetrics:
         )
         self.replication_lag = Histogram(
             "atonix_replication_lag_seconds", "Seconds from a change's commit to its shipping",
-            ["destination"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 900),
+            ["destination"], buckets=(0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5,
+                                      0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300, 900),
             registry=r,
         )
         self.replication_backlog_objects = Gauge(

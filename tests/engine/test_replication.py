@@ -210,3 +210,16 @@ async def test_completed_only_once_every_destination_has_it(engine):
     head = await (await engine.bucket(OWNER, "fan-source", Operation.GET_OBJECT, key="k")).head(
         "k")
     assert head.headers[REPLICATION_STATUS_HEADER] == COMPLETED
+
+
+async def test_removing_a_replica_never_removes_its_original(engine):
+    a, b = await versioned(engine, "origin"), await versioned(engine, "mirror")
+    for name, other in (("origin", "mirror"), ("mirror", "origin")):
+        await (await admin(engine, name)).set_replication(
+            ReplicationConfig((rule(other, delete_markers=True),)))
+    original = await put(a, "k", b"the only copy that matters")
+    await ship(engine, "origin")
+    await b.delete("k", version_id=original.version_id)  # the replica, by its id
+    await ship(engine, "mirror")
+    assert [v[1] for v in await versions(engine, "origin")] == [original.version_id]
+    assert await read(engine, "origin", "k") == b"the only copy that matters"
