@@ -1,6 +1,8 @@
-"""The replication service in the gateways: every ``interval`` seconds the gateway holding
-the deployment's ``replication`` lease ships the change log of every bucket with a
-replication configuration (``replication.shipper``).
+"""The replication service in the gateways: the gateway holding the deployment's
+``replication`` lease ships the change log of every bucket with a replication
+configuration (``replication.shipper``), pass after pass while there is work and
+every ``interval`` seconds when there is none; the others look for the lease
+every second or so, and one takes over within its 30 s lifetime if the holder dies.
 
 A bucket whose pass failed (a destination gone, the cluster unwell) is tried
 again after an exponential backoff with jitter (``interval`` doubling up to
@@ -143,17 +145,26 @@ def start_replication(engine: Engine, principal: Principal,
     if interval <= 0:
         return None
     service = ReplicationService(engine, principal, observer, interval, regions=regions)
-    lease = engine.lease(principal, "replication", ttl=max(30.0, 20 * interval))
+    # A holder that died is replaced once its lease lapses (30 s): RTO of shipping.
+    lease = engine.lease(principal, "replication", ttl=30.0)
+
+    async def ship_while_held() -> None:
+        """The holder's loop: passes back to back while there is work, one every
+        ``interval`` when idle (the lease renews itself meanwhile: ``Lease.hold``)."""
+        while True:
+            reports = await service.pass_once()
+            if not any(r.trimmed for r in reports.values()):
+                await engine.clock.sleep(interval)
 
     async def loop() -> None:
         try:
             while True:
-                await engine.clock.sleep(interval)
                 try:
                     if await lease.try_acquire():
-                        await lease.hold(service.pass_once)
+                        await lease.hold(ship_while_held)
                 except Exception:
                     log.exception("replication pass failed")
+                await engine.clock.sleep(max(interval, 1.0))  # not the holder: look again
         finally:
             with contextlib.suppress(Exception):
                 await lease.release()
