@@ -12,7 +12,7 @@ a version delete. Endpoints are tried in order; a failure of all of them is
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -40,6 +40,11 @@ class RegionSettings:
     secret_key: str
     s3_region: str = "us-east-1"  # what its gateways sign for (their --region)
     timeout_seconds: float = 30.0
+    # A plain S3 endpoint (AWS, another vendor), not an Atonix region: whole objects
+    # as new versions of its own ids, multipart past ``multipart_bytes``.
+    plain: bool = False
+    multipart_bytes: int = 64 * 1024 * 1024
+    part_bytes: int = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -75,19 +80,49 @@ class RegionClient:
 
     async def put_replica(self, bucket: str, key: str, entry: ObjectEntry,
                           body: AsyncIterator[bytes]) -> None:
-        headers = {**_replica_headers(entry), "Content-Type": entry.content_type,
-                   "Content-Length": str(entry.size)}
+        headers = {"Content-Type": entry.content_type}
         headers.update({f"x-amz-meta-{k}": v for k, v in entry.user_meta.items()})
         headers.update({k: v for k, v in entry.headers.items() if _content_header(k)})
         if entry.tags:
             headers["x-amz-tagging"] = urllib.parse.urlencode(entry.tags)
+        if not self.settings.plain:
+            headers.update(_replica_headers(entry))
+        else:  # the source version, for whoever reads the copy
+            headers["x-amz-meta-atonix-version-id"] = entry.version_id or "null"
+            if entry.size > self.settings.multipart_bytes:
+                await self._multipart(bucket, key, headers, body)
+                return
+        headers["Content-Length"] = str(entry.size)
         await self._call("PUT", bucket, key, {}, headers, body)
 
     async def put_marker_replica(self, bucket: str, key: str, entry: ObjectEntry) -> None:
-        await self._call("DELETE", bucket, key, {}, _replica_headers(entry))
+        plain = self.settings.plain  # there: a delete marker of its own making
+        await self._call("DELETE", bucket, key, {}, {} if plain else _replica_headers(entry))
 
     async def delete_version(self, bucket: str, key: str, version_id: str) -> None:
+        if self.settings.plain:
+            return  # its versions have ids of its own: ours name none of them
         await self._call("DELETE", bucket, key, {"versionId": version_id})
+
+    async def _multipart(self, bucket: str, key: str, headers: dict[str, str],
+                         body: AsyncIterator[bytes]) -> None:
+        created = await self._call("POST", bucket, key, {"uploads": ""}, headers)
+        upload = ElementTree.fromstring(created).findtext(f"{_NS}UploadId") or ""
+        etags: list[str] = []
+        try:
+            async for part in _parts(body, self.settings.part_bytes):
+                query = {"partNumber": str(len(etags) + 1), "uploadId": upload}
+                _, answer = await self._request("PUT", bucket, key, query,
+                                                {"Content-Length": str(len(part))}, part)
+                etags.append(answer.get("ETag", ""))
+            doc = "".join(f"<Part><PartNumber>{n}</PartNumber><ETag>{e}</ETag></Part>"
+                          for n, e in enumerate(etags, 1))
+            await self._call("POST", bucket, key, {"uploadId": upload}, {},
+                             f"<CompleteMultipartUpload>{doc}</CompleteMultipartUpload>"
+                             .encode())
+        except BaseException:
+            await self._call("DELETE", bucket, key, {"uploadId": upload})
+            raise
 
     async def close(self) -> None:
         if self._session is not None:
@@ -98,6 +133,12 @@ class RegionClient:
 
     async def _call(self, method: str, bucket: str, key: str, query: dict[str, str],
                     headers: dict[str, str] | None = None, body=None) -> bytes:
+        return (await self._request(method, bucket, key, query, headers, body))[0]
+
+    async def _request(self, method: str, bucket: str, key: str, query: dict[str, str],
+                       headers: dict[str, str] | None = None, body=None,
+                       ) -> tuple[bytes, Mapping[str, str]]:
+        """(body, headers) of the first endpoint that answers 2xx."""
         errors = []
         for endpoint in self.settings.endpoints:
             url = _url(endpoint, bucket, key, query)
@@ -107,13 +148,13 @@ class RegionClient:
                                                   data=body) as answer:
                     payload = await answer.read()
                     if answer.status < 300:
-                        return payload
+                        return payload, answer.headers.copy()  # case-insensitive
                     errors.append(f"{endpoint}: {answer.status} {payload[:300]!r}")
                     if answer.status < 500:
                         break  # refused: another endpoint of the region would refuse too
             except (aiohttp.ClientError, TimeoutError) as exc:
                 errors.append(f"{endpoint}: {exc}")
-            if body is not None:
+            if body is not None and not isinstance(body, bytes):
                 break  # a streamed body cannot be sent twice
         raise RegionUnavailable(f"region {self.settings.name}: {'; '.join(errors)}")
 
@@ -152,3 +193,15 @@ def _replica_headers(entry: ObjectEntry) -> dict[str, str]:
 def _content_header(name: str) -> bool:
     return name in ("content-encoding", "content-disposition", "content-language",
                     "cache-control", "expires")
+
+
+async def _parts(body: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
+    """The body in pieces of ``size`` bytes (the last one shorter)."""
+    buffer = bytearray()
+    async for piece in body:
+        buffer += piece
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)

@@ -121,12 +121,14 @@ class Settings:
             if not endpoints or missing:
                 raise ValueError(f"regions.{name}: needs endpoints, access_key and secret_key")
             unknown = set(doc) - {"endpoints", "endpoint", "access_key", "secret_key",
-                                  "s3_region", "timeout_seconds"}
+                                  "s3_region", "timeout_seconds", "plain", "multipart_bytes"}
             if unknown:
                 raise ValueError(f"regions.{name}: unknown fields {', '.join(sorted(unknown))}")
             out.append(RegionSettings(
                 name, tuple(endpoints), doc["access_key"], doc["secret_key"],
-                doc.get("s3_region", "us-east-1"), float(doc.get("timeout_seconds", 30.0))))
+                doc.get("s3_region", "us-east-1"), float(doc.get("timeout_seconds", 30.0)),
+                plain=bool(doc.get("plain", False)),
+                multipart_bytes=int(doc.get("multipart_bytes", 64 * 1024 * 1024))))
         return out
 
     def tiering_policy(self) -> Policy:
