@@ -53,13 +53,14 @@ class Change:
     time: float
     gone: tuple[str, ...]  # version ids the change removed
     written: tuple[str, ...] = ()  # version ids the change wrote or changed
+    size: int = 0  # bytes of what it wrote (for the backlog in bytes)
 
 
 def change_record(key: str, now: float, gone: Iterable[str] = (),
-                  written: Iterable[str] = ()) -> dict[str, bytes]:
+                  written: Iterable[str] = (), size: int = 0) -> dict[str, bytes]:
     """The omap item logging a change of ``key`` at ``now`` (for ``KeyWrite.sets``)."""
     name = f"{LOG_PREFIX}{int(now * 1_000_000):016x}.{secrets.token_hex(4)}"
-    doc = {"k": key, "t": now, "g": list(gone), "w": list(written)}
+    doc = {"k": key, "t": now, "g": list(gone), "w": list(written), "s": size}
     return {name: json.dumps(doc).encode()}
 
 
@@ -87,7 +88,7 @@ async def read_changes(index: BucketIndex, bucket_id: str, limit: int) -> list[C
         for name, raw in items:
             doc = json.loads(raw)
             out.append(Change(oid, name, doc["k"], float(doc["t"]), tuple(doc.get("g", ())),
-                              tuple(doc.get("w", ()))))
+                              tuple(doc.get("w", ())), int(doc.get("s", 0))))
     out.sort(key=lambda c: (c.time, c.record))
     return out[:limit]
 

@@ -195,7 +195,8 @@ class Versioning:
             vid = None if state == SUSPENDED else self._vid(stamp)
             new = dataclasses.replace(entry, version_id=vid, stamp=stamp)
             made[:] = [new]
-            log = change_record(key, self.clock.time(), written=(vid or NULL,)) if logged else {}
+            log = (change_record(key, self.clock.time(), written=(vid or NULL,), size=new.size)
+                   if logged else {})
             write = KeyWrite(new, sets=log)
             garbage.clear()  # decided again after a conflict: only the last decision counts
             if current is not None and (state == ENABLED or current.version_id is not None):

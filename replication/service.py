@@ -42,7 +42,7 @@ class ReplicationObserver(Protocol):
 
     def replication_failed(self, destination: str) -> None: ...
 
-    def replication_backlog(self, destination: str, objects: int) -> None: ...
+    def replication_backlog(self, destination: str, objects: int, nbytes: int) -> None: ...
 
 
 class _Quiet:
@@ -52,7 +52,7 @@ class _Quiet:
     def replication_failed(self, destination: str) -> None:
         pass
 
-    def replication_backlog(self, destination: str, objects: int) -> None:
+    def replication_backlog(self, destination: str, objects: int, nbytes: int) -> None:
         pass
 
 
@@ -106,7 +106,7 @@ class ReplicationService:
         for arn in destinations(config) if config is not None else ():
             target = target_name(arn)
             self.observer.replication_shipped(target, report.lags)
-            self.observer.replication_backlog(target, report.backlog)
+            self.observer.replication_backlog(target, report.backlog, report.backlog_bytes)
             for _ in report.failures:
                 self.observer.replication_failed(target)
         self._settle(name, bool(report.failures))

@@ -50,6 +50,7 @@ class ShipReport:
     lags: list[float] = field(default_factory=list)  # seconds from commit to shipped
     failures: list[str] = field(default_factory=list)
     backlog: int = 0  # records left after the pass (a full batch: maybe more)
+    backlog_bytes: int = 0  # bytes those records wrote
 
 
 def destinations(config: ReplicationConfig) -> set[str]:
@@ -121,6 +122,8 @@ class BucketShipper:
         await source.trim_changes(shipped)
         report.trimmed = len(shipped)
         report.backlog = len(changes) - len(shipped)
+        left = {c.record for c in shipped}
+        report.backlog_bytes = sum(c.size for c in changes if c.record not in left)
         return report, config
 
     async def _given_up(self, source, name: str, key: str) -> bool:

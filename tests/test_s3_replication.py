@@ -72,7 +72,8 @@ def test_writes_appear_in_the_destination_with_their_version_ids(deployment):
     s3.delete_object(Bucket="originals", Key="docs/a.txt")  # a delete marker, replicated
     assert until(lambda: versions(s3, "copies") == versions(s3, "originals"))
     status = json.loads(run_cli(options, "replication", "status").stdout)
-    assert status == {"originals": {"copies": {"backlog_objects": 0, "lag_seconds": 0.0}}}
+    assert status == {"originals": {"copies": {"backlog_objects": 0, "backlog_bytes": 0,
+                                               "lag_seconds": 0.0}}}
 
 
 def test_changes_logged_before_a_kill_are_shipped_after_the_restart(deployment):

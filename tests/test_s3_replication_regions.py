@@ -130,8 +130,11 @@ def test_a_region_that_was_down_is_caught_up_with(regions):
     time.sleep(2.0)  # the shipper fails and backs off meanwhile
     status = json.loads(run_cli(east.options, "replication", "status").stdout)
     assert status["photos"]["west:photos-dr"]["backlog_objects"] == 20
-    metrics = until(lambda: "atonix_replication_failures_total" in _metrics(east), 10)
+    assert status["photos"]["west:photos-dr"]["backlog_bytes"] == sum(range(20))
+    metrics = until(lambda: "atonix_replication_failures_total{" in _metrics(east), 10)
     assert metrics
+    assert 'atonix_replication_backlog_bytes{destination="west:photos-dr"} 190.0' in _metrics(
+        east)
     west.start()
     dst = west.s3()
     assert until(lambda: {v[1] for v in versions(dst, "photos-dr")} == set(made), 90)

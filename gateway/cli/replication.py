@@ -92,7 +92,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             changes = await bucket.changes(_STATUS_SCAN)
             oldest = min((c.time for c in changes), default=None)
             lag = round(time.time() - oldest, 3) if oldest is not None else 0.0
-            out[name] = {target_name(arn): {"backlog_objects": len(changes), "lag_seconds": lag}
+            nbytes = sum(c.size for c in changes)
+            out[name] = {target_name(arn): {"backlog_objects": len(changes),
+                                            "backlog_bytes": nbytes, "lag_seconds": lag}
                          for arn in sorted(destinations(config))}
         return out
 

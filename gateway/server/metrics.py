@@ -119,6 +119,11 @@ class GatewayMetrics:
             "Change-log records left after the last pass", ["destination"], registry=r,
             multiprocess_mode="mostrecent",
         )
+        self.replication_backlog_bytes = Gauge(
+            "atonix_replication_backlog_bytes",
+            "Bytes the change-log records left after the last pass wrote", ["destination"],
+            registry=r, multiprocess_mode="mostrecent",
+        )
         self.replication_failures = Counter(
             "atonix_replication_failures_total", "Keys whose shipping failed (retried)",
             ["destination"], registry=r,
@@ -192,8 +197,9 @@ class GatewayMetrics:
     def replication_failed(self, destination: str) -> None:
         self.replication_failures.labels(destination).inc()
 
-    def replication_backlog(self, destination: str, objects: int) -> None:
+    def replication_backlog(self, destination: str, objects: int, nbytes: int) -> None:
         self.replication_backlog_objects.labels(destination).set(objects)
+        self.replication_backlog_bytes.labels(destination).set(nbytes)
 
     def tier_moved(self, source: str, target: str, nbytes: int) -> None:
         self.tier_moves.labels(source, target).inc()
