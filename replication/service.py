@@ -2,7 +2,8 @@
 ``replication`` lease ships the change log of every bucket with a replication
 configuration (``replication.shipper``), pass after pass while there is work and
 every ``interval`` seconds when there is none; the others look for the lease
-every second or so, and one takes over within its 30 s lifetime if the holder dies.
+every second or so, and one takes over within its lifetime (30 s by default) if the
+holder dies.
 
 A bucket whose pass failed (a destination gone, the cluster unwell) is tried
 again after an exponential backoff with jitter (``interval`` doubling up to
@@ -140,13 +141,13 @@ class ReplicationService:
 def start_replication(engine: Engine, principal: Principal,
                       observer: ReplicationObserver | None, interval: float,
                       regions: Mapping[str, RegionClient] | None = None,
-                      ) -> asyncio.Task | None:
+                      lease_seconds: float = 30.0) -> asyncio.Task | None:
     """The shipping loop of a gateway (None when ``interval`` is 0: disabled)."""
     if interval <= 0:
         return None
     service = ReplicationService(engine, principal, observer, interval, regions=regions)
-    # A holder that died is replaced once its lease lapses (30 s): RTO of shipping.
-    lease = engine.lease(principal, "replication", ttl=30.0)
+    # A holder that died is replaced once its lease lapses: the RTO of shipping.
+    lease = engine.lease(principal, "replication", ttl=lease_seconds)
 
     async def ship_while_held() -> None:
         """The holder's loop: passes back to back while there is work, one every
@@ -164,7 +165,7 @@ def start_replication(engine: Engine, principal: Principal,
                         await lease.hold(ship_while_held)
                 except Exception:
                     log.exception("replication pass failed")
-                await engine.clock.sleep(max(interval, 1.0))  # not the holder: look again
+                await engine.clock.sleep(min(max(interval, 1.0), lease_seconds / 3))
         finally:
             with contextlib.suppress(Exception):
                 await lease.release()

@@ -36,7 +36,8 @@ def until(check, timeout: float = 20.0):
 def deployment(backend_kind, tmp_path):
     options = backend_options(backend_kind, tmp_path)
     config = tmp_path / "gateway.yaml"
-    config.write_text("replication_interval_seconds: 0.1\n")
+    # A short lease: a gateway started after a kill -9 takes the dead one's over soon.
+    config.write_text("replication_interval_seconds: 0.1\nreplication_lease_seconds: 3\n")
     options["config"] = str(config)
     create_test_user(options)
     gw = GatewayProcess(options, tmp_path / "gw.log").start()

@@ -203,6 +203,7 @@ def build_app(settings: Settings) -> web.Application:
         shipping = start_replication(
             engine, REPLICATOR, metrics, settings.replication_interval_seconds,
             {r.name: RegionClient(r) for r in settings.region_settings()},
+            lease_seconds=settings.replication_lease_seconds,
         )
         yield
         for task in (watching, shipping, mover, backups, collector):  # stopped in this order

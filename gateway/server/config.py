@@ -84,6 +84,8 @@ class Settings:
     read_stats_sample_rate: float = 1.0
     # How often the gateway holding the replication lease ships change logs (0 = never).
     replication_interval_seconds: float = 0.25
+    # The shipping lease's lifetime: how long a dead holder's shipping waits for another.
+    replication_lease_seconds: float = 30.0
     # Other regions replication rules may name (arn:aws:s3:REGION::BUCKET): per name,
     # endpoints (a list of its gateways' URLs), access_key and secret_key of the user
     # the shipper writes as (the owner of the destination buckets), optional s3_region.
