@@ -25,6 +25,7 @@ for a change to spread); the gateway that changes it sees the change at once.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -118,7 +119,7 @@ class Versioning:
         """The bucket's replication configuration, cached like the state: its changes
         are logged (``engine.change_log``) while one is present."""
         raw = await self._config(record, REPLICATION_ITEM)
-        return ReplicationConfig.decode(raw) if raw else None
+        return _decoded_replication(raw) if raw else None
 
     def replication_changed(self, record: BucketRecord, config: ReplicationConfig | None) -> None:
         self._remember(record, REPLICATION_ITEM, config.encode() if config else None)
@@ -403,6 +404,12 @@ class Versioning:
         if layout.null_key(key) not in write.sets:
             write.removes.append(layout.null_key(key))
         return list(old.stored_segments) if old is not None else []
+
+
+@functools.lru_cache(maxsize=256)
+def _decoded_replication(raw: bytes) -> ReplicationConfig:
+    """Decoded once per document, not on every write (it is immutable)."""
+    return ReplicationConfig.decode(raw)
 
 
 def visible(entry: ObjectEntry | None, key: str) -> ObjectEntry:

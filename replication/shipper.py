@@ -79,7 +79,7 @@ def rule_picker(config: ReplicationConfig, key: str,
 
 class BucketShipper:
     def __init__(self, engine: Engine, principal: Principal, batch: int = 1000,
-                 parallel: int = 32, regions: Mapping[str, RegionClient] | None = None) -> None:
+                 parallel: int = 64, regions: Mapping[str, RegionClient] | None = None) -> None:
         self.engine = engine
         self.regions = regions or {}
         self.principal = principal
