@@ -2,11 +2,11 @@
 the replication principal's key, plus the replica headers that keep a version's id,
 stamp, time and ETag (``s3api.headers.replica_of`` reads them there).
 
-Four calls: the versions of one key (ListObjectVersions with the key as
-prefix), a replica PUT streamed from the source's reader (UNSIGNED-PAYLOAD,
-so no second pass over the bytes to hash them), a delete-marker replica, and
-a version delete. Endpoints are tried in order; a failure of all of them is
-``RegionUnavailable``, which the shipper retries with backoff.
+Three calls: a replica PUT streamed from the source's reader (UNSIGNED-PAYLOAD,
+so no second pass over the bytes to hash them; multipart past a size for a
+plain S3 endpoint), a delete-marker replica, and a version delete. Endpoints are
+tried in order; a failure of all of them is ``RegionUnavailable``, which the
+shipper retries with backoff.
 """
 
 from __future__ import annotations
@@ -47,36 +47,10 @@ class RegionSettings:
     part_bytes: int = 16 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class RemoteVersion:
-    version_id: str
-    etag: str
-    delete_marker: bool
-
-
 @dataclass
 class RegionClient:
     settings: RegionSettings
     _session: aiohttp.ClientSession | None = field(default=None, repr=False)
-
-    async def versions(self, bucket: str, key: str) -> dict[str, RemoteVersion]:
-        """Every version of exactly ``key`` in the region's ``bucket``."""
-        out: dict[str, RemoteVersion] = {}
-        query = {"versions": "", "prefix": key}
-        while True:
-            body = await self._call("GET", bucket, "", query)
-            root = ElementTree.fromstring(body)
-            for item in root:
-                tag = item.tag.removeprefix(_NS)
-                if tag not in ("Version", "DeleteMarker") or item.findtext(f"{_NS}Key") != key:
-                    continue
-                vid = item.findtext(f"{_NS}VersionId") or ""
-                out[vid] = RemoteVersion(vid, item.findtext(f"{_NS}ETag") or "",
-                                         tag == "DeleteMarker")
-            if root.findtext(f"{_NS}IsTruncated") != "true":
-                return out
-            query = {**query, "key-marker": root.findtext(f"{_NS}NextKeyMarker") or "",
-                     "version-id-marker": root.findtext(f"{_NS}NextVersionIdMarker") or ""}
 
     async def put_replica(self, bucket: str, key: str, entry: ObjectEntry,
                           body: AsyncIterator[bytes]) -> None:

@@ -3,7 +3,7 @@
 A pass reads the oldest records of the log (``AuthorizedBucket.changes``),
 groups them by key and makes each destination agree with the source for
 that key (``AuthorizedBucket.replicate_key``: by state, so a record shipped
-twice or late does no harm), with at most ``parallel`` (32) keys in flight. The
+twice or late does no harm), with at most ``parallel`` (64) keys in flight. The
 records of a key are trimmed only once every destination took it; a key
 that failed keeps its records for the next pass, so a destination that is
 down loses nothing and a kill -9 mid-pass only ships some keys again.
