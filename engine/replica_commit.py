@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from engine import layout
 from engine.errors import ConcurrentUpdate
 from engine.index import KEEP, KeyState, KeyWrite
+from engine.object_lock import check_deletable
 from engine.records import BucketRecord, ObjectEntry
 from engine.versioning import Commit, Versioning, entry_token, is_version
 
@@ -50,7 +51,8 @@ async def put_replica(versioning: Versioning, record: BucketRecord, key: str,
                       entry: ObjectEntry,
                       onto: Callable[[ObjectEntry], ObjectEntry] | None = None) -> Commit:
     """File ``entry`` (a version made elsewhere, its id and stamp kept) among the key's
-    versions; the same version already there is replaced (its payload is garbage).
+    versions; the same version already there is replaced (its payload is garbage),
+    unless object lock protects it and the bytes differ (ObjectLocked).
 
     ``onto(existing)``: a metadata update of a replica already there, decided on
     the entry the transaction read (its payload and placement are kept, nothing is
@@ -62,6 +64,9 @@ async def put_replica(versioning: Versioning, record: BucketRecord, key: str,
     written: list[ObjectEntry] = [entry]
 
     def replacing(old: ObjectEntry) -> ObjectEntry:
+        if onto is None and (old.etag, old.size) != (entry.etag, entry.size):
+            # Other bytes under a locked version's id: object lock forbids, whoever asks.
+            check_deletable(old, versioning.clock.time(), bypass_governance=False)
         replaced[0] = old
         written[0] = onto(old) if onto is not None else entry
         return written[0]

@@ -21,6 +21,7 @@ from engine import (
     ObjectLocked,
     Operation,
     PutRequest,
+    ReplicaOf,
     Retention,
 )
 from tests.engine.conftest import OWNER, SERVICE, engine_over
@@ -202,9 +203,17 @@ async def test_no_path_removes_a_compliance_locked_version(small: Engine):
             await who.delete("k", version_id=kept.version_id, bypass_governance=True)
         with pytest.raises(ObjectLocked):
             await who.set_retention("k", None, kept.version_id, bypass_governance=True)
+    forged = ReplicaOf(kept.version_id, kept.stamp, kept.mtime)  # a "replica" of other bytes
+    for who in (owner, await small.bucket(SERVICE, "locked", Operation.PUT_OBJECT)):
+        with pytest.raises(ObjectLocked):
+            await who.put("k", PutRequest(body=_one(b"tampered"), size=8, replica=forged))
     await small.fsck(SERVICE, repair=True, stale_seconds=0)
     await small.collect_garbage(SERVICE, 0)
     assert await _read(owner, "k", kept.version_id) == b"evidence " * 200
     small.clock.advance(3601)  # expired: now it may go
     await owner.delete("k", version_id=kept.version_id)
     assert await _listing(owner) == []
+
+
+async def _one(data: bytes):
+    yield data
