@@ -21,12 +21,15 @@ from engine import (
     InvalidBucketState,
     InvalidRequestForBucket,
     Operation,
+    PutRequest,
+    ReplicaOf,
     ReplicationConfig,
     ReplicationRule,
 )
-from replication.shipper import BucketShipper
+from replication.shipper import BucketShipper, rule_picker
+from replication.verify import verify
 from tests.engine.conftest import OTHER, OWNER, SERVICE
-from tests.engine.tier_helpers import put, read
+from tests.engine.tier_helpers import body_of, put, read
 
 
 def rule(dest: str, **kw) -> ReplicationRule:
@@ -223,3 +226,37 @@ async def test_removing_a_replica_never_removes_its_original(engine):
     await ship(engine, "mirror")
     assert [v[1] for v in await versions(engine, "origin")] == [original.version_id]
     assert await read(engine, "origin", "k") == b"the only copy that matters"
+
+
+async def test_verify_finds_planted_differences_and_repair_removes_them(engine):
+    src = await versioned(engine, "verify-source")
+    dst = await versioned(engine, "verify-target")
+    config = ReplicationConfig((rule("verify-target", delete_markers=True),))
+    await (await admin(engine, "verify-source")).set_replication(config)
+    made = {f"k{i:03d}": await put(src, f"k{i:03d}", f"v{i}".encode() * 100)
+            for i in range(300)}
+    await ship(engine, "verify-source")
+
+    async def check(repair: bool = False):
+        return await verify(await service(engine, "verify-source"),
+                            await service(engine, "verify-target"),
+                            lambda key: rule_picker(config, key, config.rules[0].destination),
+                            repair=repair)
+
+    clean = await check()
+    assert clean.keys == [] and clean.exchanges == 3  # equal: one exchange
+    # Planted: a replica removed, one replaced with other bytes under its id, an extra
+    # version written at the destination itself.
+    await dst.delete("k007", version_id=made["k007"].version_id)
+    forged = ReplicaOf(made["k100"].version_id, made["k100"].stamp, made["k100"].mtime)
+    writer = await engine.bucket(SERVICE, "verify-target", Operation.PUT_OBJECT)
+    await writer.put("k100", PutRequest(body=body_of(b"other bytes"), size=11, replica=forged))
+    await put(dst, "k250", b"written there")
+    found = await check()
+    assert found.keys == ["k007", "k100", "k250"]
+    assert found.exchanges < 30
+    repaired = await check(repair=True)
+    assert repaired.repaired == 3
+    assert (await check()).keys == ["k250"]  # an original of the destination's stays
+    assert await read(engine, "verify-target", "k100") == b"v100" * 100
+    assert await read(engine, "verify-target", "k007") == b"v7" * 100
