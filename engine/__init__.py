@@ -152,7 +152,7 @@ from engine.upload_store import UploadSnapshot
 from engine.uploads_registry import UploadsPage, UploadsQuery
 from engine.version_listing import VersionsPage
 from engine.versioning import ENABLED, MFA_DELETE_CONFIG, SUSPENDED, VERSIONING_CONFIG
-from engine.versions import NULL, InvalidVersionId, check_version_id
+from engine.versions import NULL, InvalidVersionId, check_version_id, parse_version_id
 from storage.errors import StorageError
 from storage.protocol import ErasureCode
 from storage.remote_s3 import RemoteSettings
@@ -318,6 +318,7 @@ __all__ = [
     "normalize_etag",
     "object_acl",
     "parse_destination",
+    "parse_version_id",
     "retention_of",
     "ships",
     "storage_class_of",

@@ -210,6 +210,8 @@ class ObjectService:
         except BaseException:
             await writer.discard()
             raise
+        if req.replica is not None and done.entry is not entry:
+            await writer.discard()  # the same version, locked, was there already
         await self.payloads.release(done.garbage)
         assert done.entry is not None
         return done.entry

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from engine import layout
 from engine.errors import ConcurrentUpdate
 from engine.index import KEEP, KeyState, KeyWrite
-from engine.object_lock import check_deletable
+from engine.object_lock import ObjectLocked, check_deletable
 from engine.records import BucketRecord, ObjectEntry
 from engine.versioning import Commit, Versioning, entry_token, is_version
 
@@ -64,9 +64,14 @@ async def put_replica(versioning: Versioning, record: BucketRecord, key: str,
     written: list[ObjectEntry] = [entry]
 
     def replacing(old: ObjectEntry) -> ObjectEntry:
-        if onto is None and (old.etag, old.size) != (entry.etag, entry.size):
-            # Other bytes under a locked version's id: object lock forbids, whoever asks.
-            check_deletable(old, versioning.clock.time(), bypass_governance=False)
+        if onto is None:
+            try:  # a version object lock protects is never replaced, whoever asks
+                check_deletable(old, versioning.clock.time(), bypass_governance=False)
+            except ObjectLocked:
+                if (old.etag, old.size) != (entry.etag, entry.size):
+                    raise
+                written[0] = old  # the same bytes shipped again: it is there already
+                return old
         replaced[0] = old
         written[0] = onto(old) if onto is not None else entry
         return written[0]

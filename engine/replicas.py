@@ -138,6 +138,8 @@ class ReplicaWriter:
         except BaseException:
             await self.payloads.remove(segments)
             raise
+        if done.entry is not replica:  # the same version, locked, was there already
+            await self.payloads.remove(segments)
         await self.payloads.release(done.garbage)
         result.copied += 1
         result.bytes += version.size

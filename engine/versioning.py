@@ -231,8 +231,9 @@ class Versioning:
                 return {}
             # A replica's removal is not passed on (as in S3): the destination's copy
             # might be the original.
+            # Nor a null version's: the other side's null version is its own.
             replica = found.headers.get(REPLICATION_STATUS_HEADER) == REPLICA
-            return change_record(key, now_s, () if replica else (vid,))
+            return change_record(key, now_s, () if replica or vid == NULL else (vid,))
 
         def checked(found: ObjectEntry) -> None:
             check_deletable(found, now_s, bypass_governance)

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
+import yarl
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
@@ -118,8 +119,9 @@ class RegionClient:
             url = _url(endpoint, bucket, key, query)
             signed = self._sign(method, url, headers or {})
             try:
-                async with self._client().request(method, url, headers=signed,
-                                                  data=body) as answer:
+                async with self._client().request(
+                        method, yarl.URL(url, encoded=True),  # keys with "..": as they are
+                        headers=signed, data=body, allow_redirects=False) as answer:
                     payload = await answer.read()
                     if answer.status < 300:
                         return payload, answer.headers.copy()  # case-insensitive

@@ -27,13 +27,16 @@ async def sync_remote_key(
     result = SyncResult()
     mine = await source.key_versions(key)
     have = {v.version_id or "null" for v in mine}
-    for vid in gone:
-        if vid not in have:
+    for vid in gone if not client.settings.plain else ():
+        if vid not in have and vid != "null":
             await client.delete_version(bucket, key, vid)
             result.removed += 1
+    plain = client.settings.plain
     for version in reversed(mine):  # oldest first
         if (version.version_id or "null") not in written or not ships(version, rule_for(version)):
             continue
+        if plain and version is not mine[0]:
+            continue  # there a PUT makes the current version: only ours goes
         if version.delete_marker:
             await client.put_marker_replica(bucket, key, version)
         else:

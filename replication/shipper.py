@@ -115,6 +115,8 @@ class BucketShipper:
                 raise outcome
             if isinstance(outcome, BaseException):
                 report.failures.append(f"{name}/{key}: {type(outcome).__name__}: {outcome}")
+                if isinstance(outcome, RegionUnavailable):
+                    continue  # the region, not the key: backing off, never giving up
                 if await self._given_up(source, name, key):
                     shipped.extend(group)  # FAILED: its next change logs it again
             else:

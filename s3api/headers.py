@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import email.utils
+import math
 import re
 from collections.abc import Mapping
 
-from engine import InvalidVersionId, ObjectEntry, ReplicaOf, check_version_id, storage_class_of
+from engine import (
+    InvalidVersionId,
+    ObjectEntry,
+    ReplicaOf,
+    check_version_id,
+    parse_version_id,
+    storage_class_of,
+)
 from s3api import checksums
 from s3api.errors import S3Error, S3ErrorCode
 from s3api.xml import http_date
@@ -183,17 +191,27 @@ REPLICA_MTIME_HEADER = "x-atonix-replica-mtime"
 REPLICA_ETAG_HEADER = "x-atonix-replica-etag"
 
 
-def replica_of(headers: Mapping[str, str]) -> ReplicaOf | None:
-    """The source version a replica request names (None: an ordinary request)."""
+def replica_of(headers: Mapping[str, str], auth: object | None) -> ReplicaOf | None:
+    """The source version a replica request names (None: an ordinary request). Only a
+    header-signed request may name one, with every replica header signed: a presigned
+    URL, or one whose signature left them out, cannot be turned into a replica write."""
     vid = headers.get(REPLICA_VERSION_HEADER)
     if vid is None:
         return None
+    names = [h for h in _REPLICA_HEADERS if h in headers]
+    signed = getattr(auth, "signed_headers", ())
+    if auth is None or getattr(auth, "presigned", True) or not set(names) <= set(signed):
+        raise S3Error(S3ErrorCode.AccessDenied, "Replica headers must be signed")
     try:
-        check_version_id(vid)
+        stamp_of_id, _ = parse_version_id(vid)
         stamp = int(headers.get(REPLICA_STAMP_HEADER, ""))
         mtime = float(headers.get(REPLICA_MTIME_HEADER, ""))
     except (InvalidVersionId, ValueError):
         raise S3Error(S3ErrorCode.InvalidArgument, "Malformed replica headers") from None
-    if vid == "null" or stamp <= 0:
-        raise S3Error(S3ErrorCode.InvalidArgument, "A replica needs a version id and stamp")
+    if stamp != stamp_of_id or not math.isfinite(mtime) or not 0 <= mtime < 2**40:
+        raise S3Error(S3ErrorCode.InvalidArgument, "Replica headers do not agree")
     return ReplicaOf(vid, stamp, mtime, headers.get(REPLICA_ETAG_HEADER))
+
+
+_REPLICA_HEADERS = (REPLICA_VERSION_HEADER, REPLICA_STAMP_HEADER, REPLICA_MTIME_HEADER,
+                    REPLICA_ETAG_HEADER)

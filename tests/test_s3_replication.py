@@ -9,6 +9,8 @@ import signal
 import time
 
 import pytest
+import requests
+from botocore.exceptions import ClientError
 
 from tests.conftest import backend_options
 from tests.support.gateway_process import GatewayProcess, create_test_user, run_cli
@@ -103,3 +105,30 @@ def test_changes_logged_before_a_kill_are_shipped_after_the_restart(deployment):
         assert until(lambda: drained(options))  # shipped, then trimmed at the pass's end
     finally:
         again.stop()
+
+
+def test_replica_headers_need_a_signature_that_covers_them(deployment):
+    _, gw, _ = deployment
+    s3 = gw.client()
+    vid = s3.put_object(Bucket="copies", Key="k", Body=b"original")["VersionId"]
+    stamp = str((1 << 64) - 1 - int(vid[:16], 16))
+    forged = {"x-atonix-replica-version-id": vid, "x-atonix-replica-stamp": stamp,
+              "x-atonix-replica-mtime": "1700000000.0"}
+    presigned = gw.client().generate_presigned_url(
+        "put_object", Params={"Bucket": "copies", "Key": "k"})
+    answer = requests.put(presigned, data=b"tampered", headers=forged, timeout=10)
+    assert answer.status_code == 403 and b"Replica headers must be signed" in answer.content
+
+    def add(headers):
+        def hook(request, **_):
+            for name, value in headers.items():
+                request.headers[name] = value
+        return hook
+
+    signer = gw.client()
+    signer.meta.events.register("before-sign.s3.PutObject",
+                                add({**forged, "x-atonix-replica-stamp": "12345"}))
+    with pytest.raises(ClientError) as refused:
+        signer.put_object(Bucket="copies", Key="k", Body=b"tampered")
+    assert refused.value.response["Error"]["Code"] == "InvalidArgument"
+    assert s3.get_object(Bucket="copies", Key="k", VersionId=vid)["Body"].read() == b"original"

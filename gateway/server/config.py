@@ -111,6 +111,8 @@ class Settings:
         parse_schedules(self.backups)  # a mistyped schedule fails at start, not at 02:30
         self.tiering_policy()  # so does an invalid policy (its error names file and line)
         self.region_settings()
+        if self.replication_lease_seconds < 1:
+            raise ValueError("replication_lease_seconds must be at least 1")
 
     def region_settings(self) -> list[RegionSettings]:
         """The ``regions`` section, checked: each needs endpoints and a key pair."""
@@ -119,6 +121,10 @@ class Settings:
             if not isinstance(doc, dict):
                 raise ValueError(f"regions.{name}: expected a mapping")
             endpoints = doc.get("endpoints") or ([doc["endpoint"]] if "endpoint" in doc else [])
+            if isinstance(endpoints, str):
+                endpoints = [endpoints]
+            if not isinstance(doc.get("plain", False), bool):
+                raise ValueError(f"regions.{name}.plain: true or false")
             missing = [f for f in ("access_key", "secret_key") if not doc.get(f)]
             if not endpoints or missing:
                 raise ValueError(f"regions.{name}: needs endpoints, access_key and secret_key")

@@ -62,7 +62,7 @@ async def put_object(ctx: RequestContext) -> web.StreamResponse:
             checksums=lambda: body.checksums,
             condition=condition,
             storage_class=headers.get("x-amz-storage-class"),
-            replica=h.replica_of(headers),
+            replica=h.replica_of(headers, ctx.auth),
         ),
     )
     return empty(
@@ -166,7 +166,7 @@ async def delete_object(ctx: RequestContext) -> web.StreamResponse:
         headers.get("x-amz-if-match-last-modified-time"),
         headers.get("x-amz-if-match-size"),
     )
-    replica = h.replica_of(headers)
+    replica = h.replica_of(headers, ctx.auth)
     if replica is not None:  # a delete marker made in another region
         done = await bucket.put_marker_replica(ctx.endpoint.key, replica)
         return empty(204, headers=_deleted_headers(done, None))
