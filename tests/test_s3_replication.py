@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 
 import pytest
 import requests
@@ -14,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import backend_options
 from tests.support.gateway_process import GatewayProcess, create_test_user, run_cli
+from tests.support.replication import until, versions
 
 RULES = {
     "Role": "arn:aws:iam::123456789012:role/replication",
@@ -23,15 +23,6 @@ RULES = {
         "Destination": {"Bucket": "arn:aws:s3:::copies"},
     }],
 }
-
-
-def until(check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got or time.monotonic() > deadline:
-            return got
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -58,29 +49,21 @@ def drained(options: dict) -> dict | None:
     return status if status["originals"]["copies"]["backlog_objects"] == 0 else None
 
 
-def versions(s3, bucket: str) -> list[tuple]:
-    listed = s3.list_object_versions(Bucket=bucket)
-    out = [(v["Key"], v["VersionId"], v["ETag"], v["IsLatest"]) for v in listed.get("Versions", [])]
-    out += [(m["Key"], m["VersionId"], "marker", m["IsLatest"])
-            for m in listed.get("DeleteMarkers", [])]
-    return sorted(out)
-
-
 def test_writes_appear_in_the_destination_with_their_version_ids(deployment):
     options, gw, _ = deployment
     s3 = gw.client()
     put = s3.put_object(Bucket="originals", Key="docs/a.txt", Body=b"hello " * 5000,
                         Metadata={"team": "blue"})
-    copied = until(lambda: versions(s3, "copies"))
+    copied = until(lambda: versions(s3, "copies"), 20)
     assert copied == [("docs/a.txt", put["VersionId"], put["ETag"], True)]
     head = s3.head_object(Bucket="copies", Key="docs/a.txt")
     assert head["ReplicationStatus"] == "REPLICA" and head["Metadata"] == {"team": "blue"}
     assert s3.get_object(Bucket="copies", Key="docs/a.txt")["Body"].read() == b"hello " * 5000
     assert until(lambda: s3.head_object(Bucket="originals", Key="docs/a.txt").get(
-        "ReplicationStatus") == "COMPLETED")
+        "ReplicationStatus") == "COMPLETED", 20)
     s3.delete_object(Bucket="originals", Key="docs/a.txt")  # a delete marker, replicated
-    assert until(lambda: versions(s3, "copies") == versions(s3, "originals"))
-    status = until(lambda: drained(options))  # shipped, then trimmed at the pass's end
+    assert until(lambda: versions(s3, "copies") == versions(s3, "originals"), 20)
+    status = until(lambda: drained(options), 20)  # shipped, then trimmed at the pass's end
     assert status == {"originals": {"copies": {"backlog_objects": 0, "backlog_bytes": 0,
                                                "lag_seconds": 0.0}}}
     verdict = json.loads(run_cli(options, "replication", "verify", "originals").stdout)
@@ -102,7 +85,7 @@ def test_changes_logged_before_a_kill_are_shipped_after_the_restart(deployment):
         assert until(lambda: versions(s3, "copies") == versions(s3, "originals"), 30)
         ids = {v[1] for v in versions(s3, "copies")}
         assert {m["VersionId"] for m in made} <= ids
-        assert until(lambda: drained(options))  # shipped, then trimmed at the pass's end
+        assert until(lambda: drained(options), 20)  # shipped, then trimmed at the pass's end
     finally:
         again.stop()
 

@@ -23,15 +23,7 @@ from tests.support.gateway_process import (
     run_cli,
 )
 from tests.support.moto import MOTO_KEY, MOTO_SECRET
-
-
-def until(check, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got or time.monotonic() > deadline:
-            return got
-        time.sleep(0.2)
+from tests.support.replication import until, versions
 
 
 def rules(destination: str) -> dict:
@@ -39,14 +31,6 @@ def rules(destination: str) -> dict:
         "ID": "all", "Priority": 1, "Status": "Enabled", "Filter": {"Prefix": ""},
         "DeleteMarkerReplication": {"Status": "Enabled"},
         "Destination": {"Bucket": destination}}]}
-
-
-def versions(s3, bucket: str) -> list[tuple]:
-    listed = s3.list_object_versions(Bucket=bucket)
-    out = [(v["Key"], v["VersionId"], v["ETag"], v["IsLatest"]) for v in listed.get("Versions", [])]
-    out += [(m["Key"], m["VersionId"], "marker", m["IsLatest"])
-            for m in listed.get("DeleteMarkers", [])]
-    return sorted(out)
 
 
 class Region:
@@ -108,7 +92,7 @@ def test_versions_travel_to_the_other_region_intact(regions):
         Bucket="photos", Key="big.bin", UploadId=upload["UploadId"],
         MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(parts, 1)]})
     src.delete_object(Bucket="photos", Key="a.jpg")
-    assert until(lambda: versions(dst, "photos-dr") == versions(src, "photos"))
+    assert until(lambda: versions(dst, "photos-dr") == versions(src, "photos"), 30, every=0.2)
     head = dst.head_object(Bucket="photos-dr", Key="a.jpg", VersionId=put["VersionId"])
     assert head["ReplicationStatus"] == "REPLICA" and head["Metadata"] == {"camera": "x100"}
     assert dst.get_object_tagging(Bucket="photos-dr", Key="a.jpg",
@@ -118,7 +102,7 @@ def test_versions_travel_to_the_other_region_intact(regions):
     assert big["Body"].read() == bytes([1]) * (5 << 20) + bytes([2]) * (5 << 20)
     assert big["ETag"].endswith('-2"')
     assert until(lambda: src.head_object(Bucket="photos", Key="big.bin").get(
-        "ReplicationStatus") == "COMPLETED")
+        "ReplicationStatus") == "COMPLETED", 30, every=0.2)
 
 
 def test_a_region_that_was_down_is_caught_up_with(regions):
@@ -131,15 +115,16 @@ def test_a_region_that_was_down_is_caught_up_with(regions):
     status = json.loads(run_cli(east.options, "replication", "status").stdout)
     assert status["photos"]["west:photos-dr"]["backlog_objects"] == 20
     assert status["photos"]["west:photos-dr"]["backlog_bytes"] == sum(range(20))
-    metrics = until(lambda: "atonix_replication_failures_total{" in _metrics(east), 10)
+    metrics = until(lambda: "atonix_replication_failures_total{" in _metrics(east), 10,
+                    every=0.2)
     assert metrics
     assert 'atonix_replication_backlog_bytes{destination="west:photos-dr"} 190.0' in _metrics(
         east)
     west.start()
     dst = west.s3()
-    assert until(lambda: {v[1] for v in versions(dst, "photos-dr")} == set(made), 90)
+    assert until(lambda: {v[1] for v in versions(dst, "photos-dr")} == set(made), 90, every=0.2)
     assert until(lambda: json.loads(run_cli(east.options, "replication", "status").stdout)[
-        "photos"]["west:photos-dr"]["backlog_objects"] == 0)
+        "photos"]["west:photos-dr"]["backlog_objects"] == 0, 30, every=0.2)
 
 
 def test_two_regions_writing_one_key_converge(regions):
@@ -150,7 +135,7 @@ def test_two_regions_writing_one_key_converge(regions):
         east.s3().put_object(Bucket="photos", Key="shared", Body=f"east {i}".encode())
         west.s3().put_object(Bucket="photos-dr", Key="shared", Body=f"west {i}".encode())
     assert until(lambda: versions(east.s3(), "photos") == versions(west.s3(), "photos-dr")
-                 and len(versions(east.s3(), "photos")) == 20, 60)
+                 and len(versions(east.s3(), "photos")) == 20, 60, every=0.2)
     winner = {r.s3().get_object(Bucket=b, Key="shared")["Body"].read()
               for r, b in ((east, "photos"), (west, "photos-dr"))}
     assert len(winner) == 1
@@ -193,7 +178,7 @@ def test_a_plain_s3_endpoint_gets_whole_objects(backend_kind, tmp_path, moto_ser
         big = bytes(range(256)) * (20 * 4096)  # 20 MiB: multipart there
         s3.put_object(Bucket="local-data", Key="big.bin", Body=big)
         assert until(lambda: {o["Key"] for o in remote.list_objects_v2(Bucket=target).get(
-            "Contents", [])} == {"small.txt", "big.bin"}, 60)
+            "Contents", [])} == {"small.txt", "big.bin"}, 60, every=0.2)
         got = remote.get_object(Bucket=target, Key="small.txt")
         assert got["Body"].read() == b"tiny"
         assert got["Metadata"] == {"owner": "ops", "atonix-version-id": small["VersionId"]}
@@ -203,6 +188,6 @@ def test_a_plain_s3_endpoint_gets_whole_objects(backend_kind, tmp_path, moto_ser
         assert copy["Body"].read() == big and copy["ETag"].endswith('-2"')
         s3.delete_object(Bucket="local-data", Key="small.txt")  # a marker there too
         assert until(lambda: remote.list_object_versions(Bucket=target, Prefix="small.txt").get(
-            "DeleteMarkers"), 30)
+            "DeleteMarkers"), 30, every=0.2)
     finally:
         gw.stop()
