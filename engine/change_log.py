@@ -64,6 +64,15 @@ def change_record(key: str, now: float, gone: Iterable[str] = (),
     return {name: json.dumps(doc).encode()}
 
 
+def metadata_change(key: str, old: ObjectEntry | None, new: ObjectEntry,
+                    now: float) -> dict[str, bytes]:
+    """The record of an in-place change of a version (tags, ACL, retention), or nothing
+    when a replica need not follow it (a tier move, a restore, a status update)."""
+    if old is not None and replicated_view(old) == replicated_view(new):
+        return {}
+    return change_record(key, now, written=(new.version_id or "null",))
+
+
 def local_header(name: str) -> bool:
     """A header about this copy alone (placement, restore, replication status)."""
     return name in _LOCAL_HEADERS

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from engine.buckets import BucketRef, BucketService, bucket_name
-from engine.change_log import change_record, replicated_view
+from engine.change_log import metadata_change
 from engine.chunked import ChunkedWriter
 from engine.clock import SYSTEM_CLOCK, Clock
 from engine.conditions import DeleteCondition, EntryChanged, SameEntry, WriteCondition
@@ -348,10 +348,7 @@ class ObjectService:
             logged = await self.versioning.logs(rec, key)
 
             def log(old: ObjectEntry | None) -> dict[str, bytes]:
-                if logged and (old is None or replicated_view(old) != replicated_view(new)):
-                    return change_record(key, self.clock.time(),
-                                         written=(new.version_id or "null",))
-                return {}
+                return metadata_change(key, old, new, self.clock.time()) if logged else {}
 
             return await self.index.put_if(rec.bucket_id, key, new, same.check, sets=log)
 

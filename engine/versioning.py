@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from engine import layout
 from engine.buckets import BucketService
-from engine.change_log import change_record, replicated_view
+from engine.change_log import change_record, metadata_change
 from engine.clock import Clock
 from engine.errors import (
     ConcurrentUpdate,
@@ -284,9 +284,7 @@ class Versioning:
         logged = await self.logs(record, key)
 
         def log(old: ObjectEntry, new: ObjectEntry) -> dict[str, bytes]:
-            if logged and replicated_view(old) != replicated_view(new):
-                return change_record(key, self.clock.time(), written=(vid,))
-            return {}  # a tier move, a restore, a replication status: nothing to ship
+            return metadata_change(key, old, new, self.clock.time()) if logged else {}
 
         async def decide(now: KeyState) -> KeyWrite:
             if now.current is not None and is_version(now.current, vid):

@@ -13,6 +13,7 @@ built yet.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -48,7 +49,9 @@ class BucketSide:
         return self._items
 
     async def _range(self, lo: str, hi: str | None) -> list[Item]:
-        return [i for i in await self._all() if i[0] >= lo and (hi is None or i[0] < hi)]
+        items = await self._all()  # sorted: a range is a slice, found by bisection
+        end = len(items) if hi is None else bisect.bisect_left(items, (hi,))
+        return items[bisect.bisect_left(items, (lo,)):end]
 
     async def bounds(self, lo: str, hi: str | None, pieces: int) -> list[str]:
         return cut(await self._range(lo, hi), lo, pieces)

@@ -63,6 +63,7 @@ from storage.remote_s3 import RemoteObjects
 
 log = logging.getLogger("atonix.storage.split")
 
+_DATA = ("c.", "k.")  # ids of packs and chunk objects: what a split pool stores apart
 REMOTE_XATTR = "remote"
 SIZE_XATTR = "remote.size"
 _DATA_STEPS = {"write_full", "write", "append", "truncate"}
@@ -83,7 +84,7 @@ class SplitPool:
         catalog: Pool,
         objects: DataObjects,
         open_pool: Callable[[str], Pool] | None = None,
-        data_prefixes: tuple[str, ...] = ("c.", "k."),
+        data_prefixes: tuple[str, ...] = _DATA,
         *,
         block_bytes: int = 1024 * 1024,
         cache_bytes: int = 64 * 1024 * 1024,
@@ -343,7 +344,6 @@ _POOL_CALLS = frozenset({
 
 
 LOCATION_OID = "remote.location"
-_DATA = ("c.", "k.")  # ids of packs and chunk objects: what a split pool stores apart
 _UPLOAD_NAME = re.compile(r"^[ck]\.[0-9a-f]+\.[0-9a-f]{16}$")
 
 
