@@ -112,6 +112,7 @@ from engine.object_lock import (
 from engine.objects import ObjectReader, PutRequest
 from engine.operations import Operation, Permission
 from engine.point_in_time import RestoreChange, RestoreReport
+from engine.primacy import PassiveCopy, ReplicaFenced
 from engine.read_log import BucketReads, ReadsCursor, ReadTracking
 from engine.read_stats import ReadStats
 from engine.records import BucketDedupe, BucketRecord, ObjectEntry, Segment
@@ -120,12 +121,14 @@ from engine.replicas import SyncResult, ships
 from engine.replication_rules import (
     COMPLETED,
     FAILED,
+    NO_PRIMACY,
     PENDING,
     REPLICA,
     REPLICATED_BUCKETS,
     REPLICATION_ITEM,
     REPLICATION_STATUS_HEADER,
     InvalidDestination,
+    Primacy,
     ReplicationConfig,
     ReplicationRule,
     parse_destination,
@@ -179,6 +182,7 @@ __all__ = [
     "MAX_PART_SIZE",
     "MFA_DELETE_CONFIG",
     "MODE_HEADER",
+    "NO_PRIMACY",
     "NULL",
     "OBJECT_ACLS",
     "OBJECT_ACL_HEADER",
@@ -270,8 +274,10 @@ __all__ = [
     "PartOpener",
     "PartRecord",
     "PartsPage",
+    "PassiveCopy",
     "Permission",
     "PreconditionFailed",
+    "Primacy",
     "Principal",
     "PrincipalKind",
     "PutRequest",
@@ -279,6 +285,7 @@ __all__ = [
     "ReadTracking",
     "ReadsCursor",
     "RemoteSettings",
+    "ReplicaFenced",
     "ReplicaOf",
     "ReplicationConfig",
     "ReplicationRule",

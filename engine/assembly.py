@@ -76,6 +76,8 @@ class EngineSettings:
     tiers: tuple[TierSettings, ...] = DEFAULT_TIERS
     # Other regions a replication rule may name (arn:aws:s3:REGION::BUCKET).
     regions: tuple[str, ...] = ()
+    # This deployment's own name among the regions (engine.primacy: failover needs it).
+    region_name: str = ""
 
     def dedupe_config(self) -> DedupeConfig:
         return DedupeConfig(

@@ -37,6 +37,7 @@ from engine.records import BucketRecord, ObjectEntry
 from engine.replication_config import refuse_suspension
 from engine.replication_rules import (
     REPLICATION_ITEM,
+    Primacy,
 )
 from engine.transitions import TransitionResult
 from engine.upload_records import PartRecord, UploadInfo
@@ -123,6 +124,7 @@ class AuthorizedBucket(ReplicationCalls):
         self.grant.permits(*_WRITES)
         if request.replica is not None:
             await self._replica_allowed()
+        await self.may_write(request.replica.primacy if request.replica else None)
         return await self._services.objects.put(self.record, key, request)
 
     async def transition(
@@ -167,6 +169,7 @@ class AuthorizedBucket(ReplicationCalls):
     ) -> ObjectEntry:
         """Replace the entry's metadata (tags) atomically; the payload stays. Owner only."""
         self.grant.permits()
+        await self.may_write()
         return await self._services.objects.update(self.record, key, change, version_id)
 
     async def object_acl(self, key: str, version_id: str | None = None) -> str:
@@ -181,6 +184,7 @@ class AuthorizedBucket(ReplicationCalls):
     ) -> ObjectEntry:
         """Replace the ACL of ``key`` (its owner, or a WRITE_ACP grantee of the very entry)."""
         self.grant.permits(Permission.OBJECT_WRITE_ACP)
+        await self.may_write()
 
         def change(entry: ObjectEntry) -> ObjectEntry:
             self.grant.check_entry(entry)
@@ -196,13 +200,16 @@ class AuthorizedBucket(ReplicationCalls):
         bypass_governance: bool = False,
         mfa: str | None = None,
         expect: ObjectEntry | None = None,
+        shipped_by: Primacy | None = None,
     ) -> ObjectEntry | None:
         """Unversioned: the entry removed. Versioned: the delete marker made, or (with
         ``version_id``) the version removed; see ``ObjectService.delete``. Object lock's
         GOVERNANCE retention yields to ``bypass_governance`` from the owner only. With MFA
         delete on, removing a version needs ``mfa`` (``SERIAL CODE``) of the owner's device.
-        ``expect`` (with ``version_id``): only if the version is still that entry."""
+        ``expect`` (with ``version_id``): only if the version is still that entry;
+        ``shipped_by``: another region's shipper removing a version (see ``may_write``)."""
         self.grant.permits(*_WRITES)
+        await self.may_write(shipped_by)
         if version_id is not None and await self._mfa_delete_on():
             await self._services.mfa.check(self.owner, mfa)
         removed = await self._services.objects.delete(
@@ -221,6 +228,7 @@ class AuthorizedBucket(ReplicationCalls):
         """Delete each (key, version id or None); see ``ObjectService.delete_many``. With MFA
         delete on, a request naming a version needs ``mfa``, and any ``mfa`` must be valid."""
         self.grant.permits(*_WRITES)
+        await self.may_write()
         versions = any(v is not None for _, v in targets)
         if (mfa is not None or versions) and await self._mfa_delete_on():
             # As on AWS: a code that is given must be valid, whatever the request names,
@@ -279,6 +287,7 @@ class AuthorizedBucket(ReplicationCalls):
     ) -> ObjectEntry:
         """Set, extend or (GOVERNANCE, with the bypass) shorten a version's retention."""
         self.grant.permits()
+        await self.may_write()
         bypass, now = self._bypass(bypass_governance), self._services.clock.time()
         await self._locked_bucket()
 
@@ -294,6 +303,7 @@ class AuthorizedBucket(ReplicationCalls):
 
     async def set_legal_hold(self, key: str, on: bool, version_id: str | None = None) -> None:
         self.grant.permits()
+        await self.may_write()
         await self._locked_bucket()
 
         def change(entry: ObjectEntry) -> ObjectEntry:
@@ -375,12 +385,14 @@ class AuthorizedBucket(ReplicationCalls):
 
     async def create_upload(self, key: str, new: NewUpload) -> UploadInfo:
         self.grant.permits(*_WRITES)
+        await self.may_write()
         return await self._services.uploads.create(self.record, key, new)
 
     async def upload_part(
         self, key: str, upload_id: str, number: int, open_body: PartOpener
     ) -> PartRecord:
         self.grant.permits(*_WRITES)
+        await self.may_write()
         return await self._services.uploads.upload_part(
             self.record, key, upload_id, number, open_body
         )
@@ -397,6 +409,7 @@ class AuthorizedBucket(ReplicationCalls):
         object_checksums: ObjectChecksums | None = None,
     ) -> ObjectEntry:
         self.grant.permits(*_WRITES)
+        await self.may_write()
         return await self._services.uploads.complete(
             self.record, key, upload_id, requested, object_checksums
         )

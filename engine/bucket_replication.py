@@ -11,11 +11,18 @@ from typing import TYPE_CHECKING
 
 from engine.change_log import Change, read_changes, trim
 from engine.errors import AccessDenied, InvalidRequestForBucket
+from engine.primacy import admit_replica, check_client_write, primacy, promote, raise_primacy
 from engine.records import ObjectEntry
 from engine.replica_commit import ReplicaOf, key_versions
 from engine.replicas import SyncResult
 from engine.replication_config import read_replication, write_replication
-from engine.replication_rules import COMPLETED, FAILED, ReplicationConfig, ReplicationRule
+from engine.replication_rules import (
+    COMPLETED,
+    FAILED,
+    Primacy,
+    ReplicationConfig,
+    ReplicationRule,
+)
 from engine.versioning import ENABLED
 
 if TYPE_CHECKING:
@@ -38,6 +45,36 @@ class ReplicationCalls:
         """Set (None: remove) the replication configuration, checked as S3 checks it."""
         self.grant.permits()
         await write_replication(self._services, self.record, config)
+
+    # -- which region takes writes (engine.primacy) -------------------------------------
+
+    async def may_write(self, shipped_by: Primacy | None = None) -> None:
+        """Refuse a write this copy may not take: a client's unless this region is the
+        bucket's primary (or it has none), one shipped by another region (``shipped_by``:
+        the sender's primacy) if the sender was fenced off. A service's upkeep (lifecycle,
+        restores) is this copy's own and always goes."""
+        if shipped_by is not None:
+            await admit_replica(self._services, self.record, shipped_by)
+        elif not self.grant.principal.is_service:
+            await check_client_write(self._services, self.record)
+
+    async def primacy(self, fresh: bool = False) -> Primacy:
+        """The bucket's primacy (NO_PRIMACY: active-active)."""
+        self.grant.permits()
+        return await primacy(self._services, self.record, fresh)
+
+    async def fail_over(self) -> Primacy:
+        """Make this region the bucket's primary at the next epoch (the owner's or a
+        service's call): clients' writes go here from now on, and the old primary's
+        shipments are fenced off."""
+        self.grant.permits()
+        return await promote(self._services, self.record)
+
+    async def adopt_primacy(self, newer: Primacy) -> Primacy:
+        """Take on a newer primacy another region answered with (this copy was fenced
+        off: it is passive now); what it is now."""
+        self._service_only()
+        return await raise_primacy(self._services, self.record, newer)
 
     # -- replication (the replication service's calls) ----------------------------------
 
@@ -86,6 +123,7 @@ class ReplicationCalls:
     async def put_marker_replica(self, key: str, of: ReplicaOf) -> ObjectEntry:
         """A delete marker made in another region, with its version id and stamp."""
         await self._replica_allowed()
+        await self.may_write(of.primacy)
         return await self._services.replicas.put_marker(self.record, key, of)
 
     async def _replica_allowed(self) -> None:

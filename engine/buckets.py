@@ -267,6 +267,23 @@ class BucketService:
                     break  # ... unless access was decided for the old one
         raise NoSuchBucket(BucketName=name)
 
+    async def swap_config(self, record: BucketRecord, item: str, old: bytes | None,
+                          new: bytes) -> bool:
+        """Set ``item`` to ``new`` if it still holds ``old`` (compare and swap on the
+        pinned bucket); False if it changed meanwhile. An unset ``old`` is not guarded
+        (a missing key never satisfies a guard): two first writers race."""
+        op = WriteOp().omap_cmp(CONFIG_ID_KEY, record.bucket_id.encode())
+        if old is not None:
+            op.omap_cmp(CONFIG_PREFIX + item, old)
+        op.omap_set({CONFIG_PREFIX + item: new})
+        try:
+            await self.meta.operate(layout.bucket_object(record.name), op)
+        except ObjectNotFound:
+            raise NoSuchBucket(BucketName=record.name) from None
+        except GuardFailed:
+            return False
+        return True
+
     async def dedupe_policy(
         self, ref: BucketRef, default: BucketDedupe | None = None
     ) -> BucketDedupe:

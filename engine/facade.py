@@ -178,6 +178,7 @@ class Engine:
         """Copy between two authorized buckets; the source entry actually read must be readable."""
         source.grant.permits(Permission.OBJECT_READ)
         destination.grant.permits(Permission.BUCKET_WRITE)
+        await destination.may_write()
 
         def checked(entry: ObjectEntry, stream):
             source.grant.check_entry(entry)
@@ -211,6 +212,7 @@ class Engine:
         ``condition``: what the destination key must hold, checked with the commit."""
         source.grant.permits(Permission.OBJECT_READ)
         destination.grant.permits(Permission.BUCKET_WRITE)
+        await destination.may_write()
         entry = await source.head(source_key, source_version)
         new = await self._services.cloner.commit(
             entry, destination.record, destination_key, condition, retention

@@ -14,6 +14,7 @@ from engine.errors import ConcurrentUpdate
 from engine.index import KEEP, KeyState, KeyWrite
 from engine.object_lock import ObjectLocked, check_deletable
 from engine.records import BucketRecord, ObjectEntry
+from engine.replication_rules import NO_PRIMACY, Primacy
 from engine.versioning import Commit, Versioning, entry_token, is_version
 
 KEY_VERSIONS = 1000  # versions of one key compared per sync (older ones are left alone)
@@ -27,6 +28,7 @@ class ReplicaOf:
     stamp: int
     mtime: float
     etag: str | None = None  # a multipart source's ETag (a single PUT's is the body's MD5)
+    primacy: Primacy = NO_PRIMACY  # the sender's bucket's (engine.primacy fences by it)
 
 
 async def key_versions(versioning: Versioning, record: BucketRecord, key: str) -> list[ObjectEntry]:

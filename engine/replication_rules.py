@@ -93,3 +93,34 @@ class ReplicationConfig:
             if held is None or rule.priority > held.priority:
                 best[rule.destination] = rule
         return list(best.values())
+
+
+# Which region takes clients' writes to a bucket replicated active-passive (engine.primacy).
+@dataclass(frozen=True, order=True)
+class Primacy:
+    epoch: int
+    primary: str  # a region name ("" with epoch 0: no primacy, active-active)
+
+    def encode(self) -> bytes:
+        return f"{self.epoch:020d} {self.primary}".encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Primacy:
+        epoch, _, primary = raw.decode().partition(" ")
+        return cls(int(epoch), primary)
+
+    def header(self) -> str:
+        """As ``x-atonix-replica-primacy`` carries it: ``EPOCH REGION``."""
+        return f"{self.epoch} {self.primary}".rstrip()
+
+    @classmethod
+    def parse_header(cls, value: str) -> Primacy:
+        """The header's value; ValueError if malformed."""
+        epoch, _, primary = value.strip().partition(" ")
+        parsed = cls(int(epoch), primary.strip())
+        if parsed.epoch < 0 or (parsed.epoch == 0) != (parsed.primary == ""):
+            raise ValueError(f"malformed primacy {value!r}")
+        return parsed
+
+
+NO_PRIMACY = Primacy(0, "")

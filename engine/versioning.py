@@ -84,19 +84,19 @@ class Versioning:
         self.index = index
         self.clock = clock
         self.hlc = HybridClock(clock.time)
-        # (bucket id, config item) -> (when read, the document or None); see _config.
+        # (bucket id, config item) -> (when read, the document or None); see cached_config.
         self._configs: dict[tuple[str, str], tuple[float, bytes | None]] = {}
 
     # -- the bucket's state ---------------------------------------------------------------
 
     async def state(self, record: BucketRecord) -> str | None:
         """None (never enabled), ENABLED or SUSPENDED; cached for a few seconds."""
-        raw = await self._config(record, VERSIONING_CONFIG)
+        raw = await self.cached_config(record, VERSIONING_CONFIG)
         return raw.decode() if raw else None
 
     def changed(self, record: BucketRecord, value: str | None) -> None:
         """This process wrote the state: use it at once."""
-        self._remember(record, VERSIONING_CONFIG, value.encode() if value else None)
+        self.remember_config(record, VERSIONING_CONFIG, value.encode() if value else None)
 
     async def mfa_delete(self, record: BucketRecord) -> str | None:
         """The bucket's MFA delete state (None: never set), read fresh: a version delete
@@ -109,27 +109,27 @@ class Versioning:
 
     async def lock_config(self, record: BucketRecord) -> LockConfig | None:
         """The bucket's object lock (None: created without), cached like the state."""
-        raw = await self._config(record, LOCK_CONFIG)
+        raw = await self.cached_config(record, LOCK_CONFIG)
         return LockConfig.decode(raw) if raw else None
 
     def lock_changed(self, record: BucketRecord, config: LockConfig) -> None:
-        self._remember(record, LOCK_CONFIG, config.encode())
+        self.remember_config(record, LOCK_CONFIG, config.encode())
 
     async def replication(self, record: BucketRecord) -> ReplicationConfig | None:
         """The bucket's replication configuration, cached like the state: its changes
         are logged (``engine.change_log``) while one is present."""
-        raw = await self._config(record, REPLICATION_ITEM)
+        raw = await self.cached_config(record, REPLICATION_ITEM)
         return _decoded_replication(raw) if raw else None
 
     def replication_changed(self, record: BucketRecord, config: ReplicationConfig | None) -> None:
-        self._remember(record, REPLICATION_ITEM, config.encode() if config else None)
+        self.remember_config(record, REPLICATION_ITEM, config.encode() if config else None)
 
     async def logs(self, record: BucketRecord, key: str) -> bool:
         """Whether changes of ``key`` are logged for replication."""
         config = await self.replication(record)
         return config is not None and config.covers(key)
 
-    async def _config(self, record: BucketRecord, item: str) -> bytes | None:
+    async def cached_config(self, record: BucketRecord, item: str) -> bytes | None:
         """A configuration document, read at most every STATE_TTL_S seconds per process."""
         cached = self._configs.get((record.bucket_id, item))
         if cached is not None and self.clock.monotonic() - cached[0] < STATE_TTL_S:
@@ -138,10 +138,10 @@ class Versioning:
             _, raw = await self.buckets.read_config(record, item)
         except NoSuchBucket:
             raise StaleBucket(record.bucket_id) from None  # the caller decides: retry or not
-        self._remember(record, item, raw)
+        self.remember_config(record, item, raw)
         return raw
 
-    def _remember(self, record: BucketRecord, item: str, raw: bytes | None) -> None:
+    def remember_config(self, record: BucketRecord, item: str, raw: bytes | None) -> None:
         self._configs[(record.bucket_id, item)] = (self.clock.monotonic(), raw)
 
     # -- writes ---------------------------------------------------------------------------

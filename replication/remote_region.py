@@ -23,14 +23,28 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from defusedxml import ElementTree
 
-from engine import ObjectEntry, StorageError
+from engine import NO_PRIMACY, ObjectEntry, Primacy, StorageError
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+PRIMACY_HEADER = "x-atonix-replica-primacy"  # s3api.headers reads it there
 _UNSIGNED_BODY = Config(s3={"payload_signing_enabled": False})  # UNSIGNED-PAYLOAD
 
 
 class RegionUnavailable(StorageError):
-    """No endpoint of the region answered, or one refused the request."""
+    """No endpoint of the region answered, or one refused the request (``answered``)."""
+
+    def __init__(self, message: str, answered: bool = False) -> None:
+        super().__init__(message)
+        self.answered = answered
+
+
+class FencedOff(Exception):
+    """The region's copy has a newer primacy than the sender's (engine.primacy): the
+    sender's bucket was failed over from and is passive now."""
+
+    def __init__(self, newer: Primacy, message: str) -> None:
+        super().__init__(message)
+        self.newer = newer
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,9 @@ class RegionSettings:
     plain: bool = False
     multipart_bytes: int = 64 * 1024 * 1024
     part_bytes: int = 16 * 1024 * 1024
+    # A passive copy whose primary is this region promotes itself once the region has
+    # not answered for this long (0: only ``atonix-cli replication failover``).
+    auto_failover_seconds: float = 0.0
 
 
 @dataclass
@@ -54,14 +71,14 @@ class RegionClient:
     _session: aiohttp.ClientSession | None = field(default=None, repr=False)
 
     async def put_replica(self, bucket: str, key: str, entry: ObjectEntry,
-                          body: AsyncIterator[bytes]) -> None:
+                          body: AsyncIterator[bytes], primacy: Primacy = NO_PRIMACY) -> None:
         headers = {"Content-Type": entry.content_type}
         headers.update({f"x-amz-meta-{k}": v for k, v in entry.user_meta.items()})
         headers.update({k: v for k, v in entry.headers.items() if _content_header(k)})
         if entry.tags:
             headers["x-amz-tagging"] = urllib.parse.urlencode(entry.tags)
         if not self.settings.plain:
-            headers.update(_replica_headers(entry))
+            headers.update(_replica_headers(entry, primacy))
         else:  # the source version, for whoever reads the copy
             headers["x-amz-meta-atonix-version-id"] = entry.version_id or "null"
             if entry.size > self.settings.multipart_bytes:
@@ -70,14 +87,29 @@ class RegionClient:
         headers["Content-Length"] = str(entry.size)
         await self._call("PUT", bucket, key, {}, headers, body)
 
-    async def put_marker_replica(self, bucket: str, key: str, entry: ObjectEntry) -> None:
+    async def put_marker_replica(self, bucket: str, key: str, entry: ObjectEntry,
+                                 primacy: Primacy = NO_PRIMACY) -> None:
         plain = self.settings.plain  # there: a delete marker of its own making
-        await self._call("DELETE", bucket, key, {}, {} if plain else _replica_headers(entry))
+        await self._call("DELETE", bucket, key, {},
+                         {} if plain else _replica_headers(entry, primacy))
 
-    async def delete_version(self, bucket: str, key: str, version_id: str) -> None:
+    async def delete_version(self, bucket: str, key: str, version_id: str,
+                             primacy: Primacy = NO_PRIMACY) -> None:
         if self.settings.plain:
             return  # its versions have ids of its own: ours name none of them
-        await self._call("DELETE", bucket, key, {"versionId": version_id})
+        await self._call("DELETE", bucket, key, {"versionId": version_id},
+                         {PRIMACY_HEADER: primacy.header()})
+
+    async def reachable(self, bucket: str) -> bool:
+        """Whether some endpoint of the region answers at all (any HTTP status but a 5xx):
+        what automatic failover watches."""
+        try:
+            await self._call("HEAD", bucket, "", {})
+        except RegionUnavailable as exc:
+            return exc.answered
+        except FencedOff:
+            return True
+        return True
 
     async def _multipart(self, bucket: str, key: str, headers: dict[str, str],
                          body: AsyncIterator[bytes]) -> None:
@@ -114,7 +146,7 @@ class RegionClient:
                        headers: dict[str, str] | None = None, body=None,
                        ) -> tuple[bytes, Mapping[str, str]]:
         """(body, headers) of the first endpoint that answers 2xx."""
-        errors = []
+        errors, answered = [], False
         for endpoint in self.settings.endpoints:
             url = _url(endpoint, bucket, key, query)
             signed = self._sign(method, url, headers or {})
@@ -126,13 +158,17 @@ class RegionClient:
                     if answer.status < 300:
                         return payload, answer.headers.copy()  # case-insensitive
                     errors.append(f"{endpoint}: {answer.status} {payload[:300]!r}")
+                    if answer.status == 409:
+                        _raise_if_fenced(payload)
                     if answer.status < 500:
+                        answered = True
                         break  # refused: another endpoint of the region would refuse too
             except (aiohttp.ClientError, TimeoutError) as exc:
                 errors.append(f"{endpoint}: {exc}")
             if body is not None and not isinstance(body, bytes):
                 break  # a streamed body cannot be sent twice
-        raise RegionUnavailable(f"region {self.settings.name}: {'; '.join(errors)}")
+        raise RegionUnavailable(f"region {self.settings.name}: {'; '.join(errors)}",
+                                answered=answered)
 
     def _sign(self, method: str, url: str, headers: dict[str, str]) -> dict[str, str]:
         request = AWSRequest(method=method, url=url, headers=headers)
@@ -157,13 +193,25 @@ def _url(endpoint: str, bucket: str, key: str, query: dict[str, str]) -> str:
     return endpoint.rstrip("/") + path + (f"?{encoded}" if encoded else "")
 
 
-def _replica_headers(entry: ObjectEntry) -> dict[str, str]:
+def _replica_headers(entry: ObjectEntry, primacy: Primacy) -> dict[str, str]:
     out = {"x-atonix-replica-version-id": entry.version_id or "",
            "x-atonix-replica-stamp": str(entry.stamp),
-           "x-atonix-replica-mtime": repr(entry.mtime)}
+           "x-atonix-replica-mtime": repr(entry.mtime),
+           PRIMACY_HEADER: primacy.header()}
     if "-" in entry.etag:  # a multipart ETag: not the MD5 of the bytes sent
         out["x-atonix-replica-etag"] = entry.etag
     return out
+
+
+def _raise_if_fenced(payload: bytes) -> None:
+    """FencedOff when a 409's error names the newer primacy that refused us."""
+    try:
+        error = ElementTree.fromstring(payload)
+        epoch, primary = error.findtext("Epoch"), error.findtext("Primary")
+        if error.findtext("Code") == "InvalidBucketState" and epoch and primary:
+            raise FencedOff(Primacy(int(epoch), primary), error.findtext("Message") or "")
+    except (ElementTree.ParseError, ValueError):
+        return
 
 
 def _content_header(name: str) -> bool:

@@ -15,21 +15,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from engine import ObjectEntry, ReplicationRule, SyncResult, ships
+from engine import NO_PRIMACY, ObjectEntry, Primacy, ReplicationRule, SyncResult, ships
 from replication.remote_region import RegionClient
 
 
 async def sync_remote_key(
     source, key: str, gone: tuple[str, ...], written: tuple[str, ...], client: RegionClient,
     bucket: str, rule_for: Callable[[ObjectEntry], ReplicationRule | None],
+    primacy: Primacy = NO_PRIMACY,
 ) -> SyncResult:
-    """``source``: the AuthorizedBucket shipped from; ``bucket``: the region's bucket."""
+    """``source``: the AuthorizedBucket shipped from; ``bucket``: the region's bucket;
+    ``primacy``: the source's, which every request names (engine.primacy fences by it)."""
     result = SyncResult()
     mine = await source.key_versions(key)
     have = {v.version_id or "null" for v in mine}
     for vid in gone if not client.settings.plain else ():
         if vid not in have and vid != "null":
-            await client.delete_version(bucket, key, vid)
+            await client.delete_version(bucket, key, vid, primacy)
             result.removed += 1
     plain = client.settings.plain
     for version in reversed(mine):  # oldest first
@@ -38,9 +40,9 @@ async def sync_remote_key(
         if plain and version is not mine[0]:
             continue  # there a PUT makes the current version: only ours goes
         if version.delete_marker:
-            await client.put_marker_replica(bucket, key, version)
+            await client.put_marker_replica(bucket, key, version, primacy)
         else:
-            await client.put_replica(bucket, key, version, source.read(version).body())
+            await client.put_replica(bucket, key, version, source.read(version).body(), primacy)
             result.bytes += version.size
         result.copied += 1
         result.shipped.append(version)

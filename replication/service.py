@@ -29,6 +29,7 @@ from engine import (
     NoSuchBucket,
     Principal,
 )
+from replication.failover import FailoverWatch
 from replication.remote_region import RegionClient
 from replication.shipper import ADMIN, BucketShipper, ShipReport, destinations, target_name
 
@@ -67,13 +68,17 @@ class ReplicationService:
     def __init__(self, engine: Engine, principal: Principal,
                  observer: ReplicationObserver | None = None, interval: float = 0.25,
                  max_backoff: float = 60.0,
-                 regions: Mapping[str, RegionClient] | None = None) -> None:
+                 regions: Mapping[str, RegionClient] | None = None,
+                 own_region: str = "") -> None:
         self.engine = engine
         self.principal = principal
         self.observer = observer or _Quiet()
         self.interval = interval
         self.max_backoff = max_backoff
-        self.shipper = BucketShipper(engine, principal, regions=regions)
+        self.shipper = BucketShipper(engine, principal, regions=regions, own_region=own_region)
+        self.failover = FailoverWatch(engine, principal, regions or {}, own_region)
+        self._watching = bool(own_region) and any(
+            c.settings.auto_failover_seconds for c in (regions or {}).values())
         self._backoff: dict[str, _Backoff] = {}
         self._removed: dict[str, float] = {}  # bucket -> when its configuration was gone
 
@@ -86,6 +91,8 @@ class ReplicationService:
         out: dict[str, ShipReport] = {}
         now = self.engine.clock.monotonic()
         for name in await self.buckets():
+            if self._watching:
+                await self._watch(name)
             held = self._backoff.get(name)
             if held is not None and now < held.not_before:
                 continue
@@ -116,6 +123,16 @@ class ReplicationService:
                         len(report.failures), "; ".join(report.failures[:3]))
         return report
 
+    async def _watch(self, name: str) -> None:
+        """Automatic failover of the bucket, if its primary has been away too long."""
+        try:
+            bucket = await self.engine.bucket(self.principal, name, ADMIN)
+            await self.failover.check(bucket, await bucket.replication())
+        except NoSuchBucket:
+            return
+        except Exception:
+            log.exception("failover watch of %s failed", name)
+
     async def _unconfigured(self, name: str) -> None:
         """Forget a bucket whose configuration went, once every gateway's cached copy of
         it has expired (they may log a few more changes until then, which are trimmed)."""
@@ -141,11 +158,12 @@ class ReplicationService:
 def start_replication(engine: Engine, principal: Principal,
                       observer: ReplicationObserver | None, interval: float,
                       regions: Mapping[str, RegionClient] | None = None,
-                      lease_seconds: float = 30.0) -> asyncio.Task | None:
+                      lease_seconds: float = 30.0, own_region: str = "") -> asyncio.Task | None:
     """The shipping loop of a gateway (None when ``interval`` is 0: disabled)."""
     if interval <= 0:
         return None
-    service = ReplicationService(engine, principal, observer, interval, regions=regions)
+    service = ReplicationService(engine, principal, observer, interval, regions=regions,
+                                 own_region=own_region)
     # A holder that died is replaced once its lease lapses: the RTO of shipping.
     lease = engine.lease(principal, "replication", ttl=lease_seconds)
 

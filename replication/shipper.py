@@ -21,18 +21,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from engine import (
+    PENDING,
+    REPLICATION_STATUS_HEADER,
     Change,
     Engine,
     EngineError,
     ObjectEntry,
     Operation,
+    Primacy,
     Principal,
     ReplicationConfig,
     ReplicationRule,
     StorageError,
     parse_destination,
 )
-from replication.remote_region import RegionClient, RegionUnavailable
+from replication.remote_region import FencedOff, RegionClient, RegionUnavailable
 from replication.remote_sync import sync_remote_key
 
 ADMIN = Operation.PUT_BUCKET_REPLICATION  # what the service asks for: the owner's rights
@@ -49,6 +52,7 @@ class ShipReport:
     trimmed: int = 0
     lags: list[float] = field(default_factory=list)  # seconds from commit to shipped
     failures: list[str] = field(default_factory=list)
+    fenced: int = 0  # keys another region refused: it holds a newer primacy
     backlog: int = 0  # records left after the pass (a full batch: maybe more)
     backlog_bytes: int = 0  # bytes those records wrote
 
@@ -79,8 +83,10 @@ def rule_picker(config: ReplicationConfig, key: str,
 
 class BucketShipper:
     def __init__(self, engine: Engine, principal: Principal, batch: int = 1000,
-                 parallel: int = 64, regions: Mapping[str, RegionClient] | None = None) -> None:
+                 parallel: int = 64, regions: Mapping[str, RegionClient] | None = None,
+                 own_region: str = "") -> None:
         self.engine = engine
+        self.own_region = own_region
         self.regions = regions or {}
         self.principal = principal
         self.batch = batch
@@ -97,6 +103,10 @@ class BucketShipper:
                 await source.trim_changes(changes)
             return report, None
         changes = await source.changes(self.batch)
+        primacy = await source.primacy()
+        if primacy.epoch and primacy.primary != self.own_region:
+            await self._stranded(source, changes, report)
+            return report, config
         by_key: dict[str, list[Change]] = {}
         for change in changes:
             by_key.setdefault(change.key, []).append(change)
@@ -104,7 +114,7 @@ class BucketShipper:
 
         async def one(key: str, group: list[Change]) -> list[Change]:
             async with limit:
-                await self._ship_key(source, config, key, group, report)
+                await self._ship_key(source, config, key, group, report, primacy)
             return group
 
         done = await asyncio.gather(*(one(k, g) for k, g in by_key.items()),
@@ -113,7 +123,10 @@ class BucketShipper:
         for (key, group), outcome in zip(by_key.items(), done, strict=True):
             if isinstance(outcome, asyncio.CancelledError):
                 raise outcome
-            if isinstance(outcome, BaseException):
+            if isinstance(outcome, FencedOff):
+                await self._fenced(source, key, outcome, report)
+                shipped.extend(group)
+            elif isinstance(outcome, BaseException):
                 report.failures.append(f"{name}/{key}: {type(outcome).__name__}: {outcome}")
                 if isinstance(outcome, RegionUnavailable):
                     continue  # the region, not the key: backing off, never giving up
@@ -127,6 +140,28 @@ class BucketShipper:
         left = {c.record for c in shipped}
         report.backlog_bytes = sum(c.size for c in changes if c.record not in left)
         return report, config
+
+    async def _stranded(self, source, changes: list[Change], report: ShipReport) -> None:
+        """A passive copy ships none of its own writes: any it has were made while it
+        was the primary and never reached the one that replaced it, which would
+        refuse them (they would overwrite what it wrote since). They stay here, FAILED."""
+        for key in sorted({c.key for c in changes}):
+            mine = [v for v in await source.key_versions(key)
+                    if v.headers.get(REPLICATION_STATUS_HEADER) == PENDING]
+            if mine:  # replicas from the primary are logged too: they are no one's loss
+                await source.mark_replicated(key, mine, failed=True)
+                report.fenced += 1
+        await source.trim_changes(changes)
+        report.trimmed = len(changes)
+
+    async def _fenced(self, source, key: str, refusal: FencedOff, report: ShipReport) -> None:
+        """Another region took over this bucket (a failover): this copy is passive from
+        now on, and its versions the new primary refused stay here, FAILED, never
+        overwriting what was written there since."""
+        await source.adopt_primacy(refusal.newer)
+        await source.mark_replicated(key, await source.key_versions(key), failed=True)
+        report.fenced += 1
+        report.failures.append(f"{source.name}/{key}: fenced off: {refusal}")
 
     async def _given_up(self, source, name: str, key: str) -> bool:
         """After MAX_KEY_FAILURES passes, a key's PENDING versions become FAILED and its
@@ -143,7 +178,7 @@ class BucketShipper:
         return True
 
     async def _ship_key(self, source, config: ReplicationConfig, key: str,
-                        group: list[Change], report: ShipReport) -> None:
+                        group: list[Change], report: ShipReport, primacy: Primacy) -> None:
         gone = tuple(sorted({vid for change in group for vid in change.gone}))
         written = tuple(sorted({vid for change in group for vid in change.written}))
         shipped: dict[str | None, ObjectEntry] = {}
@@ -159,7 +194,7 @@ class BucketShipper:
                 if client is None:
                     raise RegionUnavailable(f"region {region} is not configured")
                 result = await sync_remote_key(source, key, gone, written, client, bucket,
-                                               pick)
+                                               pick, primacy)
             report.copied += result.copied
             report.updated += result.updated
             report.removed += result.removed

@@ -236,6 +236,8 @@ _ENGINE_TO_S3: dict[type[Exception], S3ErrorCode] = {
     engine.ObjectLockNotEnabled: S3ErrorCode.InvalidRequest,
     engine.InvalidRequestForBucket: S3ErrorCode.InvalidRequest,
     engine.InvalidBucketState: S3ErrorCode.InvalidBucketState,
+    engine.PassiveCopy: S3ErrorCode.InvalidBucketState,
+    engine.ReplicaFenced: S3ErrorCode.InvalidBucketState,
     engine.InvalidRestore: S3ErrorCode.InvalidArgument,
     engine.InvalidStorageClass: S3ErrorCode.InvalidStorageClass,
     engine.InvalidObjectState: S3ErrorCode.InvalidObjectState,

@@ -8,8 +8,10 @@ import re
 from collections.abc import Mapping
 
 from engine import (
+    NO_PRIMACY,
     InvalidVersionId,
     ObjectEntry,
+    Primacy,
     ReplicaOf,
     check_version_id,
     parse_version_id,
@@ -189,6 +191,8 @@ REPLICA_VERSION_HEADER = "x-atonix-replica-version-id"
 REPLICA_STAMP_HEADER = "x-atonix-replica-stamp"
 REPLICA_MTIME_HEADER = "x-atonix-replica-mtime"
 REPLICA_ETAG_HEADER = "x-atonix-replica-etag"
+# Every request of another region's shipper names its bucket's primacy (engine.primacy).
+REPLICA_PRIMACY_HEADER = "x-atonix-replica-primacy"
 
 
 def replica_of(headers: Mapping[str, str], auth: object | None) -> ReplicaOf | None:
@@ -198,10 +202,7 @@ def replica_of(headers: Mapping[str, str], auth: object | None) -> ReplicaOf | N
     vid = headers.get(REPLICA_VERSION_HEADER)
     if vid is None:
         return None
-    names = [h for h in _REPLICA_HEADERS if h in headers]
-    signed = getattr(auth, "signed_headers", ())
-    if auth is None or getattr(auth, "presigned", True) or not set(names) <= set(signed):
-        raise S3Error(S3ErrorCode.AccessDenied, "Replica headers must be signed")
+    primacy = shipped_by(headers, auth) or NO_PRIMACY
     try:
         stamp_of_id, _ = parse_version_id(vid)
         stamp = int(headers.get(REPLICA_STAMP_HEADER, ""))
@@ -210,8 +211,26 @@ def replica_of(headers: Mapping[str, str], auth: object | None) -> ReplicaOf | N
         raise S3Error(S3ErrorCode.InvalidArgument, "Malformed replica headers") from None
     if stamp != stamp_of_id or not math.isfinite(mtime) or not 0 <= mtime < 2**40:
         raise S3Error(S3ErrorCode.InvalidArgument, "Replica headers do not agree")
-    return ReplicaOf(vid, stamp, mtime, headers.get(REPLICA_ETAG_HEADER))
+    return ReplicaOf(vid, stamp, mtime, headers.get(REPLICA_ETAG_HEADER), primacy)
+
+
+def shipped_by(headers: Mapping[str, str], auth: object | None) -> Primacy | None:
+    """The sender's primacy when another region's shipper sent the request (None: a
+    client did), with every replica header checked to be signed (see ``replica_of``)."""
+    if not any(name in headers for name in _REPLICA_HEADERS):
+        return None
+    names = [h for h in _REPLICA_HEADERS if h in headers]
+    signed = getattr(auth, "signed_headers", ())
+    if auth is None or getattr(auth, "presigned", True) or not set(names) <= set(signed):
+        raise S3Error(S3ErrorCode.AccessDenied, "Replica headers must be signed")
+    value = headers.get(REPLICA_PRIMACY_HEADER)
+    if value is None:
+        return NO_PRIMACY  # a shipper that predates primacies: as one without any
+    try:
+        return Primacy.parse_header(value)
+    except ValueError:
+        raise S3Error(S3ErrorCode.InvalidArgument, "Malformed replica primacy") from None
 
 
 _REPLICA_HEADERS = (REPLICA_VERSION_HEADER, REPLICA_STAMP_HEADER, REPLICA_MTIME_HEADER,
-                    REPLICA_ETAG_HEADER)
+                    REPLICA_ETAG_HEADER, REPLICA_PRIMACY_HEADER)

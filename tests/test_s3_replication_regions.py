@@ -15,52 +15,13 @@ import yaml
 
 from tests.conftest import backend_options
 from tests.support.gateway_process import (
-    TEST_ACCESS_KEY,
-    TEST_SECRET,
     GatewayProcess,
     create_test_user,
     free_port,
     run_cli,
 )
 from tests.support.moto import MOTO_KEY, MOTO_SECRET
-from tests.support.replication import until, versions
-
-
-def rules(destination: str) -> dict:
-    return {"Role": "arn:aws:iam::123456789012:role/replication", "Rules": [{
-        "ID": "all", "Priority": 1, "Status": "Enabled", "Filter": {"Prefix": ""},
-        "DeleteMarkerReplication": {"Status": "Enabled"},
-        "Destination": {"Bucket": destination}}]}
-
-
-class Region:
-    def __init__(self, name: str, kind: str, tmp_path, port: int, peer: str, peer_port: int):
-        self.dir = tmp_path / name
-        self.dir.mkdir()
-        self.options = backend_options(kind, self.dir)
-        config = self.dir / "gateway.yaml"
-        config.write_text(yaml.safe_dump({
-            "replication_interval_seconds": 0.1,
-            "regions": {peer: {"endpoints": [f"http://127.0.0.1:{peer_port}"],
-                               "access_key": TEST_ACCESS_KEY, "secret_key": TEST_SECRET}},
-        }))
-        self.options["config"] = str(config)
-        create_test_user(self.options)
-        self.port = port
-        self.gw: GatewayProcess | None = None
-
-    def start(self) -> Region:
-        self.gw = GatewayProcess(self.options, self.dir / "gw.log", port=self.port).start()
-        return self
-
-    def stop(self, sig=None) -> None:
-        if self.gw is not None:
-            self.gw.stop(sig)
-            self.gw = None
-
-    def s3(self):
-        assert self.gw is not None
-        return self.gw.client()
+from tests.support.replication import Region, rules, until, versions
 
 
 @pytest.fixture

@@ -1,9 +1,12 @@
-"""``atonix-cli replication put | get | delete | status``: buckets' replication, administered.
+"""``atonix-cli replication put | get | delete | status | verify | failover | role``: buckets'
+replication, administered.
 
 ``put`` takes the S3 document (the XML of PutBucketReplication) from a file,
 with S3's checks; ``status`` prints, per replicated bucket and destination,
 the change-log records not shipped yet and how old the oldest is (the lag a
-change waits before it ships). Output is JSON.
+change waits before it ships). ``failover BUCKET --to REGION``, run with the
+options of REGION's deployment, makes its copy the primary at the next epoch
+(engine.primacy); ``role`` prints which region is the primary. Output is JSON.
 """
 
 from __future__ import annotations
@@ -43,7 +46,16 @@ def add_parser(sub, backend_options: Callable[[argparse.ArgumentParser], None]) 
     status = actions.add_parser("status", help="backlog and lag per destination")
     status.add_argument("buckets", nargs="*", metavar="BUCKET", help="default: every one")
     status.set_defaults(func=cmd_status)
-    for p in (put, get, delete, check, status):
+    failover = actions.add_parser(
+        "failover", help="make this region's copy of a bucket its primary (next epoch)")
+    failover.add_argument("bucket")
+    failover.add_argument("--to", required=True, metavar="REGION",
+                          help="this deployment's region_name (a safeguard against mix-ups)")
+    failover.set_defaults(func=cmd_failover)
+    role = actions.add_parser("role", help="which region is a bucket's primary")
+    role.add_argument("bucket")
+    role.set_defaults(func=cmd_role)
+    for p in (put, get, delete, check, status, failover, role):
         backend_options(p)
 
 
@@ -131,3 +143,31 @@ def cmd_verify(args: argparse.Namespace) -> int:
     result = _run(args, work)
     print(json.dumps(result, indent=2))
     return 0 if all(not r.get("differences") or args.repair for r in result.values()) else 1
+
+
+def cmd_failover(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    if args.to != settings.region_name:
+        raise ValueError(
+            f"--to {args.to}: this deployment is region {settings.region_name or '(unnamed)'}; "
+            f"run failover with the options of region {args.to}'s gateways")
+
+    async def work(engine: Engine) -> dict:
+        bucket = await engine.bucket(CLI, args.bucket, ADMIN)
+        promoted = await bucket.fail_over()
+        return {"bucket": args.bucket, "primary": promoted.primary, "epoch": promoted.epoch}
+
+    print(json.dumps(_run(args, work), indent=2))
+    return 0
+
+
+def cmd_role(args: argparse.Namespace) -> int:
+    region = settings_from(args).region_name
+
+    async def work(engine: Engine) -> dict:
+        held = await (await engine.bucket(CLI, args.bucket, ADMIN)).primacy(fresh=True)
+        return {"bucket": args.bucket, "region": region, "primary": held.primary or None,
+                "epoch": held.epoch, "writable": not held.epoch or held.primary == region}
+
+    print(json.dumps(_run(args, work), indent=2))
+    return 0

@@ -78,6 +78,7 @@ def make_engine(settings: Settings, metrics: GatewayMetrics | None = None) -> En
             release_adopt_seconds=settings.release_adopt_seconds,
             tiers=engine_tiers(settings.tiering_policy()),
             regions=tuple(settings.regions),
+            region_name=settings.region_name,
             bucket_dedupe={
                 name: BucketDedupe(bool(doc.get("enabled", True)), doc.get("compression_level"))
                 for name, doc in settings.bucket_dedupe.items()
@@ -204,6 +205,7 @@ def build_app(settings: Settings) -> web.Application:
             engine, REPLICATOR, metrics, settings.replication_interval_seconds,
             {r.name: RegionClient(r) for r in settings.region_settings()},
             lease_seconds=settings.replication_lease_seconds,
+            own_region=settings.region_name,
         )
         yield
         for task in (watching, shipping, mover, backups, collector):  # stopped in this order

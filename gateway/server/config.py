@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,9 @@ class Settings:
     # endpoints (a list of its gateways' URLs), access_key and secret_key of the user
     # the shipper writes as (the owner of the destination buckets), optional s3_region.
     regions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # This deployment's own name among the regions: a bucket's primacy names it when
+    # this region is the bucket's primary (failover; see engine.primacy).
+    region_name: str = ""
 
     @property
     def host(self) -> str:
@@ -111,6 +115,11 @@ class Settings:
         parse_schedules(self.backups)  # a mistyped schedule fails at start, not at 02:30
         self.tiering_policy()  # so does an invalid policy (its error names file and line)
         self.region_settings()
+        if self.region_name and not _REGION_NAME.match(self.region_name):
+            raise ValueError(f"region_name: lower-case letters, digits and '-', not "
+                             f"{self.region_name!r}")
+        if self.region_name in self.regions:
+            raise ValueError(f"regions.{self.region_name}: that is this deployment's own name")
         if self.replication_lease_seconds < 1:
             raise ValueError("replication_lease_seconds must be at least 1")
 
@@ -128,15 +137,19 @@ class Settings:
             missing = [f for f in ("access_key", "secret_key") if not doc.get(f)]
             if not endpoints or missing:
                 raise ValueError(f"regions.{name}: needs endpoints, access_key and secret_key")
+            if not _REGION_NAME.match(name):
+                raise ValueError(f"regions.{name}: a name of lower-case letters, digits and '-'")
             unknown = set(doc) - {"endpoints", "endpoint", "access_key", "secret_key",
-                                  "s3_region", "timeout_seconds", "plain", "multipart_bytes"}
+                                  "s3_region", "timeout_seconds", "plain", "multipart_bytes",
+                                  "auto_failover_seconds"}
             if unknown:
                 raise ValueError(f"regions.{name}: unknown fields {', '.join(sorted(unknown))}")
             out.append(RegionSettings(
                 name, tuple(endpoints), doc["access_key"], doc["secret_key"],
                 doc.get("s3_region", "us-east-1"), float(doc.get("timeout_seconds", 30.0)),
                 plain=bool(doc.get("plain", False)),
-                multipart_bytes=int(doc.get("multipart_bytes", 64 * 1024 * 1024))))
+                multipart_bytes=int(doc.get("multipart_bytes", 64 * 1024 * 1024)),
+                auto_failover_seconds=_failover_seconds(name, doc)))
         return out
 
     def tiering_policy(self) -> Policy:
@@ -161,3 +174,16 @@ def load_settings(config_file: str | None, overrides: dict[str, Any]) -> Setting
         settings.domains = [d.strip() for d in settings.domains.split(",") if d.strip()]
     settings.validate()
     return settings
+
+
+_REGION_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def _failover_seconds(name: str, doc: dict[str, Any]) -> float:
+    """``auto_failover_seconds`` of a region (0: never fail over from it by itself)."""
+    value = doc.get("auto_failover_seconds", 0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"regions.{name}.auto_failover_seconds: a number of seconds >= 0")
+    if doc.get("plain") and value:
+        raise ValueError(f"regions.{name}: a plain S3 endpoint cannot be failed over from")
+    return float(value)

@@ -171,7 +171,8 @@ async def delete_object(ctx: RequestContext) -> web.StreamResponse:
         done = await bucket.put_marker_replica(ctx.endpoint.key, replica)
         return empty(204, headers=_deleted_headers(done, None))
     done = await bucket.delete(
-        ctx.endpoint.key, condition, version, bypass_asked(headers), headers.get("x-amz-mfa")
+        ctx.endpoint.key, condition, version, bypass_asked(headers), headers.get("x-amz-mfa"),
+        shipped_by=h.shipped_by(headers, ctx.auth),
     )
     return empty(204, headers=_deleted_headers(done, version))
 
