@@ -27,7 +27,11 @@ first reads through the engine), ``move-cold`` (value: MB/s moved hot ->
 cold) and ``restore`` (archived 4 MiB objects; p50/p99 per restore).
 Replication rows (``benchmarks.replication_lag``; size: the PUT rate asked):
 ``lag`` (p50/p99 ms from a commit in one region to its acknowledgement by the
-other, 50 ms one-way delay between them; value: p99 ms).
+other, 50 ms one-way delay between them; value: p99 ms). Failover rows
+(``benchmarks.failover``; size: the PUT rate while the primary region is killed):
+``rto`` (value: seconds from the kill to the other region's first accepted write)
+and ``rpo`` (value: age in seconds of the oldest acknowledged write lost; items:
+how many were lost).
 """
 
 from __future__ import annotations
@@ -40,7 +44,15 @@ from collections.abc import Callable
 from tqdm import tqdm
 
 from benchmarks import dedupe as dedupe_bench
-from benchmarks import listing, listing_http, recovery, replication_lag, tier_latency, tiering
+from benchmarks import (
+    failover,
+    listing,
+    listing_http,
+    recovery,
+    replication_lag,
+    tier_latency,
+    tiering,
+)
 from benchmarks.report import COLUMNS
 from benchmarks.scenarios import EXTRA_SCENARIOS
 from benchmarks.targets import start_atonix, start_moto, start_rgw
@@ -307,9 +319,28 @@ def run_replication(options: dict) -> list[dict]:
     return rows
 
 
+def run_failover(options: dict) -> list[dict]:
+    rows: list[dict] = []
+    for target, kind, conf in backends(options):
+        try:
+            results = asyncio.run(failover.measure(kind, bool(options.get("quick")), conf))
+        except Exception as e:
+            rows.append(failed_row(options, target, "failover", 0, e))
+            continue
+        for r in results:
+            common = {"loadgen_cpu": r["loadgen_cpu"]}
+            rows.append(row(options, target, "failover", "rto", r["rate"], value=r["rto_s"],
+                            unit=f"s RTO (detection {r['detect_s']} s)", **common))
+            rows.append(row(options, target, "failover", "rpo", r["rate"], value=r["rpo_s"],
+                            unit=f"s RPO ({r['lost']} of {r['acked']} writes lost)",
+                            **common))
+    return rows
+
+
 PLUGINS: dict[str, Callable[[dict], list[dict]]] = {
     "list": run_list, "list-http": run_list_http, "dedupe": run_dedupe,
     "recovery": run_recovery, "tiering": run_tiering, "replication": run_replication,
+    "failover": run_failover,
 }
 
 

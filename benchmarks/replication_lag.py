@@ -40,7 +40,7 @@ BODY = os.urandom(4096)
 DESTINATION = "west:lag-copies"
 
 
-def _client(target: Target):
+def s3_client(target: Target):
     return boto3.client("s3", endpoint_url=target.endpoint, aws_access_key_id=ACCESS_KEY,
                         aws_secret_access_key=SECRET, region_name="us-east-1",
                         config=Config(signature_version="s3v4",
@@ -49,10 +49,10 @@ def _client(target: Target):
 
 def _setup(east: Target, west: Target) -> None:
     for target, bucket in ((east, "lag-originals"), (west, "lag-copies")):
-        s3 = _client(target)
+        s3 = s3_client(target)
         s3.create_bucket(Bucket=bucket)
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    _client(east).put_bucket_replication(Bucket="lag-originals", ReplicationConfiguration={
+    s3_client(east).put_bucket_replication(Bucket="lag-originals", ReplicationConfiguration={
         "Role": "arn:aws:iam::123456789012:role/replication",
         "Rules": [{"ID": "all", "Priority": 1, "Status": "Enabled", "Filter": {"Prefix": ""},
                    "DeleteMarkerReplication": {"Status": "Disabled"},
@@ -145,7 +145,7 @@ async def measure(kind: str, quick: bool = False, ceph_conf: str | None = None) 
     rows = []
     try:
         await asyncio.to_thread(_setup, east, west)
-        s3 = _client(east)
+        s3 = s3_client(east)
         for rate in RATES_QUICK if quick else RATES:
             n = rate * (SECONDS_QUICK if quick else SECONDS)
             urls = [s3.generate_presigned_url("put_object", Params={
