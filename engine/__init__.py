@@ -43,6 +43,7 @@ from engine.access.principal import Principal, PrincipalKind
 from engine.assembly import EngineSettings
 from engine.authorized_bucket import AuthorizedBucket
 from engine.change_log import Change
+from engine.chunk_transfer import BadFrames, HeldChunks, frame, framed_size
 from engine.chunked import DataPathObserver
 from engine.clock import Clock, ManualClock, OffsetClock, SystemClock
 from engine.conditions import ANY_ETAG, DeleteCondition, WriteCondition, bare_etag, etag_matches
@@ -209,6 +210,7 @@ __all__ = [
     "AccessRequest",
     "AuthorizedBucket",
     "BadDigest",
+    "BadFrames",
     "BucketAlreadyExists",
     "BucketAlreadyOwnedByYou",
     "BucketDedupe",
@@ -233,6 +235,7 @@ __all__ = [
     "FsckResult",
     "GcResult",
     "Grants",
+    "HeldChunks",
     "IncompleteBody",
     "InvalidBucketName",
     "InvalidBucketState",
@@ -321,6 +324,8 @@ __all__ = [
     "encode_grants",
     "encode_rules",
     "etag_matches",
+    "frame",
+    "framed_size",
     "legal_hold_of",
     "normalize_etag",
     "object_acl",

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from engine.change_log import Change, read_changes, trim
+from engine.chunk_transfer import HeldChunks, chunk_map, held_chunks
 from engine.errors import AccessDenied, InvalidRequestForBucket
 from engine.primacy import admit_replica, check_client_write, primacy, promote, raise_primacy
 from engine.records import ObjectEntry
@@ -119,6 +120,19 @@ class ReplicationCalls:
         self._service_only()
         await self._services.replicas.mark_completed(
             self.record, key, versions, FAILED if failed else COMPLETED)
+
+    async def chunk_map(self, version: ObjectEntry) -> list[tuple[bytes, int]] | None:
+        """The version's chunks, (fingerprint, length) in order, for a dedupe-aware
+        transfer (engine.chunk_transfer); None if not all its bytes are chunks."""
+        self._service_only()
+        return await chunk_map(self._services.chunks, version)
+
+    async def held_chunks(self, key: str) -> HeldChunks:
+        """The chunks of this copy's newest versions of ``key``, which a replica shipped
+        chunk-wise may name instead of sending (the owner's or a service's call)."""
+        await self._replica_allowed()
+        versions = await key_versions(self._services.objects.versioning, self.record, key)
+        return await held_chunks(self._services.chunks, versions)
 
     async def put_marker_replica(self, key: str, of: ReplicaOf) -> ObjectEntry:
         """A delete marker made in another region, with its version id and stamp."""

@@ -117,6 +117,9 @@ class Operation(StrEnum):
     COMPLETE_MULTIPART_UPLOAD = "CompleteMultipartUpload"
     ABORT_MULTIPART_UPLOAD = "AbortMultipartUpload"
     LIST_PARTS = "ListParts"
+    # Not S3: which chunks of a version another region's shipper is about to send the
+    # receiver holds already (engine.chunk_transfer). The owner's only.
+    POST_OBJECT_REPLICA_CHUNKS = "PostObjectReplicaChunks"
 
     @property
     def needs(self) -> Permission:

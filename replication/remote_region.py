@@ -23,10 +23,11 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from defusedxml import ElementTree
 
-from engine import NO_PRIMACY, ObjectEntry, Primacy, StorageError
+from engine import NO_PRIMACY, ObjectEntry, Primacy, StorageError, frame, framed_size
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 PRIMACY_HEADER = "x-atonix-replica-primacy"  # s3api.headers reads it there
+ASK_BATCH = 4096  # fingerprints per question of a chunk-wise transfer (128 KiB)
 _UNSIGNED_BODY = Config(s3={"payload_signing_enabled": False})  # UNSIGNED-PAYLOAD
 
 
@@ -36,6 +37,10 @@ class RegionUnavailable(StorageError):
     def __init__(self, message: str, answered: bool = False) -> None:
         super().__init__(message)
         self.answered = answered
+
+
+class ChunksRefused(Exception):
+    """The region could not take a version chunk-wise: send the whole body instead."""
 
 
 class FencedOff(Exception):
@@ -72,11 +77,7 @@ class RegionClient:
 
     async def put_replica(self, bucket: str, key: str, entry: ObjectEntry,
                           body: AsyncIterator[bytes], primacy: Primacy = NO_PRIMACY) -> None:
-        headers = {"Content-Type": entry.content_type}
-        headers.update({f"x-amz-meta-{k}": v for k, v in entry.user_meta.items()})
-        headers.update({k: v for k, v in entry.headers.items() if _content_header(k)})
-        if entry.tags:
-            headers["x-amz-tagging"] = urllib.parse.urlencode(entry.tags)
+        headers = _object_headers(entry)
         if not self.settings.plain:
             headers.update(_replica_headers(entry, primacy))
         else:  # the source version, for whoever reads the copy
@@ -86,6 +87,40 @@ class RegionClient:
                 return
         headers["Content-Length"] = str(entry.size)
         await self._call("PUT", bucket, key, {}, headers, body)
+
+    async def put_replica_chunks(self, bucket: str, key: str, entry: ObjectEntry,
+                                 chunks: list[tuple[bytes, int]], body: AsyncIterator[bytes],
+                                 primacy: Primacy = NO_PRIMACY) -> int:
+        """A replica PUT that sends only the chunks the region lacks (engine.chunk_transfer):
+        ask which it holds, in batches, then send frames; the bytes sent.
+        ChunksRefused if the region cannot take it (the caller sends the whole body)."""
+        fingerprints = b"".join(fp for fp, _ in chunks)
+        held = bytearray()
+        step = ASK_BATCH * 32
+        for start in range(0, len(fingerprints), step):
+            try:
+                held += await self._call("POST", bucket, key, {"x-atonix-chunks": ""},
+                                         {PRIMACY_HEADER: primacy.header()},
+                                         fingerprints[start:start + step])
+            except RegionUnavailable as exc:
+                if exc.answered:
+                    raise ChunksRefused(str(exc)) from None
+                raise
+        if len(held) != len(chunks):
+            raise ChunksRefused("the region answered for other chunks than asked")
+        sent = [flag != ord("1") for flag in held]
+        headers = _object_headers(entry) | _replica_headers(entry, primacy) | {
+            "x-atonix-replica-encoding": "chunks", "x-atonix-replica-size": str(entry.size),
+            "Content-Length": str(framed_size(chunks, sent))}
+        if "-" not in entry.etag:
+            headers["x-atonix-replica-md5"] = entry.etag.strip('"')
+        try:
+            await self._call("PUT", bucket, key, {}, headers, _frames(body, chunks, sent))
+        except RegionUnavailable as exc:
+            if exc.answered:  # a held chunk went meanwhile, say: the whole body then
+                raise ChunksRefused(str(exc)) from None
+            raise
+        return sum(length for (_, length), send in zip(chunks, sent, strict=True) if send)
 
     async def put_marker_replica(self, bucket: str, key: str, entry: ObjectEntry,
                                  primacy: Primacy = NO_PRIMACY) -> None:
@@ -212,6 +247,32 @@ def _raise_if_fenced(payload: bytes) -> None:
             raise FencedOff(Primacy(int(epoch), primary), error.findtext("Message") or "")
     except (ElementTree.ParseError, ValueError):
         return
+
+
+def _object_headers(entry: ObjectEntry) -> dict[str, str]:
+    """What a PUT of the version says of it: type, metadata, content headers, tags."""
+    headers = {"Content-Type": entry.content_type}
+    headers.update({f"x-amz-meta-{k}": v for k, v in entry.user_meta.items()})
+    headers.update({k: v for k, v in entry.headers.items() if _content_header(k)})
+    if entry.tags:
+        headers["x-amz-tagging"] = urllib.parse.urlencode(entry.tags)
+    return headers
+
+
+async def _frames(body: AsyncIterator[bytes], chunks: list[tuple[bytes, int]],
+                  sent: list[bool]) -> AsyncIterator[bytes]:
+    """The version's frame stream: each chunk cut from the body, its bytes only if sent."""
+    buffer = bytearray()
+    n = 0
+    async for piece in body:
+        buffer += piece
+        while n < len(chunks) and len(buffer) >= chunks[n][1]:
+            fp, length = chunks[n]
+            yield frame(fp, length, bytes(buffer[:length]) if sent[n] else None)
+            del buffer[:length]
+            n += 1
+    if n != len(chunks) or buffer:
+        raise ValueError("the version's bytes do not match its chunk list")
 
 
 def _content_header(name: str) -> bool:

@@ -193,6 +193,10 @@ REPLICA_MTIME_HEADER = "x-atonix-replica-mtime"
 REPLICA_ETAG_HEADER = "x-atonix-replica-etag"
 # Every request of another region's shipper names its bucket's primacy (engine.primacy).
 REPLICA_PRIMACY_HEADER = "x-atonix-replica-primacy"
+# A replica sent as chunk frames (s3api.handlers.replica_chunks): its size and MD5.
+REPLICA_ENCODING_HEADER = "x-atonix-replica-encoding"
+REPLICA_SIZE_HEADER = "x-atonix-replica-size"
+REPLICA_MD5_HEADER = "x-atonix-replica-md5"
 
 
 def replica_of(headers: Mapping[str, str], auth: object | None) -> ReplicaOf | None:
@@ -233,4 +237,5 @@ def shipped_by(headers: Mapping[str, str], auth: object | None) -> Primacy | Non
 
 
 _REPLICA_HEADERS = (REPLICA_VERSION_HEADER, REPLICA_STAMP_HEADER, REPLICA_MTIME_HEADER,
-                    REPLICA_ETAG_HEADER, REPLICA_PRIMACY_HEADER)
+                    REPLICA_ETAG_HEADER, REPLICA_PRIMACY_HEADER, REPLICA_ENCODING_HEADER,
+                    REPLICA_SIZE_HEADER, REPLICA_MD5_HEADER)

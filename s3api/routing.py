@@ -53,6 +53,7 @@ SUBRESOURCES: dict[str, str] = {
     "versioning": "Versioning",
     "versions": "Versions",
     "website": "Website",
+    "x-atonix-chunks": "ReplicaChunks",  # not S3: a shipper's question (chunk transfer)
 }
 
 # CORS preflight requests (OPTIONS): never signed, so never authenticated.

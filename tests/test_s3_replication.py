@@ -4,6 +4,7 @@ CLI's status, and kill -9 of the gateway with changes not yet shipped."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 
@@ -11,9 +12,11 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+from engine import frame
 from tests.conftest import backend_options
 from tests.support.gateway_process import GatewayProcess, create_test_user, run_cli
 from tests.support.replication import until, versions
+from tests.support.signing import sign_headers
 
 RULES = {
     "Role": "arn:aws:iam::123456789012:role/replication",
@@ -115,3 +118,33 @@ def test_replica_headers_need_a_signature_that_covers_them(deployment):
         signer.put_object(Bucket="copies", Key="k", Body=b"tampered")
     assert refused.value.response["Error"]["Code"] == "InvalidArgument"
     assert s3.get_object(Bucket="copies", Key="k", VersionId=vid)["Body"].read() == b"original"
+
+
+def test_chunk_questions_and_frames_are_checked(deployment):
+    """The receiving half of a chunk-wise transfer answers only a shipper's signed
+    question, and a frame stream naming a chunk this copy does not hold writes nothing."""
+    _, gw, _ = deployment
+    s3 = gw.client()
+    vid = s3.put_object(Bucket="copies", Key="k", Body=b"original")["VersionId"]
+    asked = hashlib.sha256(b"a chunk no one has").digest() * 3
+    plain = sign_headers(gw.endpoint, "POST", "/copies/k", asked, "x-atonix-chunks")
+    answer = requests.post(f"{gw.endpoint}/copies/k?x-atonix-chunks", data=asked,
+                           headers=plain, timeout=10)
+    assert answer.status_code == 403
+    shipper = sign_headers(gw.endpoint, "POST", "/copies/k", asked, "x-atonix-chunks",
+                           headers={"x-atonix-replica-primacy": "0"})
+    answer = requests.post(f"{gw.endpoint}/copies/k?x-atonix-chunks", data=asked,
+                           headers=shipper, timeout=10)
+    assert answer.status_code == 200 and answer.content == b"000"
+
+    stamp = (1 << 64) - 1 - int(vid[:16], 16) + 1000
+    other = f"{(1 << 64) - 1 - stamp:016x}{vid[16:]}"
+    body = frame(hashlib.sha256(b"not held").digest(), 8, None)
+    put = sign_headers(gw.endpoint, "PUT", "/copies/k", body, headers={
+        "x-atonix-replica-version-id": other, "x-atonix-replica-stamp": str(stamp),
+        "x-atonix-replica-mtime": "1700000000.0", "x-atonix-replica-primacy": "0",
+        "x-atonix-replica-encoding": "chunks", "x-atonix-replica-size": "8"})
+    answer = requests.put(f"{gw.endpoint}/copies/k", data=body, headers=put, timeout=10)
+    assert answer.status_code == 400 and b"<Code>InvalidRequest</Code>" in answer.content
+    listed = s3.list_object_versions(Bucket="copies", Prefix="k")["Versions"]
+    assert [v["VersionId"] for v in listed] == [vid]

@@ -31,6 +31,7 @@ from s3api.handlers.conditions import (
 )
 from s3api.handlers.object_lock import bypass_asked, lock_request_headers, lock_response_headers
 from s3api.handlers.object_parts import open_part, part_headers
+from s3api.handlers.replica_chunks import chunk_encoded, rebuilt_body
 from s3api.handlers.tagging import parse_tagging_header
 from s3api.responses import empty
 
@@ -46,11 +47,18 @@ async def put_object(ctx: RequestContext) -> web.StreamResponse:
     canned = check_request_acl(headers, "object", writer=ctx.user, bucket_owner=bucket.owner)
     md5 = content_md5(ctx)
     body = open_body(ctx, default_checksum=checksums.DEFAULT_ALGORITHM)
+    replica = h.replica_of(headers, ctx.auth)
+    stream, size, sums = body.stream, body.size, lambda: body.checksums
+    if chunk_encoded(headers, replica):  # another region's dedupe-aware transfer
+        assert replica is not None
+        stream, size, md5 = await rebuilt_body(bucket, ctx.endpoint.key, replica, headers,
+                                               body.stream)
+        sums = dict  # the frames' checksums say nothing of the bytes
     entry = await bucket.put(
         ctx.endpoint.key,
         PutRequest(
-            body=body.stream,
-            size=body.size,
+            body=stream,
+            size=size,
             content_type=headers.get("Content-Type"),
             user_meta=h.user_metadata(headers),
             headers=with_object_acl(
@@ -59,10 +67,10 @@ async def put_object(ctx: RequestContext) -> web.StreamResponse:
             | lock_request_headers(headers),
             content_md5=md5,
             tags=tags,
-            checksums=lambda: body.checksums,
+            checksums=sums,
             condition=condition,
             storage_class=headers.get("x-amz-storage-class"),
-            replica=h.replica_of(headers, ctx.auth),
+            replica=replica,
         ),
     )
     return empty(

@@ -16,6 +16,7 @@ class PartitionProxy:
         self._listener = socket.create_server((host, 0))
         self.port = self._listener.getsockname()[1]
         self._cut = False
+        self.sent = 0  # bytes forwarded towards the target (what crossed the "link")
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -56,12 +57,16 @@ class PartitionProxy:
             with self._lock:
                 self._open.update((client, upstream))
             for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+                threading.Thread(target=self._pipe, args=(src, dst, dst is upstream),
+                                 daemon=True).start()
 
-    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, counted: bool) -> None:
         try:
             while data := src.recv(65536):
                 dst.sendall(data)
+                if counted:
+                    with self._lock:
+                        self.sent += len(data)
         except OSError:
             pass
         finally:
