@@ -19,6 +19,7 @@ class DelayProxy:
         self.delay = delay
         self.host = host
         self.port = 0
+        self.sent = 0  # bytes that crossed the link towards the target
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task] = set()
 
@@ -41,11 +42,12 @@ class DelayProxy:
             writer.close()
             return
         for src, dst in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pipe(src, dst))
+            task = asyncio.create_task(self._pipe(src, dst, counted=src is reader))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter,
+                    counted: bool) -> None:
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
         async def deliver() -> None:
@@ -64,6 +66,7 @@ class DelayProxy:
         try:
             while True:
                 data = await src.read(65536)
+                self.sent += len(data) if counted else 0
                 queue.put_nowait((time.monotonic() + self.delay, data))
                 if not data:
                     break

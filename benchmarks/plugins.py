@@ -27,7 +27,9 @@ first reads through the engine), ``move-cold`` (value: MB/s moved hot ->
 cold) and ``restore`` (archived 4 MiB objects; p50/p99 per restore).
 Replication rows (``benchmarks.replication_lag``; size: the PUT rate asked):
 ``lag`` (p50/p99 ms from a commit in one region to its acknowledgement by the
-other, 50 ms one-way delay between them; value: p99 ms). Failover rows
+other, 50 ms one-way delay between them; value: p99 ms), then
+(``benchmarks.chunk_transfer``) ``transfer-1pct`` (size: the object; value: the
+bytes a version changed by 1% put on the link, as % of the object). Failover rows
 (``benchmarks.failover``; size: the PUT rate while the primary region is killed):
 ``rto`` (value: seconds from the kill to the other region's first accepted write)
 and ``rpo`` (value: age in seconds of the oldest acknowledged write lost; items:
@@ -43,8 +45,8 @@ from collections.abc import Callable
 
 from tqdm import tqdm
 
-from benchmarks import dedupe as dedupe_bench
 from benchmarks import (
+    chunk_transfer,
     failover,
     listing,
     listing_http,
@@ -53,6 +55,7 @@ from benchmarks import (
     tier_latency,
     tiering,
 )
+from benchmarks import dedupe as dedupe_bench
 from benchmarks.report import COLUMNS
 from benchmarks.scenarios import EXTRA_SCENARIOS
 from benchmarks.targets import start_atonix, start_moto, start_rgw
@@ -316,6 +319,15 @@ def run_replication(options: dict) -> list[dict]:
                             ops_per_s=r["achieved"], p50_ms=r["p50_ms"], p99_ms=r["p99_ms"],
                             gateway_cpu=r["east_cpu"], value=r["p99_ms"], unit="ms lag p99",
                             items=r["shipped"]))
+        try:
+            moved = asyncio.run(chunk_transfer.measure(kind, bool(options.get("quick")), conf))
+        except Exception as e:
+            rows.append(failed_row(options, target, "replication", 0, e))
+            continue
+        for r in moved:
+            rows.append(row(options, target, "replication", r["operation"], r["size"],
+                            value=r["percent_sent"], unit="% of the object on the link",
+                            items=r["link_bytes"]))
     return rows
 
 
