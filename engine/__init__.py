@@ -154,6 +154,8 @@ from engine.upload_records import (
 )
 from engine.upload_store import UploadSnapshot
 from engine.uploads_registry import UploadsPage, UploadsQuery
+from engine.version_digest import Item as VersionItem
+from engine.version_digest import cut, digest, in_range, summarize, version_items
 from engine.version_listing import VersionsPage
 from engine.versioning import ENABLED, MFA_DELETE_CONFIG, SUSPENDED, VERSIONING_CONFIG
 from engine.versions import NULL, InvalidVersionId, check_version_id, parse_version_id
@@ -313,19 +315,23 @@ __all__ = [
     "User",
     "UserExists",
     "Verdict",
+    "VersionItem",
     "VersionsPage",
     "WriteCondition",
     "bare_etag",
     "canned_for_grants",
     "check_version_id",
+    "cut",
     "decode_grants",
     "decode_rules",
+    "digest",
     "effective_acl",
     "encode_grants",
     "encode_rules",
     "etag_matches",
     "frame",
     "framed_size",
+    "in_range",
     "legal_hold_of",
     "normalize_etag",
     "object_acl",
@@ -334,7 +340,9 @@ __all__ = [
     "retention_of",
     "ships",
     "storage_class_of",
+    "summarize",
     "totp_code",
+    "version_items",
     "with_object_acl",
     "without_lock",
 ]

@@ -120,6 +120,9 @@ class Operation(StrEnum):
     # Not S3: which chunks of a version another region's shipper is about to send the
     # receiver holds already (engine.chunk_transfer). The owner's only.
     POST_OBJECT_REPLICA_CHUNKS = "PostObjectReplicaChunks"
+    # Not S3: digests of key ranges of the bucket's versions, for another region's
+    # verify (engine.version_digest). The owner's only.
+    POST_BUCKET_REPLICA_DIGEST = "PostBucketReplicaDigest"
 
     @property
     def needs(self) -> Permission:

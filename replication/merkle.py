@@ -2,21 +2,21 @@
 narrowing down only into ranges whose digests differ (pure: each side is reached
 through a ``Side``, so one side may be a remote region's gateway).
 
-A version is summed up by (key, version id, ETag, delete marker). One side
-cuts a range into ``pieces`` parts of about equal size, never inside a key;
-both sides digest exactly those parts; equal parts are done, a differing part
-is either small enough to compare item by item or cut again. Equal buckets
-cost one exchange; each difference costs about log_pieces(n) more.
+A version is summed up by (key, version id, ETag, delete marker; the digests
+are ``engine.version_digest``'s). One side cuts a range into ``pieces`` parts of
+about equal size, never inside a key; both sides digest exactly those parts;
+equal parts are done, a differing part is either small enough to compare item
+by item or cut again. Equal buckets cost one exchange; each difference costs
+about log_pieces(n) more.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-Item = tuple[str, str, str, bool]  # (key, version id, ETag, delete marker)
+from engine import VersionItem as Item
 
 
 class Side(Protocol):
@@ -28,39 +28,6 @@ class Side(Protocol):
 
     async def items(self, lo: str, hi: str | None) -> list[Item]:
         """Every item with lo <= key < hi, in key order."""
-
-
-def digest(items: Iterable[Item]) -> str:
-    h = hashlib.sha256()
-    for key, vid, etag, marker in items:
-        h.update(f"{key}\0{vid}\0{etag}\0{int(marker)}\n".encode())
-    return h.hexdigest()[:32]
-
-
-def cut(items: Sequence[Item], lo: str, pieces: int) -> list[str]:
-    """Boundaries cutting sorted ``items`` into about ``pieces`` parts of equal size."""
-    out = [lo]
-    step = max(1, len(items) // max(1, pieces))
-    for i in range(step, len(items), step):
-        key = items[i][0]
-        if key > out[-1]:
-            out.append(key)
-    return out
-
-
-def summarize(items: Sequence[Item], bounds: Sequence[str]) -> list[tuple[int, str]]:
-    """(count, digest) per part [bounds[i], bounds[i+1]) of sorted ``items``."""
-    out, i = [], 0
-    for n, start in enumerate(bounds):
-        end = bounds[n + 1] if n + 1 < len(bounds) else None
-        while i < len(items) and items[i][0] < start:
-            i += 1
-        j = i
-        while j < len(items) and (end is None or items[j][0] < end):
-            j += 1
-        out.append((j - i, digest(items[i:j])))
-        i = j
-    return out
 
 
 @dataclass

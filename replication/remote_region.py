@@ -11,6 +11,7 @@ shipper retries with backoff.
 
 from __future__ import annotations
 
+import json
 import urllib.parse
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -134,6 +135,12 @@ class RegionClient:
             return  # its versions have ids of its own: ours name none of them
         await self._call("DELETE", bucket, key, {"versionId": version_id},
                          {PRIMACY_HEADER: primacy.header()})
+
+    async def digest(self, bucket: str, question: dict) -> dict:
+        """Another region's answer to a verify question (s3api.handlers.replica_digest)."""
+        answer = await self._call("POST", bucket, "", {"x-atonix-digest": ""}, {
+            "Content-Type": "application/json"}, json.dumps(question).encode())
+        return json.loads(answer)
 
     async def reachable(self, bucket: str) -> bool:
         """Whether some endpoint of the region answers at all (any HTTP status but a 5xx):

@@ -54,6 +54,7 @@ SUBRESOURCES: dict[str, str] = {
     "versions": "Versions",
     "website": "Website",
     "x-atonix-chunks": "ReplicaChunks",  # not S3: a shipper's question (chunk transfer)
+    "x-atonix-digest": "ReplicaDigest",  # not S3: another region's verify
 }
 
 # CORS preflight requests (OPTIONS): never signed, so never authenticated.

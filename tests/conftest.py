@@ -54,6 +54,16 @@ def three_osd_ceph():
         yield conf
 
 
+def crash_points(*points: str) -> list:
+    """(backend kind, crash point) pairs for ``parametrize(..., indirect=["backend_kind"])``:
+    each point once, the backends taking turns (RADOS first). What a crash point
+    tests is the engine's write ordering, the same over both backends (whose own
+    atomicity the contract suite checks); each backend still meets half the points."""
+    kinds = ("rados", "local")
+    return [pytest.param(kinds[i % 2], point, id=f"{kinds[i % 2]}-{point}")
+            for i, point in enumerate(points)]
+
+
 @pytest.fixture(params=BACKEND_KINDS)
 def backend_kind(request) -> str:
     require_backend(request.param)

@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+from tests.conftest import crash_points
 from tests.test_dedupe_engine import DedupeGateway, _get
 
 MiB = 1024 * 1024
@@ -55,7 +56,11 @@ def _repair_and_check_clean(d: DedupeGateway) -> None:
     assert report["orphans"] == 0
 
 
-@pytest.mark.parametrize("point", ["store.after_drop_ref", "engine.before_manifest_remove"])
+@pytest.mark.parametrize(
+    "backend_kind,point",
+    crash_points("store.after_drop_ref", "engine.before_manifest_remove"),
+    indirect=["backend_kind"],
+)
 def test_kill_mid_delete(backend_kind, tmp_path, point, monkeypatch):
     d, s3 = _gateway_with_bucket(backend_kind, tmp_path)
     kept, doomed = os.urandom(MiB), os.urandom(2 * MiB)
@@ -79,7 +84,11 @@ def test_kill_mid_delete(backend_kind, tmp_path, point, monkeypatch):
     d.gw.stop()
 
 
-@pytest.mark.parametrize("point", ["multipart.frozen", "multipart.committed"])
+@pytest.mark.parametrize(
+    "backend_kind,point",
+    crash_points("multipart.frozen", "multipart.committed"),
+    indirect=["backend_kind"],
+)
 def test_kill_mid_complete_multipart(backend_kind, tmp_path, point, monkeypatch):
     d, s3 = _gateway_with_bucket(backend_kind, tmp_path)
     s3.put_object(Bucket="crash", Key="big", Body=b"old version " * 10_000)
@@ -141,7 +150,11 @@ def _versioned(s3) -> None:
     s3.put_bucket_versioning(Bucket="crash", VersioningConfiguration={"Status": "Enabled"})
 
 
-@pytest.mark.parametrize("point", ["engine.before_index", "store.after_drop_ref"])
+@pytest.mark.parametrize(
+    "backend_kind,point",
+    crash_points("engine.before_index", "store.after_drop_ref"),
+    indirect=["backend_kind"],
+)
 def test_kill_mid_versioned_write_or_version_delete(backend_kind, tmp_path, point, monkeypatch):
     """A versioned overwrite killed before its commit, or a version delete killed while
     releasing: every acknowledged version survives, and nothing is left for fsck."""

@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from tests.conftest import crash_points
 from tests.support.gateway_process import CLI, backend_args
 from tests.test_crash_http import _repair_and_check_clean
 from tests.test_dedupe_engine import DedupeGateway
@@ -57,7 +58,8 @@ def _history(s3, bucket: str) -> tuple[str, dict[str, bytes]]:
     return at, expected
 
 
-@pytest.mark.parametrize("point", POINTS)
+@pytest.mark.parametrize("backend_kind,point", crash_points(*POINTS),
+                         indirect=["backend_kind"])
 def test_kill_mid_restore_then_resume(backend_kind, tmp_path, point):
     d = DedupeGateway(backend_kind, tmp_path)
     d.gw.start()
@@ -76,7 +78,8 @@ def test_kill_mid_restore_then_resume(backend_kind, tmp_path, point):
         d.gw.stop()
 
 
-@pytest.mark.parametrize("point", POINTS)
+@pytest.mark.parametrize("backend_kind,point", crash_points(*POINTS),
+                         indirect=["backend_kind"])
 def test_kill_mid_backup_run_then_run_again(backend_kind, tmp_path, point):
     d = DedupeGateway(backend_kind, tmp_path)
     d.gw.start()

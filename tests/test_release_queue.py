@@ -16,6 +16,7 @@ from engine.release_queue import (
     encode_segments,
     queue_object,
 )
+from tests.conftest import crash_points
 from tests.contract.conftest import backend, pool  # noqa: F401  (fixtures)
 from tests.test_dedupe_engine import DedupeGateway, _get
 
@@ -110,7 +111,11 @@ def test_queued_release_reclaims_everything(backend_kind, tmp_path):
     d.gw.stop()
 
 
-@pytest.mark.parametrize("point", ["store.after_drop_ref", "engine.before_manifest_remove"])
+@pytest.mark.parametrize(
+    "backend_kind,point",
+    crash_points("store.after_drop_ref", "engine.before_manifest_remove"),
+    indirect=["backend_kind"],
+)
 def test_crash_while_draining_is_finished_by_the_next_start(backend_kind, tmp_path, point,
                                                               monkeypatch):
     d = _queued_gateway(backend_kind, tmp_path)

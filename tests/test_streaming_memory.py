@@ -1,7 +1,8 @@
 """Bodies stream: a multi-GiB PUT and GET never hold the object in the gateway's memory.
 
 Measures the gateway process's resident set size (sampled every 50 ms) while
-a 5 GiB object goes in and comes back out; asserts growth stays under 200 MiB.
+a 2 GiB object goes in and comes back out; asserts growth stays under 200 MiB
+(ten times the bound: an object held in memory could not hide).
 No timing is asserted.
 """
 
@@ -85,10 +86,11 @@ def get_stream(gw: GatewayProcess, path: str) -> tuple[int, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind,size", [("local", 5 * GiB), ("rados", 1 * GiB)])
+@pytest.mark.parametrize("kind,size", [("local", 2 * GiB), ("rados", 1 * GiB)])
 def test_large_put_get_rss_bounded(kind, size, tmp_path):
     # The rados variant runs on a memstore cluster that keeps every byte in RAM,
-    # so it streams 1 GiB; the embedded backend streams the full 5 GiB.
+    # so it streams 1 GiB; the embedded backend streams 2 GiB (5 GiB took a CI minute
+    # and proved no more: the growth bound is what is measured).
     require_backend(kind)
     options = backend_options(kind, tmp_path)
     create_test_user(options)

@@ -14,7 +14,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from tests.conftest import backend_options
+from tests.conftest import backend_options, crash_points
 from tests.support.gateway_process import GatewayProcess, create_test_user, run_cli
 from tests.support.moto import MOTO_KEY, MOTO_SECRET
 
@@ -137,8 +137,11 @@ def test_a_policy_moves_data_and_every_command_tells_the_truth(deployment):
     assert report["clean"] and report["orphan_manifests"] == [], report
 
 
-@pytest.mark.parametrize("point", ["transition.after_copy", "transition.before_switch",
-                                   "transition.after_switch"])
+@pytest.mark.parametrize(
+    "backend_kind,point",
+    crash_points("transition.after_copy", "transition.before_switch", "transition.after_switch"),
+    indirect=["backend_kind"],
+)
 def test_kill_mid_move_leaves_every_object_readable(deployment, point, monkeypatch):
     options, gw = deployment
     s3 = gw.client()

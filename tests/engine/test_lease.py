@@ -23,7 +23,7 @@ from tests.conftest import ceph_conf
 from tests.contract.conftest import backend, pool  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
-CHILD_TTL = 8.0
+CHILD_TTL = 6.0
 
 _CHILD = """
 import asyncio, sys
@@ -158,8 +158,9 @@ async def test_a_holder_killed_with_kill_9_hands_over_after_its_ttl(backend_kind
         contender = Lease(pool, "job", "parent", ttl=CHILD_TTL)
         state = await contender.state()
         assert state is not None and state.holder.startswith("child.")
-        # Alive, the child renews: for two TTLs the lease stays its own.
-        deadline = time.monotonic() + 2 * CHILD_TTL
+        # Alive, the child renews (every third of a TTL): past a TTL and a half the
+        # lease is still its own.
+        deadline = time.monotonic() + 1.5 * CHILD_TTL
         while time.monotonic() < deadline:
             assert not await contender.try_acquire()
             await asyncio.sleep(0.25)

@@ -27,7 +27,7 @@ from engine import (
     ReplicationRule,
 )
 from replication.shipper import BucketShipper, rule_picker
-from replication.verify import verify
+from replication.verify import verify_local
 from tests.engine.conftest import OTHER, OWNER, SERVICE
 from tests.engine.tier_helpers import body_of, put, read
 
@@ -238,7 +238,7 @@ async def test_verify_finds_planted_differences_and_repair_removes_them(engine):
     await ship(engine, "verify-source")
 
     async def check(repair: bool = False):
-        return await verify(await service(engine, "verify-source"),
+        return await verify_local(await service(engine, "verify-source"),
                             await service(engine, "verify-target"),
                             lambda key: rule_picker(config, key, config.rules[0].destination),
                             repair=repair)

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from replication.merkle import Item, cut, differences, summarize
+from engine import cut, summarize
+from replication.merkle import Item, differences
 
 
 class ListSide:
