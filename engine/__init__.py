@@ -94,6 +94,7 @@ from engine.lifecycle import LIFECYCLE_ITEM, LifecycleRule, decode_rules, encode
 from engine.maintenance import FsckResult, GcResult, SpaceStats
 from engine.mfa import MfaDevices, totp_code
 from engine.multipart import NewUpload, ObjectChecksums, PartBody, PartOpener, PartsPage
+from engine.object_io import ObjectReader, PutRequest
 from engine.object_lock import (
     COMPLIANCE,
     GOVERNANCE,
@@ -110,7 +111,6 @@ from engine.object_lock import (
     retention_of,
     without_lock,
 )
-from engine.objects import ObjectReader, PutRequest
 from engine.operations import Operation, Permission
 from engine.point_in_time import RestoreChange, RestoreReport
 from engine.primacy import PassiveCopy, ReplicaFenced

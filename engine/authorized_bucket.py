@@ -15,22 +15,13 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 from engine.access.decision import BUCKET_ACL_ITEM, Grant, object_acl, with_object_acl
 from engine.assembly import ObjectEngine
+from engine.bucket_object_lock import ObjectLockCalls
 from engine.bucket_replication import ReplicationCalls
 from engine.conditions import DeleteCondition, WriteCondition
-from engine.errors import AccessDenied, InvalidBucketState, InvalidRequestForBucket, NoSuchKey
+from engine.errors import AccessDenied, InvalidBucketState, NoSuchKey
 from engine.index import ListPage
 from engine.multipart import NewUpload, ObjectChecksums, PartOpener, PartsPage
-from engine.object_lock import (
-    LOCK_CONFIG,
-    LockConfig,
-    Retention,
-    check_retention_change,
-    legal_hold_of,
-    retention_of,
-    with_legal_hold,
-    with_retention,
-)
-from engine.objects import ObjectReader, PutRequest
+from engine.object_io import ObjectReader, PutRequest
 from engine.operations import Operation, Permission
 from engine.read_log import BucketReads, ReadLog
 from engine.records import BucketRecord, ObjectEntry
@@ -54,7 +45,7 @@ _WRITES = (Permission.BUCKET_WRITE,)
 _LISTS = (Permission.BUCKET_READ,)
 
 
-class AuthorizedBucket(ReplicationCalls):
+class AuthorizedBucket(ObjectLockCalls, ReplicationCalls):
     def __init__(self, grant: Grant, services: ObjectEngine, reads: ReadLog) -> None:
         self.grant = grant
         self._services = services
@@ -257,63 +248,6 @@ class AuthorizedBucket(ReplicationCalls):
         return await self._services.objects.list_versions(
             self.record, prefix, delimiter, key_marker, version_marker, max_keys
         )
-
-    # -- object lock ---------------------------------------------------------------
-
-    async def lock_config(self) -> LockConfig | None:
-        """The bucket's object lock (None: created without it)."""
-        self.grant.permits()
-        return await self._services.objects.versioning.lock_config(self.record)
-
-    async def set_lock_config(self, config: LockConfig) -> None:
-        """Set the default retention of a bucket created with object lock."""
-        self.grant.permits()
-        versioning = self._services.objects.versioning
-        if await versioning.lock_config(self.record) is None:
-            raise InvalidBucketState("Object Lock configuration cannot be enabled on this bucket")
-        await self._services.buckets.write_config(self.record, LOCK_CONFIG, config.encode())
-        versioning.lock_changed(self.record, config)
-
-    async def retention(self, key: str, version_id: str | None = None) -> Retention | None:
-        self.grant.permits()
-        return retention_of(await self._services.objects.head(self.record, key, version_id))
-
-    async def set_retention(
-        self,
-        key: str,
-        retention: Retention | None,
-        version_id: str | None = None,
-        bypass_governance: bool = False,
-    ) -> ObjectEntry:
-        """Set, extend or (GOVERNANCE, with the bypass) shorten a version's retention."""
-        self.grant.permits()
-        await self.may_write()
-        bypass, now = self._bypass(bypass_governance), self._services.clock.time()
-        await self._locked_bucket()
-
-        def change(entry: ObjectEntry) -> ObjectEntry:
-            check_retention_change(retention_of(entry), retention, now, bypass)
-            return dataclasses.replace(entry, headers=with_retention(entry.headers, retention))
-
-        return await self._services.objects.update(self.record, key, change, version_id)
-
-    async def legal_hold(self, key: str, version_id: str | None = None) -> bool:
-        self.grant.permits()
-        return legal_hold_of(await self._services.objects.head(self.record, key, version_id))
-
-    async def set_legal_hold(self, key: str, on: bool, version_id: str | None = None) -> None:
-        self.grant.permits()
-        await self.may_write()
-        await self._locked_bucket()
-
-        def change(entry: ObjectEntry) -> ObjectEntry:
-            return dataclasses.replace(entry, headers=with_legal_hold(entry.headers, on))
-
-        await self._services.objects.update(self.record, key, change, version_id)
-
-    async def _locked_bucket(self) -> None:
-        if await self._services.objects.versioning.lock_config(self.record) is None:
-            raise InvalidRequestForBucket("Bucket is missing Object Lock Configuration")
 
     def _bypass(self, asked: bool) -> bool:
         """GOVERNANCE retention is bypassed only when asked, by the owner or a service."""

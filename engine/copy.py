@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator, Callable
 
 from engine.buckets import BucketRef
 from engine.errors import CopySourceTooLarge, NoSuchKey
-from engine.objects import ObjectReader, ObjectService, PutRequest
+from engine.object_io import ObjectReader, PutRequest
+from engine.objects import ObjectService
 from engine.records import ObjectEntry
 from storage import ObjectNotFound
 

@@ -38,7 +38,8 @@ from engine.errors import (
 )
 from engine.index import BucketIndex, StaleBucket
 from engine.names import validate_key
-from engine.objects import ObjectReader, ObjectService
+from engine.object_io import ObjectReader
+from engine.objects import ObjectService
 from engine.payload import PayloadWriter
 from engine.records import BucketRecord, ObjectEntry, Segment
 from engine.tiers import placed_headers

@@ -20,8 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from engine.buckets import BucketRef, BucketService, bucket_name
@@ -29,14 +28,14 @@ from engine.change_log import metadata_change
 from engine.chunked import ChunkedWriter
 from engine.clock import SYSTEM_CLOCK, Clock
 from engine.conditions import DeleteCondition, EntryChanged, SameEntry, WriteCondition
-from engine.errors import ConcurrentUpdate, InvalidObjectState, InvalidRange, NoSuchBucket
+from engine.errors import ConcurrentUpdate, NoSuchBucket
 from engine.index import BucketIndex, ListPage, StaleBucket
 from engine.names import validate_key
+from engine.object_io import ObjectReader, PutRequest, resolve_range
 from engine.object_lock import apply_lock
 from engine.payload import ChunkedFactory, PayloadStore, PayloadWriter
-from engine.records import BucketDedupe, BucketRecord, ObjectEntry, Segment
-from engine.replica_commit import ReplicaOf, put_replica
-from engine.replication_rules import REPLICA, REPLICATION_STATUS_HEADER
+from engine.records import BucketDedupe, BucketRecord, ObjectEntry
+from engine.replica_commit import put_replica, replica_entry
 from engine.tiers import (
     COLD_PACK_BYTES,
     DEFAULT_TIERS,
@@ -45,7 +44,6 @@ from engine.tiers import (
     TierSettings,
     placed_headers,
     readable_segments,
-    storage_class_of,
 )
 from engine.version_listing import VersionsPage
 from engine.versioning import Commit, Versioning, is_version, visible
@@ -57,66 +55,6 @@ UPDATE_RETRIES = 8
 # racing writers of one key each round has a winner, so N rounds always suffice.
 OVERWRITE_RETRIES = 256
 DELETE_CONCURRENCY = 16
-
-
-@dataclass(slots=True)
-class PutRequest:
-    body: AsyncIterator[bytes]
-    size: int | None  # Content-Length when known (None for chunked bodies)
-    content_type: str | None = None
-    user_meta: dict[str, str] | None = None
-    headers: dict[str, str] | None = None
-    content_md5: bytes | None = None
-    tags: dict[str, str] | None = None
-    # Called once the body is consumed: checksums computed over it ({"CRC32": base64}).
-    checksums: Callable[[], dict[str, str]] | None = None
-    condition: WriteCondition | None = None  # checked atomically with the commit
-    storage_class: str | None = None  # x-amz-storage-class: picks the tier (engine.tiers)
-    # A replica from another region: committed with its source's version id and stamp.
-    replica: ReplicaOf | None = None
-
-
-@dataclass(slots=True)
-class ObjectReader:
-    """An entry plus the byte range to stream; ``body()`` yields the bytes."""
-
-    entry: ObjectEntry
-    start: int
-    end: int  # exclusive
-    _payloads: PayloadStore
-    # What the bytes are read from: the entry's segments, or an archived version's
-    # restored copy; None: archived and not restored, so no byte may be read.
-    segments: list[Segment] | None
-
-    @property
-    def length(self) -> int:
-        return self.end - self.start
-
-    @property
-    def archived(self) -> bool:
-        """The version's bytes wait in an archive tier for a RestoreObject."""
-        return self.segments is None
-
-    async def body(self) -> AsyncIterator[bytes]:
-        if self.segments is None:
-            raise InvalidObjectState(
-                "The operation is not valid for the object's storage class",
-                StorageClass=storage_class_of(self.entry.headers),
-            )
-        if self.length <= 0:
-            return
-        if self.entry.is_inline:
-            yield self.entry.inline[self.start : self.end]
-            return
-        async for chunk in self._payloads.read(self.segments, self.start, self.end):
-            yield chunk
-
-    async def start_body(self) -> AsyncIterator[bytes]:
-        """The body with its first piece already read: a payload that fails its check
-        (a corrupt chunk) raises here, before the response headers are sent."""
-        pieces = self.body()
-        first = await anext(pieces, None)
-        return _prepend(first, pieces)
 
 
 class ObjectService:
@@ -478,36 +416,6 @@ class ObjectService:
         return await self._with_bucket(bucket, page)
 
 
-async def _prepend(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    if first is None:
-        return
-    yield first
-    async for piece in rest:
-        yield piece
-
-
-def resolve_range(byte_range: tuple[int | None, int | None], size: int) -> tuple[int, int]:
-    """[start, end) for an inclusive HTTP range; InvalidRange when unsatisfiable."""
-    first, last = byte_range
-    if first is None:
-        if last is None or last == 0:
-            raise InvalidRange(ActualObjectSize=str(size))
-        return max(size - last, 0), size
-    if first >= size:
-        raise InvalidRange(ActualObjectSize=str(size))
-    end = size if last is None else min(last + 1, size)
-    return first, end
-
-
 def visible_or_none(entry: ObjectEntry | None) -> ObjectEntry | None:
     """What conditions see: a delete marker is no object."""
     return None if entry is None or entry.delete_marker else entry
-
-
-def replica_entry(entry: ObjectEntry, of: ReplicaOf) -> ObjectEntry:
-    """``entry`` as the replica of version ``of`` (its id, stamp, time and ETag)."""
-    return dataclasses.replace(
-        entry, version_id=of.version_id, stamp=of.stamp, mtime=of.mtime,
-        etag=of.etag or entry.etag,
-        headers={**entry.headers, REPLICATION_STATUS_HEADER: REPLICA},
-    )

@@ -23,7 +23,8 @@ epoch still agree on one winner. The encoding sorts bytewise in that order.
 from __future__ import annotations
 
 from engine.assembly import ObjectEngine
-from engine.errors import InvalidBucketState, InvalidRequestForBucket
+from engine.errors import InvalidBucketState, InvalidRequestForBucket, NoSuchBucket
+from engine.index import StaleBucket
 from engine.records import BucketRecord
 from engine.replication_rules import NO_PRIMACY, Primacy
 
@@ -45,7 +46,10 @@ async def primacy(services: ObjectEngine, record: BucketRecord, fresh: bool = Fa
         _, raw = await services.buckets.read_config(record, PRIMACY_ITEM)
         services.objects.versioning.remember_config(record, PRIMACY_ITEM, raw)
     else:
-        raw = await services.objects.versioning.cached_config(record, PRIMACY_ITEM)
+        try:
+            raw = await services.objects.versioning.cached_config(record, PRIMACY_ITEM)
+        except StaleBucket:  # the pinned bucket went (and maybe came back): not this one
+            raise NoSuchBucket(BucketName=record.name) from None
     return Primacy.decode(raw) if raw else NO_PRIMACY
 
 

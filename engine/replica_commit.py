@@ -6,6 +6,7 @@ compare two copies (``key_versions``). Used by same-region shipping
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ from engine.errors import ConcurrentUpdate
 from engine.index import KEEP, KeyState, KeyWrite
 from engine.object_lock import ObjectLocked, check_deletable
 from engine.records import BucketRecord, ObjectEntry
-from engine.replication_rules import NO_PRIMACY, Primacy
+from engine.replication_rules import NO_PRIMACY, REPLICA, REPLICATION_STATUS_HEADER, Primacy
 from engine.versioning import Commit, Versioning, entry_token, is_version
 
 KEY_VERSIONS = 1000  # versions of one key compared per sync (older ones are left alone)
@@ -99,3 +100,12 @@ async def put_replica(versioning: Versioning, record: BucketRecord, key: str,
     old = replaced[0]
     garbage = list(old.stored_segments) if old is not None and onto is None else []
     return Commit(written[0], old, garbage)
+
+
+def replica_entry(entry: ObjectEntry, of: ReplicaOf) -> ObjectEntry:
+    """``entry`` as the replica of version ``of`` (its id, stamp, time and ETag)."""
+    return dataclasses.replace(
+        entry, version_id=of.version_id, stamp=of.stamp, mtime=of.mtime,
+        etag=of.etag or entry.etag,
+        headers={**entry.headers, REPLICATION_STATUS_HEADER: REPLICA},
+    )

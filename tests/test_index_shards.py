@@ -22,7 +22,7 @@ from engine import layout
 from engine.assembly import EngineSettings, ObjectEngine
 from engine.errors import BucketNotEmpty, NoSuchBucket
 from engine.index_shards import ShardView
-from engine.objects import PutRequest
+from engine.object_io import PutRequest
 from engine.records import ObjectEntry
 from storage.factory import open_backend
 from tests.conftest import ceph_conf
