@@ -166,9 +166,12 @@ class RegionClient:
                 etags.append(answer.get("ETag", ""))
             doc = "".join(f"<Part><PartNumber>{n}</PartNumber><ETag>{e}</ETag></Part>"
                           for n, e in enumerate(etags, 1))
-            await self._call("POST", bucket, key, {"uploadId": upload}, {},
-                             f"<CompleteMultipartUpload>{doc}</CompleteMultipartUpload>"
-                             .encode())
+            done = await self._call("POST", bucket, key, {"uploadId": upload}, {},
+                                    f"<CompleteMultipartUpload>{doc}</CompleteMultipartUpload>"
+                                    .encode())
+            if _is_error(done):  # S3 may fail a Complete after its 200 has been sent
+                raise RegionUnavailable(f"region {self.settings.name}: CompleteMultipartUpload "
+                                        f"failed: {done[:300]!r}", answered=True)
         except BaseException:
             await self._call("DELETE", bucket, key, {"uploadId": upload})
             raise
@@ -243,6 +246,14 @@ def _replica_headers(entry: ObjectEntry, primacy: Primacy) -> dict[str, str]:
     if "-" in entry.etag:  # a multipart ETag: not the MD5 of the bytes sent
         out["x-atonix-replica-etag"] = entry.etag
     return out
+
+
+def _is_error(payload: bytes) -> bool:
+    """Whether a 200 answer's body is an S3 ``<Error>`` document."""
+    try:
+        return ElementTree.fromstring(payload).tag.rpartition("}")[2] == "Error"
+    except ElementTree.ParseError:
+        return False
 
 
 def _raise_if_fenced(payload: bytes) -> None:
