@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from engine.change_log import Change, read_changes, trim
+from engine.change_log import Change, log_shards, read_changes, trim
 from engine.chunk_transfer import HeldChunks, chunk_map, held_chunks
 from engine.errors import AccessDenied, InvalidRequestForBucket
 from engine.primacy import admit_replica, check_client_write, primacy, promote, raise_primacy
@@ -86,10 +86,16 @@ class ReplicationCalls:
         if not self.grant.principal.is_service:
             raise AccessDenied("replication internals are for the replication service")
 
-    async def changes(self, limit: int = 1000) -> list[Change]:
-        """The oldest records of the bucket's change log (engine.change_log)."""
+    async def changes(self, limit: int = 1000, shard: str | None = None) -> list[Change]:
+        """The oldest records of the bucket's change log (engine.change_log), or of one
+        of its ``log_shards`` (each shipped under a lease of its own)."""
         self._service_only()
-        return await read_changes(self._services.index, self.record.bucket_id, limit)
+        return await read_changes(self._services.index, self.record.bucket_id, limit, shard)
+
+    async def log_shards(self) -> list[str]:
+        """The shards the bucket's change log is kept in."""
+        self._service_only()
+        return await log_shards(self._services.index, self.record.bucket_id)
 
     async def trim_changes(self, changes: list[Change]) -> None:
         """Remove shipped change-log records (of this bucket's shards only)."""

@@ -85,11 +85,19 @@ def replicated_view(entry: ObjectEntry) -> tuple:
             sorted(entry.user_meta.items()), sorted(entry.tags.items()), sorted(headers.items()))
 
 
-async def read_changes(index: BucketIndex, bucket_id: str, limit: int) -> list[Change]:
-    """Up to ``limit`` of the oldest records of each shard, oldest first overall."""
+async def log_shards(index: BucketIndex, bucket_id: str) -> list[str]:
+    """The index shard objects whose omaps hold the bucket's change log."""
+    return [index.router.oid(bucket_id, view.shard) for view in await index.shards(bucket_id)]
+
+
+async def read_changes(index: BucketIndex, bucket_id: str, limit: int,
+                       shard: str | None = None) -> list[Change]:
+    """Up to ``limit`` of the oldest records of each shard (or of ``shard`` alone, one
+    of ``log_shards``), oldest first overall."""
     out: list[Change] = []
-    for view in await index.shards(bucket_id):
-        oid = index.router.oid(bucket_id, view.shard)
+    for oid in await log_shards(index, bucket_id):
+        if shard is not None and oid != shard:
+            continue
         try:
             items = await index.meta.omap_list(oid, prefix=LOG_PREFIX, max_items=limit)
         except ObjectNotFound:

@@ -1,18 +1,16 @@
-"""The replication service in the gateways: the gateway holding the deployment's
-``replication`` lease ships the change log of every bucket with a replication
-configuration (``replication.shipper``), pass after pass while there is work and
-every ``interval`` seconds when there is none; the others look for the lease
-every second or so, and one takes over within its lifetime (30 s by default) if the
-holder dies.
+"""The replication service in the gateways: every gateway ships the change-log shards it
+holds leases on (``replication.shard_leases``: one lease per shard of every bucket with
+a replication configuration, shared out among the gateways), with
+``replication.shipper``, pass after pass while there is work and every ``interval``
+seconds when there is none. A gateway that dies stops renewing its leases; the
+others take its shards over once they lapse (30 s by default) and ship again, by
+state, what it was shipping.
 
-A bucket whose pass failed (a destination gone, the cluster unwell) is tried
+A shard whose pass failed (a destination gone, the cluster unwell) is tried
 again after an exponential backoff with jitter (``interval`` doubling up to
 ``max_backoff``), so a destination that stays down costs one attempt per
-backoff period, not a busy loop; its records stay in the log meanwhile. A
-gateway that dies stops renewing the lease and another takes over once it
-lapses; what the dead one was shipping is shipped again, by state.
+backoff period, not a busy loop; its records stay in the log meanwhile.
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -28,9 +26,11 @@ from engine import (
     Engine,
     NoSuchBucket,
     Principal,
+    ReplicationConfig,
 )
 from replication.failover import FailoverWatch
 from replication.remote_region import RegionClient
+from replication.shard_leases import Shard, ShardLeases, run_renewals
 from replication.shipper import ADMIN, BucketShipper, ShipReport, destinations, target_name
 
 log = logging.getLogger("atonix.replication")
@@ -79,37 +79,59 @@ class ReplicationService:
         self.failover = FailoverWatch(engine, principal, regions or {}, own_region)
         self._watching = bool(own_region) and any(
             c.settings.auto_failover_seconds for c in (regions or {}).values())
-        self._backoff: dict[str, _Backoff] = {}
+        self._backoff: dict[Shard, _Backoff] = {}
         self._removed: dict[str, float] = {}  # bucket -> when its configuration was gone
 
     async def buckets(self) -> list[str]:
         records = self.engine.records(self.principal, REPLICATED_BUCKETS)
         return [name for name, _ in await records.list()]
 
-    async def pass_once(self) -> dict[str, ShipReport]:
-        """Ship every configured bucket that is not backing off; reports by bucket."""
-        out: dict[str, ShipReport] = {}
-        now = self.engine.clock.monotonic()
+    async def shards(self) -> list[Shard]:
+        """Every change-log shard of every configured bucket."""
+        out: list[Shard] = []
         for name in await self.buckets():
-            if self._watching:
-                await self._watch(name)
-            held = self._backoff.get(name)
-            if held is not None and now < held.not_before:
-                continue
-            out[name] = await self._ship(name)
+            try:
+                bucket = await self.engine.bucket(self.principal, name, ADMIN)
+                out += [(name, shard) for shard in await bucket.log_shards()]
+            except NoSuchBucket:
+                await self.engine.records(self.principal, REPLICATED_BUCKETS).delete(name)
         return out
 
-    async def _ship(self, name: str) -> ShipReport:
+    async def pass_once(self, leases: ShardLeases | None = None) -> dict[str, ShipReport]:
+        """Ship the shards this gateway holds leases on (without ``leases``: every one)
+        that are not backing off; reports by bucket, its shards' summed."""
+        mine = await leases.settle(self.shards) if leases is not None else await self.shards()
+        for name in sorted({name for name, _ in mine}) if self._watching else ():
+            await self._watch(name)
+        out: dict[str, ShipReport] = {}
+        configs: dict[str, ReplicationConfig | None] = {}
+        now = self.engine.clock.monotonic()
+        for name, shard in mine:
+            held = self._backoff.get((name, shard))
+            if held is not None and now < held.not_before:
+                continue
+            report, configs[name] = await self._ship(name, shard)
+            out[name] = _summed(out.get(name), report)
+        for name, report in out.items():
+            await self._observe(name, configs[name], report)
+        return out
+
+    async def _ship(self, name: str, shard: str) -> tuple[ShipReport, ReplicationConfig | None]:
         try:
-            report, config = await self.shipper.ship(name)
+            report, config = await self.shipper.ship(name, shard)
         except NoSuchBucket:
             await self.engine.records(self.principal, REPLICATED_BUCKETS).delete(name)
-            return ShipReport()
+            return ShipReport(), None
         except Exception as exc:
             report, config = ShipReport(failures=[f"{name}: {type(exc).__name__}: {exc}"]), None
+        self._settle((name, shard), bool(report.failures))
+        return report, config
+
+    async def _observe(self, name: str, config: ReplicationConfig | None,
+                       report: ShipReport) -> None:
         if config is None and not report.failures:
             await self._unconfigured(name)
-            return report
+            return
         self._removed.pop(name, None)
         for arn in destinations(config) if config is not None else ():
             target = target_name(arn)
@@ -117,11 +139,9 @@ class ReplicationService:
             self.observer.replication_backlog(target, report.backlog, report.backlog_bytes)
             for _ in report.failures:
                 self.observer.replication_failed(target)
-        self._settle(name, bool(report.failures))
         if report.failures:
             log.warning("replication of %s: %d key(s) failed, retried later: %s", name,
                         len(report.failures), "; ".join(report.failures[:3]))
-        return report
 
     async def _watch(self, name: str) -> None:
         """Automatic failover of the bucket, if its primary has been away too long."""
@@ -145,11 +165,11 @@ class ReplicationService:
             if await bucket.replication() is not None:  # configured again meanwhile
                 await records.put(name, b"")
 
-    def _settle(self, name: str, failed: bool) -> None:
+    def _settle(self, shard: Shard, failed: bool) -> None:
         if not failed:
-            self._backoff.pop(name, None)
+            self._backoff.pop(shard, None)
             return
-        held = self._backoff.setdefault(name, _Backoff())
+        held = self._backoff.setdefault(shard, _Backoff())
         held.failures += 1
         delay = min(self.max_backoff, self.interval * 2 ** held.failures)
         held.not_before = self.engine.clock.monotonic() + delay * random.uniform(0.5, 1.0)
@@ -164,30 +184,40 @@ def start_replication(engine: Engine, principal: Principal,
         return None
     service = ReplicationService(engine, principal, observer, interval, regions=regions,
                                  own_region=own_region)
-    # A holder that died is replaced once its lease lapses: the RTO of shipping.
-    lease = engine.lease(principal, "replication", ttl=lease_seconds)
-
-    async def ship_while_held() -> None:
-        """The holder's loop: passes back to back while there is work, one every
-        ``interval`` when idle (the lease renews itself meanwhile: ``Lease.hold``)."""
-        while True:
-            reports = await service.pass_once()
-            if not any(r.trimmed for r in reports.values()):
-                await engine.clock.sleep(interval)
+    # One lease per change-log shard, shared out among the gateways; a dead holder's
+    # shards are taken over once their leases lapse: the RTO of shipping.
+    leases = ShardLeases(engine, principal, lease_seconds)
 
     async def loop() -> None:
+        """Passes back to back while there is work, one every ``interval`` when idle."""
+        renewals = asyncio.create_task(run_renewals(leases), name="replication-leases")
         try:
             while True:
                 try:
-                    if await lease.try_acquire():
-                        await lease.hold(ship_while_held)
+                    reports = await service.pass_once(leases)
                 except Exception:
                     log.exception("replication pass failed")
-                await engine.clock.sleep(min(max(interval, 1.0), lease_seconds / 3))
+                    reports = {}
+                if not any(r.trimmed for r in reports.values()):
+                    await engine.clock.sleep(interval)
         finally:
+            renewals.cancel()
             with contextlib.suppress(Exception):
-                await lease.release()
+                await leases.release_all()
             for client in (regions or {}).values():
                 await client.close()
 
     return asyncio.create_task(loop(), name="replication")
+
+
+def _summed(total: ShipReport | None, more: ShipReport) -> ShipReport:
+    """Two shards' reports of one bucket as one."""
+    if total is None:
+        return more
+    return ShipReport(
+        keys=total.keys + more.keys, copied=total.copied + more.copied,
+        updated=total.updated + more.updated, removed=total.removed + more.removed,
+        bytes=total.bytes + more.bytes, trimmed=total.trimmed + more.trimmed,
+        lags=total.lags + more.lags, failures=total.failures + more.failures,
+        backlog=total.backlog + more.backlog, fenced=total.fenced + more.fenced,
+        backlog_bytes=total.backlog_bytes + more.backlog_bytes)

@@ -93,16 +93,18 @@ class BucketShipper:
         self.parallel = parallel
         self._failures: dict[tuple[str, str], int] = {}  # (bucket, key) -> passes failed
 
-    async def ship(self, name: str) -> tuple[ShipReport, ReplicationConfig | None]:
-        """One pass over bucket ``name``'s log; the report and the configuration shipped by."""
+    async def ship(self, name: str, shard: str | None = None,
+                   ) -> tuple[ShipReport, ReplicationConfig | None]:
+        """One pass over bucket ``name``'s log (or one shard of it); the report and the
+        configuration shipped by."""
         report = ShipReport()
         source = await self.engine.bucket(self.principal, name, ADMIN)
         config = await source.replication()
         if config is None:  # removed: what was logged meanwhile has nowhere to go
-            while changes := await source.changes(self.batch):
+            while changes := await source.changes(self.batch, shard):
                 await source.trim_changes(changes)
             return report, None
-        changes = await source.changes(self.batch)
+        changes = await source.changes(self.batch, shard)
         primacy = await source.primacy()
         if primacy.epoch and primacy.primary != self.own_region:
             await self._stranded(source, changes, report)

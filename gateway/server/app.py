@@ -76,6 +76,7 @@ def make_engine(settings: Settings, metrics: GatewayMetrics | None = None) -> En
             pack_min_live=settings.pack_min_live,
             release_inline_bytes=settings.release_inline_bytes,
             release_adopt_seconds=settings.release_adopt_seconds,
+            index_split_threshold=settings.index_split_threshold,
             tiers=engine_tiers(settings.tiering_policy()),
             regions=tuple(settings.regions),
             region_name=settings.region_name,

@@ -65,6 +65,8 @@ class Settings:
     # ...and a gateway releases another's queued payload once it is this old
     # (the other is releasing it; after this long it probably died).
     release_adopt_seconds: float = 600.0
+    # A bucket index shard splits in two past this many keys (engine.index_shards).
+    index_split_threshold: int = 50_000
     # Per bucket: {name: {enabled: bool, compression_level: int}}; a policy set
     # with `atonix-cli bucket set-dedupe` (stored with the bucket) wins.
     bucket_dedupe: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -120,6 +122,8 @@ class Settings:
                              f"{self.region_name!r}")
         if self.region_name in self.regions:
             raise ValueError(f"regions.{self.region_name}: that is this deployment's own name")
+        if self.index_split_threshold < 10:
+            raise ValueError("index_split_threshold must be at least 10")
         if self.replication_lease_seconds < 1:
             raise ValueError("replication_lease_seconds must be at least 1")
 
