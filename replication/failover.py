@@ -1,7 +1,7 @@
 """Automatic failover: a passive copy promotes itself when its primary region has not
 answered for the region's ``auto_failover_seconds``.
 
-The gateway holding the replication lease watches every replicated bucket
+A gateway shipping a shard of a replicated bucket (replication.shard_leases) watches it
 whose primacy names another region with automatic failover configured. It
 asks that region (a HEAD of the bucket its rule ships to) at most every
 ``probe_seconds``; any answer but a 5xx or a failed connection counts as
