@@ -1,9 +1,9 @@
 """Automatic failover: a passive copy promotes itself when its primary region has not
 answered for the region's ``auto_failover_seconds``.
 
-A gateway shipping a shard of a replicated bucket (replication.shard_leases) watches it
-whose primacy names another region with automatic failover configured. It
-asks that region (a HEAD of the bucket its rule ships to) at most every
+A gateway shipping a shard of a replicated bucket (``replication.shard_leases``)
+watches the bucket if its primacy names another region with automatic failover
+configured. It asks that region (a HEAD of the bucket its rule ships to) at most every
 ``probe_seconds``; any answer but a 5xx or a failed connection counts as
 contact, and so does a pass that shipped to it. Once the last contact is older
 than the configured time, the copy is promoted to the next epoch
