@@ -11,6 +11,7 @@ shipper retries with backoff.
 
 from __future__ import annotations
 
+import datetime
 import json
 import urllib.parse
 from collections.abc import AsyncIterator, Mapping
@@ -24,7 +25,18 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from defusedxml import ElementTree
 
-from engine import NO_PRIMACY, ObjectEntry, Primacy, StorageError, frame, framed_size
+from engine import HOLD_HEADER as LEGAL_HOLD_HEADER
+from engine import MODE_HEADER as LOCK_MODE_HEADER
+from engine import (
+    NO_PRIMACY,
+    OBJECT_ACL_HEADER,
+    ObjectEntry,
+    Primacy,
+    StorageError,
+    frame,
+    framed_size,
+)
+from engine import UNTIL_HEADER as LOCK_UNTIL_HEADER
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 PRIMACY_HEADER = "x-atonix-replica-primacy"  # s3api.headers reads it there
@@ -80,7 +92,7 @@ class RegionClient:
                           body: AsyncIterator[bytes], primacy: Primacy = NO_PRIMACY) -> None:
         headers = _object_headers(entry)
         if not self.settings.plain:
-            headers.update(_replica_headers(entry, primacy))
+            headers.update(_replica_headers(entry, primacy) | _protection_headers(entry))
         else:  # the source version, for whoever reads the copy
             headers["x-amz-meta-atonix-version-id"] = entry.version_id or "null"
             if entry.size > self.settings.multipart_bytes:
@@ -110,7 +122,8 @@ class RegionClient:
         if len(held) != len(chunks):
             raise ChunksRefused("the region answered for other chunks than asked")
         sent = [flag != ord("1") for flag in held]
-        headers = _object_headers(entry) | _replica_headers(entry, primacy) | {
+        headers = _object_headers(entry) | _replica_headers(entry, primacy) | _protection_headers(
+            entry) | {
             "x-atonix-replica-encoding": "chunks", "x-atonix-replica-size": str(entry.size),
             "Content-Length": str(framed_size(chunks, sent))}
         if "-" not in entry.etag:
@@ -265,6 +278,24 @@ def _raise_if_fenced(payload: bytes) -> None:
             raise FencedOff(Primacy(int(epoch), primary), error.findtext("Message") or "")
     except (ElementTree.ParseError, ValueError):
         return
+
+
+def _protection_headers(entry: ObjectEntry) -> dict[str, str]:
+    """The version's canned ACL, retention and legal hold, as a PUT asks for them (an
+    Atonix region keeps them with the replica; a locked version needs a destination
+    bucket with object lock, as in S3)."""
+    stored = entry.headers
+    out = {}
+    if (canned := stored.get(OBJECT_ACL_HEADER)) is not None:
+        out["x-amz-acl"] = canned
+    mode, until = stored.get(LOCK_MODE_HEADER), stored.get(LOCK_UNTIL_HEADER)
+    if mode is not None and until is not None:
+        out["x-amz-object-lock-mode"] = mode
+        out["x-amz-object-lock-retain-until-date"] = datetime.datetime.fromtimestamp(
+            float(until), datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if stored.get(LEGAL_HOLD_HEADER) == "ON":
+        out["x-amz-object-lock-legal-hold"] = "ON"
+    return out
 
 
 def _object_headers(entry: ObjectEntry) -> dict[str, str]:

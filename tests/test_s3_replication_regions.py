@@ -6,6 +6,7 @@ after it returns, and the shipper backs off meanwhile instead of spinning."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import random
 import signal
@@ -13,6 +14,7 @@ import time
 
 import pytest
 import yaml
+from botocore.exceptions import ClientError
 
 from tests.conftest import backend_options
 from tests.support.gateway_process import (
@@ -46,7 +48,7 @@ def test_versions_travel_to_the_other_region_intact(regions):
     east, west = regions
     src, dst = east.s3(), west.s3()
     put = src.put_object(Bucket="photos", Key="a.jpg", Body=b"jpeg" * 10000,
-                         Metadata={"camera": "x100"}, Tagging="trip=alps")
+                         Metadata={"camera": "x100"}, Tagging="trip=alps", ACL="public-read")
     upload = src.create_multipart_upload(Bucket="photos", Key="big.bin")
     parts = [src.upload_part(Bucket="photos", Key="big.bin", UploadId=upload["UploadId"],
                              PartNumber=n, Body=bytes([n]) * (5 * 1024 * 1024))["ETag"]
@@ -61,6 +63,9 @@ def test_versions_travel_to_the_other_region_intact(regions):
     assert dst.get_object_tagging(Bucket="photos-dr", Key="a.jpg",
                                   VersionId=put["VersionId"])["TagSet"] == [
         {"Key": "trip", "Value": "alps"}]
+    grants = dst.get_object_acl(Bucket="photos-dr", Key="a.jpg", VersionId=put["VersionId"])
+    assert {(g["Grantee"].get("URI", "").rsplit("/", 1)[-1], g["Permission"])
+            for g in grants["Grants"]} >= {("AllUsers", "READ")}
     big = dst.get_object(Bucket="photos-dr", Key="big.bin")
     assert big["Body"].read() == bytes([1]) * (5 << 20) + bytes([2]) * (5 << 20)
     assert big["ETag"].endswith('-2"')
@@ -218,3 +223,25 @@ def test_verify_across_regions_finds_and_repairs_differences(regions):
     assert dst.get_object(Bucket="photos-dr", Key="k007", VersionId=made["k007"])[
         "Body"].read() == b"v" * 7
     assert verify()["keys"] == ["k042"]  # an extra version there is left alone
+
+
+def test_retention_and_legal_holds_travel_to_locked_buckets(regions):
+    east, west = regions
+    src, dst = east.s3(), west.s3()
+    for s3, bucket in ((src, "vault"), (dst, "vault-dr")):
+        s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    src.put_bucket_replication(Bucket="vault",
+                               ReplicationConfiguration=rules("arn:aws:s3:west::vault-dr"))
+    until_date = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=2)
+    put = src.put_object(Bucket="vault", Key="ledger", Body=b"entries",
+                         ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until_date,
+                         ObjectLockLegalHoldStatus="ON")
+    vid = put["VersionId"]
+    assert until(lambda: len(versions(dst, "vault-dr")) == 1, 30, every=0.2)
+    kept = dst.get_object_retention(Bucket="vault-dr", Key="ledger", VersionId=vid)["Retention"]
+    assert kept["Mode"] == "GOVERNANCE"
+    assert abs(kept["RetainUntilDate"].timestamp() - until_date.timestamp()) < 1
+    hold = dst.get_object_legal_hold(Bucket="vault-dr", Key="ledger", VersionId=vid)
+    assert hold["LegalHold"]["Status"] == "ON"
+    with pytest.raises(ClientError):  # protected there as here
+        dst.delete_object(Bucket="vault-dr", Key="ledger", VersionId=vid)
