@@ -155,7 +155,14 @@ from engine.upload_records import (
 from engine.upload_store import UploadSnapshot
 from engine.uploads_registry import UploadsPage, UploadsQuery
 from engine.version_digest import Item as VersionItem
-from engine.version_digest import cut, digest, in_range, summarize, version_items
+from engine.version_digest import (
+    TooManyVersions,
+    cut,
+    digest,
+    in_range,
+    summarize,
+    version_items,
+)
 from engine.version_listing import VersionsPage
 from engine.versioning import ENABLED, MFA_DELETE_CONFIG, SUSPENDED, VERSIONING_CONFIG
 from engine.versions import NULL, InvalidVersionId, check_version_id, parse_version_id
@@ -304,6 +311,7 @@ __all__ = [
     "SyncResult",
     "SystemClock",
     "TierSettings",
+    "TooManyVersions",
     "TransitionFailed",
     "TransitionResult",
     "UnknownTier",

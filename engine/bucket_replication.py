@@ -53,8 +53,11 @@ class ReplicationCalls:
         """Refuse a write this copy may not take: a client's unless this region is the
         bucket's primary (or it has none), one shipped by another region (``shipped_by``:
         the sender's primacy) if the sender was fenced off. A service's upkeep (lifecycle,
-        restores) is this copy's own and always goes."""
+        restores) is this copy's own and always goes. Only the owner (the key another
+        region's shipper writes with) or a service may ship: a grantee of the bucket
+        cannot pass for another region."""
         if shipped_by is not None:
+            await self._replica_allowed()
             await admit_replica(self._services, self.record, shipped_by)
         elif not self.grant.principal.is_service:
             await check_client_write(self._services, self.record)

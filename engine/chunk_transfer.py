@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -113,7 +114,10 @@ class HeldChunks:
         entry = self._entries.get(fp)
         if entry is None:
             raise BadFrames(f"Chunk {fp.hex()} is not held here")
-        return await self._chunks.store.read_entry(entry, self._chunks.cpu)
+        try:
+            return await self._chunks.store.read_entry(entry, self._chunks.cpu)
+        except Exception as exc:  # gone or unreadable since the answer: send it all then
+            raise BadFrames(f"Chunk {fp.hex()} cannot be read here: {exc}") from None
 
     async def rebuild(self, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """The version's bytes from its frame stream."""
@@ -124,10 +128,23 @@ class HeldChunks:
         decoder.close()
 
 
+# The last few answers, by the versions they were made of: a large version's questions
+# come in batches and then its PUT, each of which would read every manifest again.
+_recent: OrderedDict[tuple[str, ...], HeldChunks] = OrderedDict()
+_RECENT = 4
+
+
 async def held_chunks(chunks: ChunkedPayloads, versions: list[ObjectEntry]) -> HeldChunks:
     """What the receiver offers: the chunks of ``versions`` (a key's newest ones)."""
+    offered = versions[:HELD_VERSIONS]
+    # Version ids are unique per bucket and stamp-ordered; their data prefixes make the
+    # name unique across buckets, and a new version of the key changes it.
+    name = tuple(seg.data_prefix for v in offered for seg in v.segments)
+    if name in _recent:
+        _recent.move_to_end(name)
+        return _recent[name]
     entries: dict[bytes, ManifestEntry] = {}
-    for version in versions[:HELD_VERSIONS]:
+    for version in offered:
         if version.delete_marker or version.is_inline:
             continue
         for seg in version.segments:
@@ -137,4 +154,7 @@ async def held_chunks(chunks: ChunkedPayloads, versions: list[ObjectEntry]) -> H
                 manifest = await chunks.load(layout.stripe_oid(seg.data_prefix, n), cached=True)
                 for e in manifest.entries:
                     entries.setdefault(e.fingerprint, e)
-    return HeldChunks(chunks, entries)
+    held = _recent[name] = HeldChunks(chunks, entries)
+    while len(_recent) > _RECENT:
+        _recent.popitem(last=False)
+    return held

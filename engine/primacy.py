@@ -67,6 +67,10 @@ async def admit_replica(services: ObjectEngine, record: BucketRecord, sender: Pr
     """Let a write shipped by another region in (adopting its primacy when newer than
     ours), or refuse it with ReplicaFenced when ours is newer. Read fresh: a failover
     made by another gateway must fence at once, not after a cache lifetime."""
+    known = (services.settings.region_name, *services.settings.regions)
+    if sender.epoch and sender.primary not in known:
+        raise InvalidRequestForBucket(
+            f"The sender names region {sender.primary}, which this deployment does not know")
     held = await primacy(services, record, fresh=True)
     if held > sender:
         raise ReplicaFenced(

@@ -10,10 +10,12 @@ a key), ``summarize`` gives each part's count and digest. Pure, but for
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 
+from engine.errors import InvalidRequestForBucket
 from engine.records import ObjectEntry
 
 Item = tuple[str, str, str, bool]  # (key, version id, ETag, delete marker)
@@ -59,20 +61,25 @@ def in_range(items: Sequence[Item], lo: str, hi: str | None) -> Sequence[Item]:
     return items[bisect.bisect_left(items, (lo,)):end]
 
 
+class TooManyVersions(InvalidRequestForBucket):
+    """A listing for digests past its limit."""
+
+
 async def version_items(
     bucket, keep: Callable[[str, ObjectEntry], bool] = lambda key, entry: True,
-) -> tuple[list[Item], dict[tuple[str, str], ObjectEntry]]:
+    limit: int | None = None,
+) -> list[Item]:
     """Every version with an id of ``bucket`` (an AuthorizedBucket) that ``keep`` keeps, as
-    sorted items, and the entries by (key, version id)."""
+    sorted items; TooManyVersions past ``limit`` of them."""
     items: list[Item] = []
-    entries: dict[tuple[str, str], ObjectEntry] = {}
     key = version = ""
     while True:
         page = await bucket.list_versions(key_marker=key, version_marker=version, max_keys=_PAGE)
         for k, entry, _ in page.versions:
             if entry.version_id is not None and keep(k, entry):
                 items.append((k, entry.version_id, entry.etag, entry.delete_marker))
-                entries[(k, entry.version_id)] = entry
+        if limit is not None and len(items) > limit:
+            raise TooManyVersions(f"More than {limit} versions to digest in one listing")
         if not page.is_truncated:
-            return sorted(items), entries
+            return await asyncio.to_thread(sorted, items)
         key, version = page.next_key or "", page.next_order or ""

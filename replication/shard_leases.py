@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import random
 import secrets
 from collections.abc import Awaitable, Callable
 
 from engine import Engine, Lease, LeaseLost, Principal
+
+log = logging.getLogger("atonix.replication")
 
 MEMBERS = "replication-members"
 SETTLE_EVERY_S = 1.0  # how often free shards are looked for (each look reads their leases)
@@ -57,7 +60,9 @@ class ShardLeases:
         share = math.ceil(len(shards) / await self._members()) if shards else 0
         for gone in set(self._leases) - set(shards):
             await self._leases.pop(gone).release()
-        held = self.held
+        # Still ours? (try_acquire renews a lease it holds and notices one it lost, which a
+        # renewal that failed may have left looking held.)
+        held = [s for s in self.held if await self._leases[s].try_acquire()]
         free = [s for s in shards if s not in held]
         random.shuffle(free)  # gateways starting together do not all race for the same
         for shard in free:
@@ -75,10 +80,16 @@ class ShardLeases:
         while True:
             await self.engine.clock.sleep(self.ttl / 3)
             for lease in [x for x in self._leases.values() if x.held]:
-                with contextlib.suppress(LeaseLost):
+                try:
                     await lease.renew()
-            with contextlib.suppress(Exception):
+                except LeaseLost:
+                    pass
+                except Exception:  # the backend unwell: settle() looks again
+                    log.warning("renewing lease %s failed", lease.name, exc_info=True)
+            try:
                 await self._heartbeat()
+            except Exception:
+                log.warning("replication heartbeat failed", exc_info=True)
 
     async def release_all(self) -> None:
         for lease in self._leases.values():
@@ -112,6 +123,13 @@ class ShardLeases:
 
 
 async def run_renewals(leases: ShardLeases) -> None:
-    """``leases.keep_renewed`` until cancelled (the loop's companion task)."""
-    with contextlib.suppress(asyncio.CancelledError):
-        await leases.keep_renewed()
+    """``leases.keep_renewed`` until cancelled (the loop's companion task), started again
+    should it ever fail."""
+    while True:
+        try:
+            await leases.keep_renewed()
+        except asyncio.CancelledError:
+            return
+        except Exception:
+            log.exception("lease renewals failed; starting them again")
+            await asyncio.sleep(1.0)

@@ -107,6 +107,10 @@ class BucketShipper:
         changes = await source.changes(self.batch, shard)
         primacy = await source.primacy()
         if primacy.epoch and primacy.primary != self.own_region:
+            # Looked up afresh before anything is given up: a failover to this region
+            # made in another process may not be in this one's cached copy yet.
+            primacy = await source.primacy(fresh=True)
+        if primacy.epoch and primacy.primary != self.own_region:
             await self._stranded(source, changes, report)
             return report, config
         by_key: dict[str, list[Change]] = {}

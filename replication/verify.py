@@ -43,7 +43,7 @@ class BucketSide:
 
     async def _range(self, lo: str, hi: str | None) -> Sequence[Item]:
         if self._items is None:
-            self._items, _ = await version_items(self.bucket, self.keep)
+            self._items = await version_items(self.bucket, self.keep)
         return in_range(self._items, lo, hi)
 
     async def bounds(self, lo: str, hi: str | None, pieces: int) -> list[str]:

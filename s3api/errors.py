@@ -239,6 +239,7 @@ _ENGINE_TO_S3: dict[type[Exception], S3ErrorCode] = {
     engine.PassiveCopy: S3ErrorCode.InvalidBucketState,
     engine.ReplicaFenced: S3ErrorCode.InvalidBucketState,
     engine.BadFrames: S3ErrorCode.InvalidRequest,
+    engine.TooManyVersions: S3ErrorCode.InvalidRequest,
     engine.InvalidRestore: S3ErrorCode.InvalidArgument,
     engine.InvalidStorageClass: S3ErrorCode.InvalidStorageClass,
     engine.InvalidObjectState: S3ErrorCode.InvalidObjectState,

@@ -7,11 +7,13 @@ is answered with ``{"digests": [[count, digest], ...]}``, one per part
 ``[bounds[i], bounds[i+1])`` (the last up to ``hi``, null: the end);
 ``{"session", "lo", "hi"}`` with ``{"items": [[key, version id, ETag, marker], ...]}``.
 The bucket is listed once per session (kept a minute), so a verify costs one
-listing here however many questions it asks. The owner's request only.
+listing here however many questions it asks; one listing per bucket at a time,
+of at most MAX_LISTED versions. The owner's request only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -27,6 +29,8 @@ SESSION_S = 60.0
 MAX_SESSIONS = 4
 MAX_BOUNDS = 4096
 MAX_ITEMS = 100_000  # a range asked item by item is a small one (merkle's leaf: 256)
+MAX_LISTED = 10_000_000  # about 2 GB of memory for one verify's listing
+_listing_locks: dict[str, asyncio.Lock] = {}  # bucket id -> one listing at a time
 # (bucket id, session) -> (expiry, the bucket's versions, sorted)
 _sessions: dict[tuple[str, str], tuple[float, list[VersionItem]]] = {}
 
@@ -38,7 +42,8 @@ async def replica_digest(ctx: RequestContext) -> web.StreamResponse:
     hi = asked.get("hi")
     if "bounds" in asked:
         bounds = asked["bounds"]
-        answer = {"digests": summarize(in_range(items, bounds[0], hi), bounds)}
+        digests = await asyncio.to_thread(summarize, in_range(items, bounds[0], hi), bounds)
+        answer = {"digests": digests}
     else:
         found = in_range(items, asked["lo"], hi)
         if len(found) > MAX_ITEMS:
@@ -71,14 +76,19 @@ async def _listing(bucket, session: str) -> list[VersionItem]:
     for held in [k for k, (expiry, _) in _sessions.items() if expiry < now]:
         del _sessions[held]
     key = (bucket.record.bucket_id, session)
-    cached = _sessions.get(key)
-    if cached is not None:
-        return cached[1]
-    items, _ = await version_items(bucket)
+    async with _listing_locks.setdefault(key[0], asyncio.Lock()):
+        cached = _sessions.get(key)
+        if cached is not None:
+            return cached[1]
+        items = await version_items(bucket, limit=MAX_LISTED)
+        _remember(key, now, items)
+    return items
+
+
+def _remember(key: tuple[str, str], now: float, items: list[VersionItem]) -> None:
     if len(_sessions) >= MAX_SESSIONS:
         del _sessions[min(_sessions, key=lambda k: _sessions[k][0])]
     _sessions[key] = (now + SESSION_S, items)
-    return items
 
 
 HANDLERS = {Operation.POST_BUCKET_REPLICA_DIGEST: replica_digest}

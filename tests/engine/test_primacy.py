@@ -42,8 +42,10 @@ async def shipped(bucket, key: str, version, data: bytes, primacy: Primacy):
 async def regions(backend_kind, tmp_path, clock):
     (tmp_path / "east").mkdir()
     (tmp_path / "west").mkdir()
-    async with engine_over(backend_kind, tmp_path / "east", clock, region_name="east") as east, \
-            engine_over(backend_kind, tmp_path / "west", clock, region_name="west") as west:
+    async with engine_over(backend_kind, tmp_path / "east", clock, region_name="east",
+                           regions=("west",)) as east, \
+            engine_over(backend_kind, tmp_path / "west", clock, region_name="west",
+                        regions=("east",)) as west:
         yield east, west
 
 
@@ -79,6 +81,13 @@ async def test_a_failover_fences_the_old_primary_off(regions, clock):
         await there.delete("k", version_id="whatever", shipped_by=first)
     with pytest.raises(ReplicaFenced):  # a sender without any primacy is older still
         await shipped(there, "k", stale, b"an active-active peer", NO_PRIMACY)
+    with pytest.raises(InvalidRequestForBucket, match="does not know"):  # made up
+        await shipped(there, "k", stale, b"a forged primacy", Primacy(9, "mars"))
+    await west.write_bucket_config(OWNER, "photos", BUCKET_ACL_ITEM, b"public-read-write",
+                                   Operation.PUT_BUCKET_ACL)
+    grantee = await west.bucket(OTHER, "photos", Operation.DELETE_OBJECT, key="k")
+    with pytest.raises(AccessDenied):  # a grantee cannot pass for another region
+        await grantee.delete("k", version_id="whatever", shipped_by=Primacy(3, "west"))
     assert await read(west, "photos", "k") == b"west writes after the failover"
 
     service_side = await east.bucket(SERVICE, "photos", Operation.PUT_BUCKET_REPLICATION)
