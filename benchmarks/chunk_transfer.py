@@ -19,7 +19,7 @@ import time
 
 from benchmarks import tiering
 from benchmarks.delay_proxy import DelayProxy
-from benchmarks.replication_lag import s3_client
+from benchmarks.replication_lag import replicated, s3_client
 from benchmarks.targets import ACCESS_KEY, SECRET, Target, free_port, start_atonix
 
 SIZE, SIZE_QUICK = 1 << 30, 64 << 20
@@ -27,15 +27,7 @@ DELAY_S = 0.05
 
 
 def _setup(east: Target, west: Target) -> None:
-    for target, bucket in ((east, "images"), (west, "images-copy")):
-        s3 = s3_client(target)
-        s3.create_bucket(Bucket=bucket)
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    s3_client(east).put_bucket_replication(Bucket="images", ReplicationConfiguration={
-        "Role": "arn:aws:iam::123456789012:role/replication",
-        "Rules": [{"ID": "all", "Priority": 1, "Status": "Enabled", "Filter": {"Prefix": ""},
-                   "DeleteMarkerReplication": {"Status": "Disabled"},
-                   "Destination": {"Bucket": "arn:aws:s3:west::images-copy"}}]})
+    replicated(east, "images", west, "images-copy", "west")
 
 
 def _put_and_wait(east: Target, west: Target, body: bytes, versions: int) -> float:

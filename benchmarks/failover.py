@@ -29,7 +29,7 @@ import psutil
 
 from benchmarks import tiering
 from benchmarks.delay_proxy import DelayProxy
-from benchmarks.replication_lag import s3_client
+from benchmarks.replication_lag import replicated, s3_client
 from benchmarks.targets import ACCESS_KEY, SECRET, Target, free_port, start_atonix
 
 RATE = 100
@@ -55,18 +55,8 @@ def _cli(target: Target, kind: str, ceph_conf: str | None, *args: str) -> str:
 
 
 def _setup(east: Target, west: Target, kind: str, ceph_conf: str | None) -> None:
-    for target, bucket, peer in ((east, "primary", "west:standby"),
-                                 (west, "standby", "east:primary")):
-        s3 = s3_client(target)
-        s3.create_bucket(Bucket=bucket)
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-        region, name = peer.split(":")
-        s3.put_bucket_replication(Bucket=bucket, ReplicationConfiguration={
-            "Role": "arn:aws:iam::123456789012:role/replication",
-            "Rules": [{"ID": "all", "Priority": 1, "Status": "Enabled",
-                       "Filter": {"Prefix": ""},
-                       "DeleteMarkerReplication": {"Status": "Enabled"},
-                       "Destination": {"Bucket": f"arn:aws:s3:{region}::{name}"}}]})
+    replicated(east, "primary", west, "standby", "west", markers=True)
+    replicated(west, "standby", east, "primary", "east", markers=True)
     _cli(east, kind, ceph_conf, "replication", "failover", "primary", "--to", "east")
     deadline = time.monotonic() + 60
     while '"primary": "east"' not in _cli(west, kind, ceph_conf, "replication", "role",

@@ -19,6 +19,7 @@ show it was not the limit on this two-core machine).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 import urllib.request
@@ -47,16 +48,24 @@ def s3_client(target: Target):
                                       s3={"addressing_style": "path"}))
 
 
-def _setup(east: Target, west: Target) -> None:
-    for target, bucket in ((east, "lag-originals"), (west, "lag-copies")):
-        s3 = s3_client(target)
-        s3.create_bucket(Bucket=bucket)
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    s3_client(east).put_bucket_replication(Bucket="lag-originals", ReplicationConfiguration={
+def replicated(source: Target, bucket: str, target: Target, copy: str, region: str,
+               markers: bool = False) -> None:
+    """Versioned ``bucket`` in ``source`` shipping every key to versioned ``copy`` in
+    ``target``, which is region ``region`` of the source's config."""
+    for where, name in ((source, bucket), (target, copy)):
+        s3 = s3_client(where)
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(Bucket=name)
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3_client(source).put_bucket_replication(Bucket=bucket, ReplicationConfiguration={
         "Role": "arn:aws:iam::123456789012:role/replication",
         "Rules": [{"ID": "all", "Priority": 1, "Status": "Enabled", "Filter": {"Prefix": ""},
-                   "DeleteMarkerReplication": {"Status": "Disabled"},
-                   "Destination": {"Bucket": "arn:aws:s3:west::lag-copies"}}]})
+                   "DeleteMarkerReplication": {"Status": "Enabled" if markers else "Disabled"},
+                   "Destination": {"Bucket": f"arn:aws:s3:{region}::{copy}"}}]})
+
+
+def _setup(east: Target, west: Target) -> None:
+    replicated(east, "lag-originals", west, "lag-copies", "west")
 
 
 def lag_histogram(target: Target) -> list[tuple[float, float]]:

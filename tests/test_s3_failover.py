@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from tests.support.gateway_process import free_port, run_cli
 from tests.support.partition_proxy import PartitionProxy
-from tests.support.replication import Region, rules, until
+from tests.support.replication import Region, paired, rules, until
 
 AUTO_FAILOVER_S = 2.0
 
@@ -51,12 +51,7 @@ def linked(backend_kind, tmp_path):
                   region_name="west")
     east.start()
     west.start()
-    for region, bucket in ((east, "photos"), (west, "photos-dr")):
-        s3 = region.s3()
-        s3.create_bucket(Bucket=bucket)
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    east.s3().put_bucket_replication(
-        Bucket="photos", ReplicationConfiguration=rules("arn:aws:s3:west::photos-dr"))
+    paired(east, west)
     west.s3().put_bucket_replication(
         Bucket="photos-dr", ReplicationConfiguration=rules("arn:aws:s3:east::photos"))
     wrong = run_cli(east.options, "replication", "failover", "photos", "--to", "west",

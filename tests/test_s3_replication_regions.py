@@ -25,7 +25,7 @@ from tests.support.gateway_process import (
 )
 from tests.support.moto import MOTO_KEY, MOTO_SECRET
 from tests.support.partition_proxy import PartitionProxy
-from tests.support.replication import Region, rules, until, versions
+from tests.support.replication import Region, paired, rules, until, versions
 
 
 @pytest.fixture
@@ -33,12 +33,7 @@ def regions(backend_kind, tmp_path):
     east_port, west_port = free_port(), free_port()
     east = Region("east", backend_kind, tmp_path, east_port, "west", west_port).start()
     west = Region("west", backend_kind, tmp_path, west_port, "east", east_port).start()
-    for region, bucket in ((east, "photos"), (west, "photos-dr")):
-        s3 = region.s3()
-        s3.create_bucket(Bucket=bucket)
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    east.s3().put_bucket_replication(
-        Bucket="photos", ReplicationConfiguration=rules("arn:aws:s3:west::photos-dr"))
+    paired(east, west)
     yield east, west
     east.stop()
     west.stop()
@@ -169,14 +164,8 @@ def test_only_the_chunks_the_other_region_lacks_travel(backend_kind, tmp_path):
     east = Region("east", backend_kind, tmp_path, east_port, "west", link.port).start()
     west = Region("west", backend_kind, tmp_path, west_port, "east", east_port).start()
     try:
-        for region, bucket in ((east, "photos"), (west, "photos-dr")):
-            s3 = region.s3()
-            s3.create_bucket(Bucket=bucket)
-            s3.put_bucket_versioning(Bucket=bucket,
-                                     VersioningConfiguration={"Status": "Enabled"})
+        paired(east, west)
         src, dst = east.s3(), west.s3()
-        src.put_bucket_replication(
-            Bucket="photos", ReplicationConfiguration=rules("arn:aws:s3:west::photos-dr"))
         size = 16 << 20
         first = bytearray(random.Random(7).randbytes(size))
         src.put_object(Bucket="photos", Key="disk.img", Body=bytes(first))

@@ -79,3 +79,13 @@ class Region:
     def s3(self):
         assert self.gw is not None
         return self.gw.client()
+
+
+def paired(east: Region, west: Region, source: str = "photos", copy: str = "photos-dr") -> None:
+    """Versioned ``source`` in east shipping every key to versioned ``copy`` in west."""
+    for region, bucket in ((east, source), (west, copy)):
+        s3 = region.s3()
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    east.s3().put_bucket_replication(
+        Bucket=source, ReplicationConfiguration=rules(f"arn:aws:s3:{west.name}::{copy}"))
