@@ -445,16 +445,16 @@ def test_gc_compacts_a_pack_a_small_object_keeps_alive(dgw, s3):
     s3.delete_object(Bucket=name, Key="big")
     assert holder_oid(pack) in dgw.chunk_ids()  # the small object keeps the whole pack
     assert _get(s3, name, "small") == small  # the gateway caches its manifest
-    # The delete releases big's references in the background (the release queue): a
-    # pass that runs first finds the pack still live and compacts it on a later one.
-    for _ in range(20):
-        outcomes = dgw.cli("gc", "--grace", "0")["outcomes"]
-        if outcomes.get("packs_compacted", 0) >= 1:
+    # The delete releases big's references in the background (the release queue), and
+    # the gateway's own collector may compact the pack before the CLI's pass does: what
+    # must hold is that collector passes leave the pack gone, and the small object whole.
+    for _ in range(40):
+        dgw.cli("gc", "--grace", "0")
+        if holder_oid(pack) not in dgw.chunk_ids():
             break
-        time.sleep(0.5)
-    assert outcomes.get("packs_compacted", 0) >= 1, outcomes
-    dgw.gc_until_stable()
+        time.sleep(0.25)
     assert holder_oid(pack) not in dgw.chunk_ids()
+    dgw.gc_until_stable()
     assert _get(s3, name, "small") == small  # the cached manifest names the removed pack
     report = dgw.cli("fsck")
     assert report["clean"] and report["orphans"] == 0, report
