@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from collections.abc import Mapping
@@ -214,10 +215,5 @@ def _summed(total: ShipReport | None, more: ShipReport) -> ShipReport:
     """Two shards' reports of one bucket as one."""
     if total is None:
         return more
-    return ShipReport(
-        keys=total.keys + more.keys, copied=total.copied + more.copied,
-        updated=total.updated + more.updated, removed=total.removed + more.removed,
-        bytes=total.bytes + more.bytes, trimmed=total.trimmed + more.trimmed,
-        lags=total.lags + more.lags, failures=total.failures + more.failures,
-        backlog=total.backlog + more.backlog, fenced=total.fenced + more.fenced,
-        backlog_bytes=total.backlog_bytes + more.backlog_bytes)
+    return ShipReport(**{f.name: getattr(total, f.name) + getattr(more, f.name)
+                         for f in dataclasses.fields(ShipReport)})

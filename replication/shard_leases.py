@@ -43,6 +43,7 @@ class ShardLeases:
         self.me = f"{principal.name or 'gateway'}.{secrets.token_hex(6)}"
         self._leases: dict[Shard, Lease] = {}
         self._settled = float("-inf")
+        self._beaten = False  # a heartbeat written (keep_renewed writes the later ones)
 
     @property
     def held(self) -> list[Shard]:
@@ -104,10 +105,12 @@ class ShardLeases:
     async def _heartbeat(self) -> None:
         expiry = self.engine.clock.time() + self.ttl
         await self.engine.records(self.principal, MEMBERS).put(self.me, repr(expiry).encode())
+        self._beaten = True
 
     async def _members(self) -> int:
         """Gateways shipping now (this one included); long-dead ones' records go."""
-        await self._heartbeat()
+        if not self._beaten:  # the first count; keep_renewed keeps it fresh from then on
+            await self._heartbeat()
         records = self.engine.records(self.principal, MEMBERS)
         now, alive = self.engine.clock.time(), 0
         for name, raw in await records.list():
